@@ -1,0 +1,136 @@
+"""The seam between the suite and an optimizer implementation: the Backend protocol.
+
+A backend drives a framework's own optimizer step by step; the harness reads parameters
+(and state, where the framework exposes it) after each step. Frameworks are imported
+lazily inside their adapter, so ``import adamconf`` never imports torch or MindSpore.
+
+Values cross the seam as float64 numpy arrays that are exactly representable in the
+variant's dtype: the adapter converts them to its own tensors and back (exact both ways).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ..reference.problem import Problem
+
+__all__ = ["Variant", "Unsupported", "BackendInfo", "OptimizerState", "Backend", "Session",
+           "UnsupportedFeature", "BackendUnavailable"]
+
+
+class UnsupportedFeature(Exception):
+    """Raised by ``Backend.open`` when the variant cannot express what the case asks for.
+
+    The message is the reason a person reads (e.g. "optax.adam has no maximize option").
+    The runner reports the case as ``unsupported`` — never as a pass.
+    """
+
+
+class BackendUnavailable(Exception):
+    """The framework behind a backend is not installed or cannot start here."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way a user can run a backend's Adam: an implementation, a device and a dtype."""
+
+    backend: str
+    name: str
+    device: str
+    dtype: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}/{self.device}/{self.dtype}"
+
+    def to_json(self) -> dict:
+        return {"backend": self.backend, "name": self.name, "device": self.device,
+                "dtype": self.dtype, "id": self.id}
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """Something a backend cannot do here (a variant, a feature, a device) and why."""
+
+    what: str
+    reason: str
+
+
+@dataclass
+class BackendInfo:
+    """What ``probe`` found: versions, devices, dtypes, variants, and what is missing."""
+
+    name: str
+    installed: bool
+    versions: dict[str, str] = field(default_factory=dict)
+    devices: list[str] = field(default_factory=list)
+    dtypes: list[str] = field(default_factory=list)
+    variants: list[Variant] = field(default_factory=list)
+    unsupported: list[Unsupported] = field(default_factory=list)
+    install_hint: str | None = None
+    description: str = ""
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "installed": self.installed, "versions": self.versions,
+                "devices": self.devices, "dtypes": self.dtypes,
+                "variants": [v.to_json() for v in self.variants],
+                "unsupported": [{"what": u.what, "reason": u.reason} for u in self.unsupported],
+                "install_hint": self.install_hint, "description": self.description}
+
+
+@dataclass
+class OptimizerState:
+    """State as the framework holds it, per parameter, as float64 arrays.
+
+    Any of m, v, vmax may be None where the framework does not expose it. ``vmax_kind``
+    declares what ``vmax`` means in this framework: ``"hat"`` (max of bias-corrected v,
+    the documented state) or ``"raw"`` (max of raw v, as torch keeps it).
+    """
+
+    step: int | None
+    m: list[np.ndarray] | None
+    v: list[np.ndarray] | None
+    vmax: list[np.ndarray] | None
+    vmax_kind: str = "hat"
+
+
+@runtime_checkable
+class Session(Protocol):
+    """One optimizer instance on one case, stepped by the harness."""
+
+    def step(self, grads: Sequence[np.ndarray], lrs: Sequence[float] | None = None) -> None:
+        """Apply one step: one gradient per parameter; ``lrs`` sets each group's lr first."""
+
+    def params(self) -> list[np.ndarray]:
+        """The parameters now, as float64 arrays, in the problem's order."""
+
+    def state(self) -> OptimizerState | None:
+        """The optimizer's state now, or None where the framework hides it."""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A framework's Adam, as the suite sees it."""
+
+    name: str
+
+    def probe(self) -> BackendInfo:
+        """Installed? Versions, devices, dtypes, variants, unsupported things with reasons."""
+
+    def open(self, problem: Problem, variant: Variant) -> Session:
+        """A fresh optimizer on the problem's initial params (and initial state, if any).
+
+        Raises :class:`UnsupportedFeature` when the variant cannot express the problem.
+        """
+
+    def construct(self, variant: Variant, *, lr, betas, eps, weight_decay, amsgrad=False,
+                  maximize=False) -> None:
+        """Build the optimizer with these hyperparameters on a small parameter, and discard it.
+
+        Used to check that the documented invalid values raise ``ValueError``; whatever the
+        framework raises is let through.
+        """

@@ -1,0 +1,379 @@
+"""Golden files: the reference trajectories of the catalogue, stored language-neutrally.
+
+Layout of a corpus folder::
+
+    manifest.json           format, versions, precision, and per case: id, description,
+                            tags, dtypes, hyperparameters (exact hex), file, SHA-256
+    <case-file>.npz         inputs and outputs as plain .npy members (no pickle):
+                            param_<i>, grad_<i>, lrs_<g>, state_{m,v,vmax}_<i>,
+                            theta_<i>, m_<i>, v_<i>, vmax_<i>
+
+Regenerating gives identical bytes: members are written in a fixed order with a fixed
+timestamp, and the manifest is canonical JSON. A regeneration writes into a temporary
+sibling folder and swaps it in with renames, so an interrupted run leaves the old corpus.
+
+The ``regressions/`` sub-folder holds cases found by fuzzing (same format, own manifest);
+they are inputs chosen by hypothesis, so regeneration recomputes their outputs only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import mpmath
+import numpy as np
+
+from ..reference.config import GroupConfig
+from ..reference.engine import DEFAULT_DPS, run_reference
+from ..reference.problem import Group, InitialState, Problem, Trajectory
+from .cases import Case, catalogue
+
+__all__ = ["GOLDEN_DIR", "FORMAT", "FORMAT_VERSION", "GoldenCase", "GoldenError",
+           "load_corpus", "regenerate", "check", "write_corpus", "case_file_name",
+           "encode_case", "decode_case"]
+
+GOLDEN_DIR = Path(__file__).with_name("golden")
+REGRESSIONS = "regressions"
+FORMAT = "adamconf-golden"
+FORMAT_VERSION = 1
+GENERATOR_VERSION = 1  # bump when the engine or the catalogue changes what is stored
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+class GoldenError(Exception):
+    """A golden folder that cannot be used: missing, corrupt, foreign, or out of date."""
+
+
+@dataclass(frozen=True)
+class GoldenCase:
+    case: Case
+    reference: Trajectory
+    precision: dict
+
+    @property
+    def id(self) -> str:
+        return self.case.id
+
+
+def case_file_name(case_id: str) -> str:
+    safe = "".join(ch if ch.isalnum() or ch in "-." else "_" for ch in case_id)
+    return f"{safe}-{hashlib.sha256(case_id.encode()).hexdigest()[:8]}.npz"
+
+
+# --- encoding -----------------------------------------------------------------------------
+
+def _npz_bytes(arrays: list[tuple[str, np.ndarray]]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, array in arrays:
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.array(array, order="C"), allow_pickle=False)
+            info = zipfile.ZipInfo(name + ".npy", date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, member.getvalue(), compresslevel=6)
+    return buffer.getvalue()
+
+
+def encode_case(case: Case, reference: Trajectory) -> tuple[bytes, dict]:
+    """The case's data file bytes and its manifest entry (without file name and hash)."""
+    problem = case.problem
+    arrays: list[tuple[str, np.ndarray]] = []
+    for i, p in enumerate(problem.params):
+        arrays.append((f"param_{i}", p))
+    for i, g in enumerate(problem.grads):
+        arrays.append((f"grad_{i}", g))
+    for gi, group in enumerate(problem.groups):
+        if group.lrs is not None:
+            arrays.append((f"lrs_{gi}", group.lrs))
+    if problem.initial_state is not None:
+        for name in ("m", "v", "vmax"):
+            for i, a in enumerate(getattr(problem.initial_state, name)):
+                arrays.append((f"state_{name}_{i}", a))
+    for name in Trajectory.QUANTITIES:
+        for i, a in enumerate(reference.quantity(name)):
+            arrays.append((f"{name}_{i}", a))
+    entry = {
+        "id": case.id, "description": case.description, "tags": list(case.tags),
+        "dtypes": list(case.dtypes), "steps": problem.steps,
+        "initial_step": None if problem.initial_state is None else problem.initial_step,
+        "groups": [{"config": g.config.to_json(), "params": len(g.params),
+                    "shapes": [list(p.shape) for p in g.params],
+                    "schedule": g.lrs is not None} for g in problem.groups],
+        "precision": reference.precision,
+    }
+    return _npz_bytes(arrays), entry
+
+
+def decode_case(entry: dict, data: np.lib.npyio.NpzFile) -> GoldenCase:
+    groups = []
+    index = 0
+    for gi, g in enumerate(entry["groups"]):
+        params = tuple(data[f"param_{index + k}"] for k in range(g["params"]))
+        index += g["params"]
+        lrs = data[f"lrs_{gi}"] if g["schedule"] else None
+        groups.append(Group(GroupConfig.from_json(g["config"]), params, lrs))
+    n = index
+    grads = tuple(data[f"grad_{i}"] for i in range(n))
+    state = None
+    if entry["initial_step"] is not None:
+        state = InitialState(entry["initial_step"],
+                             *(tuple(data[f"state_{name}_{i}"] for i in range(n))
+                               for name in ("m", "v", "vmax")))
+    problem = Problem(tuple(groups), grads, state)
+    reference = Trajectory(*([data[f"{name}_{i}"] for i in range(n)]
+                             for name in Trajectory.QUANTITIES),
+                           vmax_kind="hat", precision=entry.get("precision", {}))
+    case = Case(entry["id"], entry["description"], tuple(entry["tags"]), problem,
+                tuple(entry["dtypes"]))
+    return GoldenCase(case, reference, entry.get("precision", {}))
+
+
+def _manifest(entries: list[dict], dps: int, kind: str) -> bytes:
+    manifest = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind,
+        "generator": "adamconf", "generator_version": GENERATOR_VERSION,
+        "mpmath_version": mpmath.__version__, "precision_dps": dps,
+        "spec": "mindspore.experimental.optim.Adam, as documented; see README",
+        "cases": entries,
+    }
+    return (json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+# --- computing ----------------------------------------------------------------------------
+
+def _compute(args: tuple[Case, int]) -> tuple[str, bytes, dict, float]:
+    case, dps = args
+    start = time.perf_counter()
+    reference = run_reference(case.problem, dps=dps)
+    data, entry = encode_case(case, reference)
+    return case.id, data, entry, time.perf_counter() - start
+
+
+def _progress(done: int, total: int, label: str, started: float, stream) -> None:
+    if stream is None:
+        return
+    width = 30
+    filled = int(width * done / max(total, 1))
+    elapsed = time.perf_counter() - started
+    bar = "█" * filled + "·" * (width - filled)
+    end = "\n" if done == total else ""
+    if stream.isatty():
+        stream.write(f"\r  [{bar}] {done}/{total} {elapsed:5.1f}s {label[:40]:<40}{end}")
+    elif done == total or done % max(total // 10, 1) == 0:
+        stream.write(f"  {done}/{total} cases, {elapsed:.1f}s\n")
+    stream.flush()
+
+
+def compute_corpus(cases: list[Case], dps: int = DEFAULT_DPS, *, workers: int | None = None,
+                   progress=sys.stderr) -> dict[str, tuple[bytes, dict]]:
+    """Run the reference on every case (in parallel on all cores); bytes and entries by id."""
+    workers = workers or os.cpu_count() or 1
+    # largest first, so the long cases do not finish last on one core
+    order = sorted(cases, key=lambda c: -c.problem.element_steps)
+    results: dict[str, tuple[bytes, dict]] = {}
+    started = time.perf_counter()
+    jobs = [(c, dps) for c in order]
+    if workers > 1 and len(cases) > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            for n, (cid, data, entry, _) in enumerate(pool.imap_unordered(_compute, jobs), 1):
+                results[cid] = (data, entry)
+                _progress(n, len(jobs), cid, started, progress)
+    else:
+        for n, job in enumerate(jobs, 1):
+            cid, data, entry, _ = _compute(job)
+            results[cid] = (data, entry)
+            _progress(n, len(jobs), cid, started, progress)
+    return results
+
+
+def write_corpus(folder: Path, cases: list[Case], results: dict[str, tuple[bytes, dict]],
+                 dps: int, kind: str = "catalogue") -> None:
+    """Write manifest + data files into ``folder`` (which must be new or empty)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for case in cases:
+        data, entry = results[case.id]
+        name = case_file_name(case.id)
+        (folder / name).write_bytes(data)
+        entries.append({**entry, "file": name, "sha256": hashlib.sha256(data).hexdigest()})
+    (folder / "manifest.json").write_bytes(_manifest(entries, dps, kind))
+
+
+def regenerate(folder: Path = GOLDEN_DIR, *, dps: int = DEFAULT_DPS, workers: int | None = None,
+               progress=sys.stderr) -> float:
+    """Recompute the whole catalogue and swap it into ``folder`` atomically; returns seconds.
+
+    The regression cases under ``folder/regressions`` are carried over with their inputs,
+    their outputs recomputed.
+    """
+    started = time.perf_counter()
+    folder = Path(folder)
+    cases = catalogue()
+    regression_cases = [g.case for g in _load_folder(folder / REGRESSIONS)] \
+        if (folder / REGRESSIONS / "manifest.json").exists() else []
+    results = compute_corpus(cases + regression_cases, dps, workers=workers, progress=progress)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.new-", dir=folder.parent))
+    try:
+        write_corpus(staging, cases, results, dps)
+        if regression_cases:
+            write_corpus(staging / REGRESSIONS, regression_cases, results, dps, "regressions")
+        _swap_in(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return time.perf_counter() - started
+
+
+def _swap_in(staging: Path, folder: Path) -> None:
+    """Replace ``folder`` by ``staging`` with two renames; the old one survives a crash."""
+    backup = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+    if folder.exists():
+        os.rename(folder, backup)
+    try:
+        os.rename(staging, folder)
+    except BaseException:
+        if backup.exists():
+            os.rename(backup, folder)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+# --- reading and checking ---------------------------------------------------------------
+
+def _read_manifest(folder: Path) -> dict:
+    path = folder / "manifest.json"
+    if not folder.is_dir():
+        raise GoldenError(f"golden folder {folder} does not exist; create it with "
+                          "'adamconf golden regen'")
+    if not path.is_file():
+        raise GoldenError(f"{folder} has no manifest.json, so it is not a golden folder; "
+                          "point to the right folder or run 'adamconf golden regen'")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GoldenError(f"{path} is not readable JSON ({exc}); restore it from version "
+                          "control or run 'adamconf golden regen'") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise GoldenError(f"{path} is not an adamconf golden manifest (format "
+                          f"{manifest.get('format') if isinstance(manifest, dict) else '?'!r}); "
+                          "point to an adamconf golden folder")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise GoldenError(f"{path} has format version {manifest.get('format_version')}; this "
+                          f"adamconf reads version {FORMAT_VERSION}: run 'adamconf golden regen'")
+    return manifest
+
+
+def _load_folder(folder: Path, verify: bool = True) -> list[GoldenCase]:
+    manifest = _read_manifest(folder)
+    out = []
+    for entry in manifest["cases"]:
+        path = folder / entry["file"]
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            raise GoldenError(f"golden file {path.name} (case {entry['id']}) is missing; run "
+                              "'adamconf golden regen'") from None
+        if verify and hashlib.sha256(raw).hexdigest() != entry["sha256"]:
+            raise GoldenError(f"golden file {path.name} (case {entry['id']}) does not match "
+                              "its SHA-256 in manifest.json: it was changed or corrupted; "
+                              "restore it or run 'adamconf golden regen'")
+        try:
+            with np.load(io.BytesIO(raw), allow_pickle=False) as data:
+                out.append(decode_case(entry, data))
+        except (ValueError, KeyError, zipfile.BadZipFile, OSError) as exc:
+            raise GoldenError(f"golden file {path.name} (case {entry['id']}) cannot be read "
+                              f"({exc}); run 'adamconf golden regen'") from None
+    return out
+
+
+def load_corpus(folder: Path | str = GOLDEN_DIR, *, regressions: bool = True) -> list[GoldenCase]:
+    """Every golden case (the catalogue, then the regression cases), checksums verified."""
+    folder = Path(folder)
+    corpus = _load_folder(folder)
+    if regressions and (folder / REGRESSIONS / "manifest.json").exists():
+        corpus.extend(_load_folder(folder / REGRESSIONS))
+    return corpus
+
+
+@dataclass
+class CheckResult:
+    ok: bool
+    problems: list[str]
+    seconds: float
+
+
+def check(folder: Path | str = GOLDEN_DIR, *, dps: int | None = None, workers: int | None = None,
+          progress=sys.stderr) -> CheckResult:
+    """Verify checksums, regenerate in memory and compare bytes; name every differing file."""
+    started = time.perf_counter()
+    folder = Path(folder)
+    problems: list[str] = []
+    parts: list[tuple[Path, list[Case] | None]] = [(folder, None)]
+    if (folder / REGRESSIONS / "manifest.json").exists():
+        parts.append((folder / REGRESSIONS, None))
+    for part, _ in parts:
+        manifest = _read_manifest(part)
+        for entry in manifest["cases"]:
+            path = part / entry["file"]
+            if not path.is_file():
+                problems.append(f"{path.relative_to(folder)}: missing (case {entry['id']})")
+            elif hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
+                problems.append(f"{path.relative_to(folder)}: SHA-256 differs from the manifest "
+                                f"(case {entry['id']}): the file was changed or corrupted")
+    manifest = _read_manifest(folder)
+    dps = dps or manifest.get("precision_dps", DEFAULT_DPS)
+    if manifest.get("mpmath_version") != mpmath.__version__:
+        problems.append(f"manifest.json: written with mpmath {manifest.get('mpmath_version')}, "
+                        f"this is mpmath {mpmath.__version__}")
+    cases = catalogue()
+    regression_cases = [g.case for g in _load_folder(folder / REGRESSIONS, verify=False)] \
+        if len(parts) > 1 else []
+    results = compute_corpus(cases + regression_cases, dps, workers=workers, progress=progress)
+    with tempfile.TemporaryDirectory() as scratch:
+        fresh = Path(scratch) / "golden"
+        write_corpus(fresh, cases, results, dps)
+        if regression_cases:
+            write_corpus(fresh / REGRESSIONS, regression_cases, results, dps, "regressions")
+        problems.extend(_compare_trees(fresh, folder))
+    return CheckResult(not problems, problems, time.perf_counter() - started)
+
+
+def _compare_trees(fresh: Path, stored: Path) -> list[str]:
+    problems = []
+    for sub in ("", REGRESSIONS):
+        a, b = fresh / sub, stored / sub
+        if not a.exists() and not b.exists():
+            continue
+        names_a = {p.name for p in a.iterdir() if p.is_file()} if a.exists() else set()
+        names_b = {p.name for p in b.iterdir() if p.is_file()} if b.exists() else set()
+        for name in sorted(names_a | names_b):
+            rel = f"{sub}/{name}" if sub else name
+            if name not in names_b:
+                problems.append(f"{rel}: missing from the stored corpus (regeneration makes it)")
+            elif name not in names_a:
+                problems.append(f"{rel}: stored but not produced by regeneration (stale file)")
+            elif (a / name).read_bytes() != (b / name).read_bytes():
+                problems.append(f"{rel}: differs from a fresh regeneration")
+    return problems
+
+
+def iter_ids(corpus: Iterable[GoldenCase]) -> list[str]:
+    return [g.id for g in corpus]
+
+
+ProgressCallback = Callable[[int, int, str], None]

@@ -1,0 +1,148 @@
+"""Hyperparameters of one Adam param group, validated as documented.
+
+The documented errors of ``mindspore.experimental.optim.Adam`` are ``ValueError``s:
+lr < 0, eps < 0, a beta outside [0, 1), weight_decay < 0, and an lr that is not an int,
+a float or a tensor. NaN hyperparameters are rejected too (the documentation is silent;
+a NaN would otherwise slip through every ``<`` comparison and poison the trajectory).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["GroupConfig", "coerce_lr", "validate_hyperparameters"]
+
+
+def coerce_lr(lr: Any) -> float:
+    """Return ``lr`` as a float, accepting an int, a float or a tensor-like scalar.
+
+    A tensor-like scalar is anything with ``.item()`` on a single element (numpy, torch,
+    MindSpore and JAX scalars and 0-d or 1-element arrays). Booleans are refused: ``True``
+    is an int to Python, never a learning rate to a person.
+    """
+    if isinstance(lr, bool):
+        raise ValueError(f"Invalid learning rate: {lr!r}; lr must be an int, a float or a "
+                         "tensor holding one number, not a bool")
+    if isinstance(lr, numbers.Real):
+        return float(lr)
+    item = getattr(lr, "item", None)
+    size = getattr(lr, "size", 1)
+    if callable(item):
+        try:
+            if callable(size):  # torch: .size() is a method; numel is the count
+                size = lr.numel()
+            if int(size) != 1:
+                raise ValueError(
+                    f"Invalid learning rate: a tensor of {int(size)} elements; lr must be an "
+                    "int, a float or a tensor holding exactly one number")
+            value = item()
+        except ValueError:
+            raise
+        except Exception as exc:  # a framework's own error reading the tensor
+            raise ValueError(f"Invalid learning rate: could not read {type(lr).__name__} "
+                             f"as a number ({exc})") from exc
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValueError(f"Invalid learning rate: tensor holds {value!r}; lr must be a "
+                             "real number")
+        return float(value)
+    raise ValueError(f"Invalid learning rate type: {type(lr).__name__}; lr must be an int, "
+                     "a float or a tensor holding one number")
+
+
+def _check_real(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"Invalid {name}: {value!r} ({type(value).__name__}); "
+                         f"{name} must be a real number")
+    value = float(value)
+    if math.isnan(value):
+        raise ValueError(f"Invalid {name}: nan; {name} must be a number, not NaN")
+    return value
+
+
+def validate_hyperparameters(lr: Any, betas: Any, eps: Any, weight_decay: Any
+                             ) -> tuple[float, tuple[float, float], float, float]:
+    """Check the documented ranges; return (lr, (beta1, beta2), eps, weight_decay) as floats.
+
+    Each error is a ``ValueError`` naming the parameter, the value and the allowed range.
+    """
+    lr = coerce_lr(lr)
+    if math.isnan(lr):
+        raise ValueError("Invalid learning rate: nan; lr must be a number >= 0")
+    if lr < 0.0:
+        raise ValueError(f"Invalid learning rate: {lr!r}; lr must be >= 0")
+    eps = _check_real("epsilon value", eps)
+    if eps < 0.0:
+        raise ValueError(f"Invalid epsilon value: {eps!r}; eps must be >= 0")
+    try:
+        beta1, beta2 = betas
+    except (TypeError, ValueError):
+        raise ValueError(f"Invalid betas: {betas!r}; betas must be a pair (beta1, beta2), "
+                         "each in [0, 1)") from None
+    beta1 = _check_real("beta parameter at index 0", beta1)
+    beta2 = _check_real("beta parameter at index 1", beta2)
+    for index, beta in enumerate((beta1, beta2)):
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {index}: {beta!r}; "
+                             "each beta must be in [0, 1)")
+    weight_decay = _check_real("weight_decay value", weight_decay)
+    if weight_decay < 0.0:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay!r}; "
+                         "weight_decay must be >= 0")
+    return lr, (beta1, beta2), eps, weight_decay
+
+
+@dataclass(frozen=True)
+class GroupConfig:
+    """The hyperparameters of one param group, as the exact binary64 values passed.
+
+    ``lr`` is the learning rate of the first step; a schedule (lr per step) lives with the
+    case, since the documentation lets lr change between steps.
+    """
+
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    amsgrad: bool = field(default=False, kw_only=True)
+    maximize: bool = field(default=False, kw_only=True)
+
+    def __post_init__(self) -> None:
+        lr, betas, eps, weight_decay = validate_hyperparameters(
+            self.lr, self.betas, self.eps, self.weight_decay)
+        for flag in ("amsgrad", "maximize"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"Invalid {flag}: {getattr(self, flag)!r}; "
+                                 f"{flag} must be True or False")
+        object.__setattr__(self, "lr", lr)
+        object.__setattr__(self, "betas", betas)
+        object.__setattr__(self, "eps", eps)
+        object.__setattr__(self, "weight_decay", weight_decay)
+
+    @property
+    def beta1(self) -> float:
+        return self.betas[0]
+
+    @property
+    def beta2(self) -> float:
+        return self.betas[1]
+
+    def to_json(self) -> dict[str, Any]:
+        """Exact, language-neutral form: floats as C99 hex strings, with a decimal beside."""
+        return {
+            "lr": self.lr.hex(), "beta1": self.beta1.hex(), "beta2": self.beta2.hex(),
+            "eps": self.eps.hex(), "weight_decay": self.weight_decay.hex(),
+            "amsgrad": self.amsgrad, "maximize": self.maximize,
+            "decimal": {"lr": repr(self.lr), "betas": [repr(self.beta1), repr(self.beta2)],
+                        "eps": repr(self.eps), "weight_decay": repr(self.weight_decay)},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> GroupConfig:
+        return cls(lr=float.fromhex(data["lr"]),
+                   betas=(float.fromhex(data["beta1"]), float.fromhex(data["beta2"])),
+                   eps=float.fromhex(data["eps"]),
+                   weight_decay=float.fromhex(data["weight_decay"]),
+                   amsgrad=bool(data["amsgrad"]), maximize=bool(data["maximize"]))
