@@ -1,0 +1,174 @@
+"""pytest plugin: ``pytest --adamconf-backend NAME`` runs the golden corpus as test items.
+
+Inert unless a backend is named (by the option or ``ADAMCONF_BACKEND``). Items are named
+``case[variant]``; a failure prints the verdict line, the dialect that matches instead and
+a reproduce command. Known failures live in an xfail file per backend (the one shipped in
+``adamconf/conformance/xfail/<backend>.txt``, or ``--adamconf-xfail FILE``): one item id or
+glob per line, a reason after ``#``. Entries that match no item warn.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+
+XFAIL_DIR = Path(__file__).with_name("xfail")
+
+
+def pytest_addoption(parser) -> None:
+    group = parser.getgroup("adamconf", "adamconf conformance")
+    group.addoption("--adamconf-backend", default=os.environ.get("ADAMCONF_BACKEND"),
+                    help="run the golden corpus against this backend (env ADAMCONF_BACKEND)")
+    group.addoption("--adamconf-variant", action="append", default=[],
+                    help="only this variant (repeatable)")
+    group.addoption("--adamconf-device", action="append", default=[],
+                    help="only this device (repeatable)")
+    group.addoption("--adamconf-dtype", action="append", default=[],
+                    help="only this dtype (repeatable)")
+    group.addoption("--adamconf-xfail", default=None,
+                    help="xfail file (default: the one shipped for the backend, if any)")
+    group.addoption("--adamconf-golden", default=None, help="golden folder to read")
+    group.addoption("--adamconf-timeout", type=float, default=300.0,
+                    help="seconds per case before it is an error")
+
+
+class _State:
+    def __init__(self, config) -> None:
+        from .golden import GOLDEN_DIR, load_corpus
+        from .runner import BackendProcess, select_variants
+
+        self.spec = config.getoption("adamconf_backend")
+        self.process = BackendProcess(self.spec, config.getoption("adamconf_timeout"))
+        reply = self.process.request("probe")
+        if reply[0] != "ok":
+            self.process.close()
+            raise pytest.UsageError(f"adamconf: backend {self.spec!r} could not start: "
+                                    f"{reply[1]}")
+        self.info = reply[1]
+        if not self.info.installed:
+            self.process.close()
+            raise pytest.UsageError(f"adamconf: backend {self.spec!r} is not installed: "
+                                    f"{self.info.install_hint}")
+        try:
+            self.variants = select_variants(
+                self.info, names=config.getoption("adamconf_variant"),
+                devices=config.getoption("adamconf_device"),
+                dtypes=config.getoption("adamconf_dtype"))
+        except ValueError as exc:
+            self.process.close()
+            raise pytest.UsageError(f"adamconf: {exc}") from None
+        self.corpus = load_corpus(config.getoption("adamconf_golden") or GOLDEN_DIR)
+
+
+_STATE_KEY = pytest.StashKey[_State]()
+
+
+def pytest_configure(config) -> None:
+    if config.getoption("adamconf_backend"):
+        config.stash[_STATE_KEY] = _State(config)
+
+
+def pytest_unconfigure(config) -> None:
+    state = config.stash.get(_STATE_KEY, None)
+    if state is not None:
+        state.process.close()
+
+
+def pytest_report_header(config) -> list[str] | None:
+    state = config.stash.get(_STATE_KEY, None)
+    if state is None:
+        return None
+    from ..reference.engine import DEFAULT_DPS
+
+    versions = ", ".join(f"{k} {v}" for k, v in state.info.versions.items())
+    return [f"adamconf backend: {state.spec} ({versions}); devices: "
+            f"{', '.join(state.info.devices)}; variants: "
+            f"{', '.join(sorted({v.id for v in state.variants}))}",
+            f"adamconf reference: mpmath at {DEFAULT_DPS} digits (certified at "
+            f"{2 * DEFAULT_DPS}); {len(state.corpus)} golden cases"]
+
+
+class ConformanceFailure(Exception):
+    """A variant departs from the documented Adam by more than the derived bound."""
+
+
+class ConformanceItem(pytest.Item):
+    def __init__(self, *, golden, variant, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.golden, self.variant = golden, variant
+
+    def runtest(self) -> None:
+        from .runner import CaseResult, _observed, judge_case, repro_command
+
+        state = self.config.stash[_STATE_KEY]
+        reply = state.process.request("run", self.golden.case.problem, self.variant)
+        if reply[0] == "unsupported":
+            pytest.skip(f"unsupported: {reply[1]}")
+        if reply[0] != "ok":
+            result = CaseResult(self.golden.id, self.variant, "error", reply[1],
+                                repro=repro_command(state.spec, self.golden.id, self.variant))
+            raise ConformanceFailure(result)
+        result = judge_case(self.golden, self.variant, _observed(reply[1]), state.spec)
+        if result.status == "inconclusive":
+            pytest.skip(f"inconclusive (not a pass): {result.message}")
+        if result.status != "pass":
+            raise ConformanceFailure(result)
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, ConformanceFailure):
+            r = excinfo.value.args[0]
+            lines = [f"{r.status}: {r.message}"]
+            if r.dialects is not None:
+                lines.append("conforms instead to: " + (", ".join(r.dialects) or
+                                                        "none of the known dialects"))
+            lines.append(f"reproduce: {r.repro}")
+            return "\n".join(lines)
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return "adamconf", None, f"{self.golden.id}[{self.variant.id}]"
+
+
+def _xfail_entries(config, backend: str) -> list[tuple[str, str]]:
+    path = config.getoption("adamconf_xfail")
+    path = Path(path) if path else XFAIL_DIR / f"{backend}.txt"
+    if not path.is_file():
+        if config.getoption("adamconf_xfail"):
+            raise pytest.UsageError(f"adamconf: xfail file {path} does not exist")
+        return []
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        pattern, _, reason = line.partition("#")
+        if pattern.strip():
+            entries.append((pattern.strip(), reason.strip() or "known failure"))
+    return entries
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k and -m deselect, so they apply to these items too
+def pytest_collection_modifyitems(session, config, items) -> None:
+    state = config.stash.get(_STATE_KEY, None)
+    if state is None:
+        return
+    from .runner import plan
+
+    new = []
+    for golden, variant in plan(state.corpus, state.variants):
+        new.append(ConformanceItem.from_parent(session, name=f"{golden.id}[{variant.id}]",
+                                               golden=golden, variant=variant))
+    entries = _xfail_entries(config, state.spec)
+    used = set()
+    for item in new:
+        for pattern, reason in entries:
+            if fnmatch.fnmatchcase(item.name, pattern):
+                item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
+                used.add(pattern)
+                break
+    for pattern, _ in entries:
+        if pattern not in used:
+            warnings.warn(pytest.PytestWarning(
+                f"adamconf xfail entry {pattern!r} matches no test item (stale? remove it)"))
+    items.extend(new)

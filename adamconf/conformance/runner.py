@@ -1,0 +1,420 @@
+"""The runner: cases × variants through a backend in its own subprocess, judged by the bound.
+
+The backend lives in a worker process (``spawn``), so a segfault, an abort or a hang in a
+framework becomes an ``error`` result for that case and the run goes on with a fresh
+worker. The parent holds the reference and does all judging.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import shlex
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..adapters.base import BackendInfo, UnsupportedFeature, Variant
+from ..reference.dialects import DIALECTS, SPEC, Dialect
+from ..reference.engine import run_reference
+from ..reference.problem import Problem, Trajectory
+from .cases import Case
+from .golden import GoldenCase
+
+__all__ = ["Selection", "CaseResult", "ValidationResult", "RunResult", "Observed",
+           "BackendProcess", "select_variants", "plan", "run", "identify_dialects",
+           "INVALID_HYPERPARAMETERS", "STATUSES"]
+
+STATUSES = ("pass", "fail", "inconclusive", "unsupported", "error")
+DEFAULT_TIMEOUT = 300.0
+
+# The documented errors: (parameter, value, keyword arguments for construct)
+_DEFAULTS = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+INVALID_HYPERPARAMETERS: list[tuple[str, str, dict]] = [
+    ("lr", "-0.001", {"lr": -1e-3}),
+    ("lr", "'0.01' (a str)", {"lr": "0.01"}),
+    ("eps", "-1e-08", {"eps": -1e-8}),
+    ("betas[0]", "-0.1", {"betas": (-0.1, 0.999)}),
+    ("betas[0]", "1.0", {"betas": (1.0, 0.999)}),
+    ("betas[1]", "1.0", {"betas": (0.9, 1.0)}),
+    ("betas[1]", "-0.5", {"betas": (0.9, -0.5)}),
+    ("weight_decay", "-0.01", {"weight_decay": -0.01}),
+]
+
+
+@dataclass
+class Observed:
+    """A backend's trajectory: θ per step, and the state where the backend exposes it."""
+
+    theta: list[np.ndarray]
+    m: list[np.ndarray] | None = None
+    v: list[np.ndarray] | None = None
+    vmax: list[np.ndarray] | None = None
+    vmax_kind: str = "hat"
+
+
+@dataclass
+class CaseResult:
+    case_id: str
+    variant: Variant
+    status: str
+    message: str = ""
+    verdict: object | None = None  # adamconf.conformance.verdict.Verdict
+    dialects: list[str] | None = None  # the dialects this trajectory conforms to instead
+    seconds: float = 0.0
+    tags: tuple[str, ...] = ()
+    repro: str = ""
+
+    def to_json(self) -> dict:
+        return {"case": self.case_id, "variant": self.variant.to_json(), "status": self.status,
+                "message": self.message, "tags": list(self.tags),
+                "verdict": self.verdict.to_json() if self.verdict is not None else None,
+                "dialects": self.dialects, "seconds": round(self.seconds, 4),
+                "repro": self.repro}
+
+
+@dataclass
+class ValidationResult:
+    """Whether constructing the optimizer with a documented-invalid value raised ValueError."""
+
+    variant: str
+    device: str
+    parameter: str
+    value: str
+    raised: str | None  # the exception's type and message, or None
+    ok: bool
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class RunResult:
+    backend: str
+    info: BackendInfo | None
+    results: list[CaseResult] = field(default_factory=list)
+    validation: list[ValidationResult] = field(default_factory=list)
+    seconds: float = 0.0
+    settings: dict = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        out = {s: 0 for s in STATUSES}
+        for r in self.results:
+            out[r.status] += 1
+        return out
+
+    @property
+    def conforms(self) -> bool:
+        counts = self.counts()
+        return counts["fail"] == 0 and counts["error"] == 0 and all(
+            v.ok for v in self.validation)
+
+
+# --- the worker process -------------------------------------------------------------------
+
+def _drive(backend, problem: Problem, variant: Variant) -> dict:
+    session = backend.open(problem, variant)
+    steps = problem.steps
+    thetas = [np.empty((steps,) + p.shape) for p in problem.params]
+    state_arrays: dict[str, list[np.ndarray] | None] = {}
+    vmax_kind = "hat"
+    for k in range(steps):
+        lrs = [g.lr_at(k) for g in problem.groups]
+        session.step([g[k] for g in problem.grads], lrs)
+        for out, value in zip(thetas, session.params()):
+            out[k] = value
+        state = session.state()
+        if state is None:
+            continue
+        vmax_kind = state.vmax_kind
+        for name in ("m", "v", "vmax"):
+            values = getattr(state, name)
+            if values is None:
+                state_arrays[name] = None
+                continue
+            if k == 0:
+                state_arrays[name] = [np.empty((steps,) + p.shape) for p in problem.params]
+            if state_arrays.get(name) is not None:
+                for out, value in zip(state_arrays[name], values):
+                    out[k] = value
+    return {"theta": thetas, "m": state_arrays.get("m"), "v": state_arrays.get("v"),
+            "vmax": state_arrays.get("vmax"), "vmax_kind": vmax_kind}
+
+
+def _worker_main(conn, spec: str) -> None:  # runs in the subprocess
+    from ..adapters.registry import load_backend
+
+    try:
+        backend = load_backend(spec)
+        load_error = None
+    except Exception as exc:
+        backend, load_error = None, f"{type(exc).__name__}: {exc}"
+    while True:
+        try:
+            request = conn.recv()
+        except EOFError:
+            return
+        kind = request[0]
+        if kind == "stop":
+            return
+        if backend is None:
+            conn.send(("error", f"could not load backend {spec!r}: {load_error}", ""))
+            continue
+        try:
+            if kind == "probe":
+                conn.send(("ok", backend.probe()))
+            elif kind == "run":
+                _, problem, variant = request
+                conn.send(("ok", _drive(backend, problem, variant)))
+            elif kind == "construct":
+                _, variant, kwargs = request
+                backend.construct(variant, **kwargs)
+                conn.send(("ok", None))
+        except UnsupportedFeature as exc:
+            conn.send(("unsupported", str(exc), ""))
+        except Exception as exc:
+            conn.send(("raised", f"{type(exc).__name__}: {exc}", traceback.format_exc(),
+                       type(exc).__name__))
+
+
+class BackendProcess:
+    """A backend in a subprocess; restarted after a crash or a timeout."""
+
+    def __init__(self, spec: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.spec, self.timeout = spec, timeout
+        self._ctx = multiprocessing.get_context("spawn")
+        self._process = None
+        self._conn = None
+
+    def _start(self) -> None:
+        parent, child = self._ctx.Pipe()
+        self._process = self._ctx.Process(target=_worker_main, args=(child, self.spec),
+                                          daemon=True, name=f"adamconf-{self.spec}")
+        self._process.start()
+        child.close()
+        self._conn = parent
+
+    def _kill(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            self._process.kill()
+        if self._process is not None:
+            self._process.join(5)
+        self._process, self._conn = None, None
+
+    def request(self, *message, timeout: float | None = None) -> tuple:
+        """Send a request; the reply, or ('error', why, '') after a crash or a timeout."""
+        if self._process is None or not self._process.is_alive():
+            self._start()
+        timeout = self.timeout if timeout is None else timeout
+        try:
+            self._conn.send(message)
+            if not self._conn.poll(timeout):
+                self._kill()
+                return ("error", f"timed out after {timeout:g} s (the backend process was "
+                        "killed; raise --timeout if the case is just slow)", "")
+            return self._conn.recv()
+        except (EOFError, OSError, BrokenPipeError):
+            code = self._process.exitcode if self._process is not None else None
+            self._kill()
+            how = f"exit code {code}" if code is None or code >= 0 else _signal_name(-code)
+            return ("error", f"the backend process died ({how}) while running this", "")
+
+    def close(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            try:
+                self._conn.send(("stop",))
+                self._process.join(5)
+            except (OSError, BrokenPipeError):
+                pass
+        self._kill()
+
+    def __enter__(self) -> BackendProcess:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _signal_name(number: int) -> str:
+    import signal
+
+    try:
+        return f"signal {signal.Signals(number).name}"
+    except ValueError:
+        return f"signal {number}"
+
+
+# --- planning -----------------------------------------------------------------------------
+
+def select_variants(info: BackendInfo, *, names: Sequence[str] = (), devices: Sequence[str] = (),
+                    dtypes: Sequence[str] = ()) -> list[Variant]:
+    """The backend's variants filtered by name, device and dtype; ValueError names the valid."""
+    for label, wanted, valid in (
+            ("variant", names, sorted({v.name for v in info.variants})),
+            ("device", devices, sorted({v.device for v in info.variants})),
+            ("dtype", dtypes, sorted({v.dtype for v in info.variants}))):
+        unknown = [w for w in wanted if w not in valid]
+        if unknown:
+            raise ValueError(f"unknown {label} {', '.join(map(repr, unknown))} for backend "
+                             f"{info.name}; valid: {', '.join(valid) or '(none)'}")
+    return [v for v in info.variants
+            if (not names or v.name in names) and (not devices or v.device in devices)
+            and (not dtypes or v.dtype in dtypes)]
+
+
+def plan(corpus: Sequence[GoldenCase], variants: Sequence[Variant],
+         shard: tuple[int, int] | None = None) -> list[tuple[GoldenCase, Variant]]:
+    """Every (case, variant) whose dtype the case's inputs are exact in, then the shard."""
+    tasks = [(g, v) for v in variants for g in corpus if v.dtype in g.case.dtypes]
+    if shard is not None:
+        index, count = shard
+        tasks = tasks[index - 1::count]
+    return tasks
+
+
+# --- judging ------------------------------------------------------------------------------
+
+_dialect_cache: dict[tuple[str, str], Trajectory] = {}
+
+
+def dialect_reference(case: Case, dialect: Dialect) -> Trajectory:
+    key = (case.id, dialect.name)
+    if key not in _dialect_cache:
+        _dialect_cache[key] = run_reference(case.problem, dialect, certify=False)
+    return _dialect_cache[key]
+
+
+def candidate_dialects(problem: Problem) -> list[Dialect]:
+    return [d for d in DIALECTS.values() if d is not SPEC and any(
+        d.can_differ(g.config.amsgrad, g.config.maximize, g.config.weight_decay)
+        for g in problem.groups)]
+
+
+def identify_dialects(case: Case, observed: Observed, dtype: str) -> list[str]:
+    """The dialects whose own reference and bound this trajectory passes."""
+    from .verdict import judge
+
+    matches = []
+    for dialect in candidate_dialects(case.problem):
+        reference = dialect_reference(case, dialect)
+        verdict = judge(case.problem, reference, observed, dtype, dialect=dialect)
+        if verdict.status == "pass":
+            matches.append(dialect.name)
+    return matches
+
+
+def repro_command(backend: str, case_id: str, variant: Variant) -> str:
+    return (f"adamconf run --backend {shlex.quote(backend)} --variant {shlex.quote(variant.name)} "
+            f"--device {shlex.quote(variant.device)} --dtype {variant.dtype} "
+            f"--case {shlex.quote(case_id)}")
+
+
+def judge_case(golden: GoldenCase, variant: Variant, observed: Observed, backend: str,
+               identify: bool = True) -> CaseResult:
+    from .verdict import judge
+
+    verdict = judge(golden.case.problem, golden.reference, observed, variant.dtype)
+    result = CaseResult(golden.id, variant, verdict.status, verdict=verdict,
+                        tags=golden.case.tags, repro=repro_command(backend, golden.id, variant))
+    if verdict.status == "fail":
+        result.message = verdict.describe(golden.id, variant.id)
+        if identify:
+            result.dialects = identify_dialects(golden.case, observed, variant.dtype)
+    elif verdict.status == "inconclusive":
+        result.message = "; ".join(verdict.inconclusive_reasons)
+    return result
+
+
+def _observed(payload: dict) -> Observed:
+    return Observed(payload["theta"], payload.get("m"), payload.get("v"), payload.get("vmax"),
+                    payload.get("vmax_kind", "hat"))
+
+
+def check_validation(process: BackendProcess, variants: Sequence[Variant]
+                     ) -> list[ValidationResult]:
+    """Each documented invalid value, once per (variant name, device): must raise ValueError."""
+    seen, out = set(), []
+    for variant in variants:
+        key = (variant.name, variant.device)
+        if key in seen:
+            continue
+        seen.add(key)
+        for parameter, shown, override in INVALID_HYPERPARAMETERS:
+            kwargs = {**_DEFAULTS, **override, "amsgrad": False, "maximize": False}
+            reply = process.request("construct", variant, kwargs, timeout=120)
+            if reply[0] == "raised":
+                ok = reply[3] == "ValueError"
+                out.append(ValidationResult(variant.name, variant.device, parameter, shown,
+                                            reply[1], ok))
+            elif reply[0] == "unsupported":
+                continue
+            else:
+                raised = None if reply[0] == "ok" else reply[1]
+                out.append(ValidationResult(variant.name, variant.device, parameter, shown,
+                                            raised, False))
+    return out
+
+
+def run(spec: str, corpus: Sequence[GoldenCase], *, variants: Sequence[Variant],
+        info: BackendInfo | None = None, shard: tuple[int, int] | None = None,
+        timeout: float = DEFAULT_TIMEOUT, validate: bool = True, identify: bool = True,
+        process: BackendProcess | None = None,
+        on_result: Callable[[int, int, CaseResult], None] | None = None) -> RunResult:
+    """Run every planned (case, variant) through the backend; judge each; never raise for one."""
+    started = time.perf_counter()
+    tasks = plan(corpus, variants, shard)
+    name = info.name if info is not None else spec
+    outcome = RunResult(name, info, settings={"shard": shard, "timeout": timeout,
+                                              "pid": os.getpid()})
+    own = process is None
+    process = process or BackendProcess(spec, timeout)
+    try:
+        if validate:
+            outcome.validation = check_validation(process, variants)
+        for n, (golden, variant) in enumerate(tasks, 1):
+            t0 = time.perf_counter()
+            reply = process.request("run", golden.case.problem, variant)
+            repro = repro_command(spec, golden.id, variant)
+            if reply[0] == "ok":
+                try:
+                    result = judge_case(golden, variant, _observed(reply[1]), spec, identify)
+                except Exception as exc:  # a malformed trajectory is the backend's error
+                    result = CaseResult(golden.id, variant, "error",
+                                        f"could not judge the backend's output: "
+                                        f"{type(exc).__name__}: {exc}", tags=golden.case.tags,
+                                        repro=repro)
+            elif reply[0] == "unsupported":
+                result = CaseResult(golden.id, variant, "unsupported", reply[1],
+                                    tags=golden.case.tags, repro=repro)
+            else:
+                result = CaseResult(golden.id, variant, "error", reply[1],
+                                    tags=golden.case.tags, repro=repro)
+            result.seconds = time.perf_counter() - t0
+            outcome.results.append(result)
+            if on_result is not None:
+                on_result(n, len(tasks), result)
+    finally:
+        if own:
+            process.close()
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def variant_dialects(results: Sequence[CaseResult]) -> list[str] | None:
+    """The dialects that explain every failure of one variant (None if nothing failed)."""
+    failing = [r for r in results if r.status == "fail"]
+    if not failing:
+        return None
+    common: set[str] | None = None
+    for r in failing:
+        names = set(r.dialects or [])
+        common = names if common is None else common & names
+    return sorted(common or [])
+
+
+def finite_or_none(x: float) -> float | None:
+    return x if isinstance(x, (int, float)) and math.isfinite(x) else None
