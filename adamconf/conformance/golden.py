@@ -27,7 +27,6 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +40,7 @@ from .cases import Case, catalogue
 
 __all__ = ["GOLDEN_DIR", "FORMAT", "FORMAT_VERSION", "GoldenCase", "GoldenError",
            "load_corpus", "regenerate", "check", "write_corpus", "case_file_name",
-           "encode_case", "decode_case"]
+           "encode_case", "decode_case", "add_regression", "problem_digest"]
 
 GOLDEN_DIR = Path(__file__).with_name("golden")
 REGRESSIONS = "regressions"
@@ -372,8 +371,49 @@ def _compare_trees(fresh: Path, stored: Path) -> list[str]:
     return problems
 
 
-def iter_ids(corpus: Iterable[GoldenCase]) -> list[str]:
-    return [g.id for g in corpus]
+def problem_digest(problem: Problem) -> str:
+    """SHA-256 of a problem's inputs and options: the identity of a regression case."""
+    digest = hashlib.sha256()
+    for group in problem.groups:
+        digest.update(json.dumps(group.config.to_json(), sort_keys=True).encode())
+        for p in group.params:
+            digest.update(repr(p.shape).encode() + p.tobytes())
+        if group.lrs is not None:
+            digest.update(b"lrs" + group.lrs.tobytes())
+    for g in problem.grads:
+        digest.update(repr(g.shape).encode() + g.tobytes())
+    state = problem.initial_state
+    if state is not None:
+        digest.update(str(state.step).encode())
+        for arrays in (state.m, state.v, state.vmax):
+            for a in arrays:
+                digest.update(a.tobytes())
+    return digest.hexdigest()
 
 
-ProgressCallback = Callable[[int, int, str], None]
+def add_regression(case: Case, folder: Path | str = GOLDEN_DIR, *,
+                   dps: int = DEFAULT_DPS) -> tuple[GoldenCase, bool]:
+    """Store ``case`` in ``folder/regressions`` (atomically); returns (stored case, is_new).
+
+    A case whose inputs are already stored (same digest) is not stored twice: the stored
+    one is returned with ``is_new = False``.
+    """
+    folder = Path(folder) / REGRESSIONS
+    existing = _load_folder(folder) if (folder / "manifest.json").exists() else []
+    digest = problem_digest(case.problem)
+    for g in existing:
+        if problem_digest(g.case.problem) == digest:
+            return g, False
+    cases = [g.case for g in existing] + [case]
+    results = {g.id: encode_case(g.case, g.reference) for g in existing}
+    reference = run_reference(case.problem, dps=dps)
+    results[case.id] = encode_case(case, reference)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.new-", dir=folder.parent))
+    try:
+        write_corpus(staging, cases, results, dps, "regressions")
+        _swap_in(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return GoldenCase(case, reference, reference.precision), True

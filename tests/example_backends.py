@@ -1,0 +1,108 @@
+"""Third-party backends used by the tests, loaded as ``module:factory`` like a user's would be.
+
+``EpsHatBackend`` is the README's example backend with one deliberate change: ε outside the
+bias correction (the eps-hat dialect). The others crash, hang, or are not installed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from adamconf.adapters.base import BackendInfo, OptimizerState, Variant
+
+
+class _Session:
+    def __init__(self, problem, eps_hat: bool):
+        self.groups = [g.config for g in problem.groups]
+        self.owner = problem.group_of_param()
+        self.theta = [p.copy() for p in problem.params]
+        self.m = [np.zeros_like(p) for p in self.theta]
+        self.v = [np.zeros_like(p) for p in self.theta]
+        self.t, self.eps_hat = 0, eps_hat
+
+    def step(self, grads, lrs=None):
+        self.t += 1
+        for i, grad in enumerate(grads):
+            c = self.groups[self.owner[i]]
+            lr = lrs[self.owner[i]] if lrs is not None else c.lr
+            (b1, b2), g = c.betas, -grad if c.maximize else grad
+            g = g + c.weight_decay * self.theta[i]
+            self.m[i] = b1 * self.m[i] + (1 - b1) * g
+            self.v[i] = b2 * self.v[i] + (1 - b2) * g * g
+            bc1, bc2 = 1 - b1 ** self.t, 1 - b2 ** self.t
+            with np.errstate(all="ignore"):
+                if self.eps_hat:
+                    update = lr * np.sqrt(bc2) / bc1 * self.m[i] / (np.sqrt(self.v[i]) + c.eps)
+                else:
+                    update = lr * (self.m[i] / bc1) / (np.sqrt(self.v[i] / bc2) + c.eps)
+            self.theta[i] = self.theta[i] - update
+
+    def params(self):
+        return [t.copy() for t in self.theta]
+
+    def state(self):
+        return OptimizerState(self.t, self.m, self.v, None)
+
+
+class EpsHatBackend:
+    name = "eps-hat-example"
+    eps_hat = True
+
+    def probe(self):
+        return BackendInfo(self.name, True, {"example": "1"}, ["cpu"], ["float64"],
+                           [Variant(self.name, "plain", "cpu", "float64")])
+
+    def open(self, problem, variant):
+        from adamconf.adapters.base import UnsupportedFeature
+
+        if any(g.config.amsgrad for g in problem.groups) or problem.initial_state is not None:
+            raise UnsupportedFeature("this example has no amsgrad and cannot resume")
+        return _Session(problem, self.eps_hat)
+
+    def construct(self, variant, *, lr, betas, eps, weight_decay, amsgrad=False,
+                  maximize=False):
+        from adamconf.reference.config import validate_hyperparameters
+
+        validate_hyperparameters(lr, betas, eps, weight_decay)
+
+
+class CorrectBackend(EpsHatBackend):
+    name = "correct-example"
+    eps_hat = False
+
+
+class AbortingBackend(CorrectBackend):
+    """Dies with SIGABRT on cases whose id-derived problem has a 0-d parameter."""
+
+    name = "aborting-example"
+
+    def open(self, problem, variant):
+        if any(p.ndim == 0 for p in problem.params):
+            os.abort()
+        return super().open(problem, variant)
+
+
+class HangingBackend(CorrectBackend):
+    name = "hanging-example"
+
+    def open(self, problem, variant):
+        if problem.steps == 1:
+            time.sleep(3600)
+        return super().open(problem, variant)
+
+
+class AcceptsEverythingBackend(CorrectBackend):
+    name = "lenient-example"
+
+    def construct(self, variant, **kwargs):
+        return None
+
+
+class NotInstalledBackend(CorrectBackend):
+    name = "absent-example"
+
+    def probe(self):
+        return BackendInfo(self.name, False, install_hint="pip install absent-framework")
