@@ -26,13 +26,20 @@ a float32 tensor per parameter (float64 if torch's default dtype is float64).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
 
 from ..reference.problem import Problem
-from .base import (BackendInfo, BackendUnavailable, OptimizerState, Unsupported,
-                   UnsupportedFeature, Variant)
+from .base import (
+    BackendInfo,
+    BackendUnavailable,
+    OptimizerState,
+    Unsupported,
+    UnsupportedFeature,
+    Variant,
+)
 
 __all__ = ["TorchBackend", "IMPLEMENTATIONS", "DTYPES"]
 
@@ -96,8 +103,8 @@ class _Torch:
 
     def lr_value(self, lr, variant: Variant, flags: dict[str, bool], tensor_lr: bool):
         """The lr as the variant passes it: a float, or a 0-d tensor (see the module docstring)."""
-        if not tensor_lr or isinstance(lr, str) or lr is None:
-            return lr
+        if not tensor_lr or isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+            return lr  # what is not a number reaches torch as given (its checks judge it)
         on_cuda_fused = flags.get("fused") and variant.device.startswith("cuda")
         dtype = self.torch.float32 if on_cuda_fused else self.torch.float64
         return self.torch.tensor(lr, dtype=dtype, device=variant.device)
@@ -135,7 +142,7 @@ class TorchSession:
             self._load_state(problem)
 
     def _load_state(self, problem: Problem) -> None:
-        """Resume through torch's own ``load_state_dict`` (it casts to each param's dtype/device)."""
+        """Resume through torch's own ``load_state_dict``, which casts to each param's dtype."""
         torch, tt = self._tt.torch, self._tt
         init = problem.initial_state
         owner = problem.group_of_param()
@@ -163,12 +170,12 @@ class TorchSession:
             groups = self.optimizer.param_groups
             if len(lrs) != len(groups):
                 raise ValueError(f"{len(lrs)} learning rates for {len(groups)} param groups")
-            for group, lr in zip(groups, lrs):
+            for group, lr in zip(groups, lrs, strict=True):
                 if self._tensor_lr:
                     group["lr"].fill_(float(lr))  # in place: what torch asks of a tensor lr
                 else:
                     group["lr"] = float(lr)
-        for param, grad in zip(self._params, grads):
+        for param, grad in zip(self._params, grads, strict=True):
             param.grad = self._tt.tensor(grad, self._variant)
         self.optimizer.step()
 
@@ -185,7 +192,7 @@ class TorchSession:
             # a group without amsgrad has no max_exp_avg_sq: it keeps the initial 0 (or what a
             # resume loaded, which torch stores and never reads)
             vmax = [self._tt.array(s["max_exp_avg_sq"]) if "max_exp_avg_sq" in s
-                    else np.zeros(p.shape) for s, p in zip(held, self._params)]
+                    else np.zeros(p.shape) for s, p in zip(held, self._params, strict=True)]
         return OptimizerState(
             step=int(held[0]["step"].item()),
             m=[self._tt.array(s["exp_avg"]) for s in held],

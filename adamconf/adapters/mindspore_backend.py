@@ -1,0 +1,504 @@
+"""MindSpore: its three Adams, driven step by step.
+
+Variants (``Variant.name``) × device (``CPU``; ``GPU``/``Ascend`` where present) × dtype
+(float32, float16, float64 where a kernel takes it):
+
+- ``experimental.optim.Adam`` — the documented optimizer, called in PyNative mode (its
+  per-group update is already a ``@jit`` graph). lr lives in a float32 Parameter per group
+  (``optimizer.lrs[i]``, the same object as ``param_groups[i]['lr']``); a schedule is applied
+  with ``ops.assign`` on it, exactly as ``experimental.optim.lr_scheduler.LRScheduler.step``
+  does. What it computes (``mindspore/experimental/optim/adam.py``): weight decay and
+  maximize as documented, then ``ops.Adam`` (CPU kernel ``adam_cpu_kernel.cc``:
+  ``lr·√(1−β2^t)/(1−β1^t) · m/(√v + ε)``), i.e. ε outside the bias correction, and the
+  ``amsgrad`` flag is never read: dialect ``eps-hat`` (``ams-ignored+eps-hat`` with amsgrad).
+  β^t is ``ops.Pow`` of the float β and the int32 ``state_step`` Parameter.
+- ``experimental.optim.Adam-jit`` — the same optimizer called from a ``mindspore.jit``
+  function (the training-step idiom of its documentation), so the whole step is one graph.
+- ``nn.Adam`` — ``learning_rate, beta1, beta2, eps, weight_decay, use_amsgrad``; no
+  ``maximize`` (unsupported); betas, eps and amsgrad are per optimizer (groups may differ
+  only in lr and weight decay). Without amsgrad it runs ``ops.Adam`` (``eps-hat``); with it,
+  ``ApplyAdamWithAmsgradV2`` (``vhat = max(vhat, v)`` on raw v, ``eps-hat``:
+  ``ams-rawmax+eps-hat``). β^t is a running product in float32 Parameters
+  (``beta1_power``, ``beta2_power``). Parameters are always passed as groups and named
+  neutrally, so nn.Optimizer's rule "no weight decay on names containing beta/gamma" never
+  applies. lr: per group a float32 Parameter (``learning_rate``), assigned before each step.
+- ``mint.optim.Adam`` — documented for Ascend; where its step fails (on CPU here) it is
+  listed as unsupported with the framework's own error, found by trying one step.
+
+MindSpore's context is process-global: the device is set once (``mindspore.set_device``)
+and the mode is left in PyNative; graph execution is only ever asked for through ``jit``.
+Failed compilations write ``analyze_fail.ir`` under ``$MS_OM_PATH`` (default: the working
+directory); the adapter points it at a temporary folder unless the user has set it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..reference.problem import Problem
+from .base import (
+    BackendInfo,
+    BackendUnavailable,
+    OptimizerState,
+    Unsupported,
+    UnsupportedFeature,
+    Variant,
+)
+
+__all__ = ["MindSporeBackend", "VARIANT_NAMES", "DTYPES"]
+
+NAME = "mindspore"
+INSTALL_HINT = "pip install 'adamconf[mindspore]' (or pip install mindspore)"
+EXPERIMENTAL = "experimental.optim.Adam"
+EXPERIMENTAL_JIT = "experimental.optim.Adam-jit"
+NN = "nn.Adam"
+MINT = "mint.optim.Adam"
+VARIANT_NAMES = (EXPERIMENTAL, EXPERIMENTAL_JIT, NN, MINT)
+DTYPES = ("float32", "float16", "float64")
+DEVICES = ("CPU", "GPU", "Ascend")
+INT32_MAX = 2**31 - 1
+FLOAT32_EXACT_INT = 2**24
+
+_session_ids = itertools.count()
+_device_set: list[str] = []  # the device this process was set to, once
+
+
+def _import_mindspore():
+    os.environ.setdefault("MS_OM_PATH",
+                          os.path.join(tempfile.gettempdir(), f"adamconf-mindspore-{os.getuid()}"))
+    try:
+        import mindspore
+    except ImportError as exc:
+        raise BackendUnavailable(f"mindspore is not installed ({exc}); {INSTALL_HINT}") from None
+    if mindspore.get_context("mode") != mindspore.PYNATIVE_MODE:
+        mindspore.set_context(mode=mindspore.PYNATIVE_MODE)
+    return mindspore
+
+
+def _reason(exc: BaseException, depth: int = 0) -> str:
+    """The first informative line of MindSpore's message, and what caused it, if anything."""
+    lines = [line.strip() for line in str(exc).strip().splitlines()
+             if line.strip() and not set(line.strip()) <= set("-")]
+    text = re.sub(r" at 0x[0-9a-fA-F]+", "", lines[0] if lines else "")
+    reason = f"{type(exc).__name__}: {text}".rstrip(": ")
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and depth < 2 and not isinstance(cause, UnsupportedFeature):
+        reason += f" (from {_reason(cause, depth + 1)})"
+    return reason
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence C-level stderr (MindSpore prints its failed Ascend library loads there)."""
+    try:
+        fd = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(fd, 2)
+        os.close(fd)
+
+
+class _MS:
+    """The mindspore module and conversions between the seam's arrays and Tensors."""
+
+    def __init__(self, ms) -> None:
+        self.ms = ms
+        self.dtypes = {"float32": ms.float32, "float16": ms.float16, "float64": ms.float64}
+
+    def tensor(self, array, dtype: str):
+        # float64 → the variant's dtype is exact: the seam carries representable values only
+        return self.ms.Tensor(np.array(array, dtype=np.float64).astype(np.dtype(dtype)),
+                              self.dtypes[dtype])
+
+    @staticmethod
+    def array(tensor) -> np.ndarray:
+        return np.array(tensor.asnumpy(), dtype=np.float64)
+
+    def assign(self, parameter, value) -> None:
+        self.ms.ops.assign(parameter, value)
+
+
+def _ensure_device(ms, device: str) -> None:
+    """Set MindSpore's device once per process; a second, different device is refused."""
+    if _device_set:
+        if _device_set[0] != device:
+            raise UnsupportedFeature(f"MindSpore's device is set once per process; this process "
+                                     f"runs on {_device_set[0]}, not {device}")
+        return
+    current = ms.get_context("device_target")
+    if current != device:
+        try:
+            ms.set_device(device)
+        except Exception as exc:
+            raise UnsupportedFeature(f"mindspore.set_device({device!r}) failed: "
+                                     f"{_reason(exc)}") from exc
+    _device_set.append(device)
+
+
+class MindSporeSession:
+    """One MindSpore optimizer on one problem."""
+
+    def __init__(self, msm: _MS, problem: Problem, variant: Variant) -> None:
+        self._msm, self._variant, self._problem = msm, variant, problem
+        ms = msm.ms
+        sid = next(_session_ids)
+        self._params = [ms.Parameter(msm.tensor(p, variant.dtype), name=f"adamconf{sid}_param{i}")
+                        for i, p in enumerate(problem.params)]
+        self._group_start = list(itertools.accumulate(
+            [0] + [len(g.params) for g in problem.groups]))
+        builders = {EXPERIMENTAL: self._build_experimental,
+                    EXPERIMENTAL_JIT: self._build_experimental,
+                    NN: self._build_nn, MINT: self._build_mint}
+        builders[variant.name]()
+        self._call = (_graph_step(ms, self.optimizer) if variant.name == EXPERIMENTAL_JIT
+                      else self.optimizer)
+        if problem.initial_state is not None:
+            self._load_state()
+
+    def _group_params(self, gi: int) -> list:
+        return self._params[self._group_start[gi]:self._group_start[gi + 1]]
+
+    # --- experimental.optim.Adam and mint.optim.Adam share the torch-like API ------------
+    def _torch_like_groups(self) -> list[dict]:
+        return [{"params": self._group_params(gi), "lr": g.config.lr,
+                 "betas": tuple(g.config.betas), "eps": g.config.eps,
+                 "weight_decay": g.config.weight_decay, "amsgrad": g.config.amsgrad,
+                 "maximize": g.config.maximize}
+                for gi, g in enumerate(self._problem.groups)]
+
+    def _build_experimental(self) -> None:
+        from mindspore.experimental import optim
+
+        self.optimizer = optim.Adam(self._torch_like_groups(), lr=self._problem.groups[0].config.lr)
+        self._lr_parameters = list(self.optimizer.lrs)
+
+    def _build_mint(self) -> None:
+        from mindspore import mint
+
+        self.optimizer = mint.optim.Adam(self._torch_like_groups(),
+                                         lr=self._problem.groups[0].config.lr)
+        self._lr_parameters = list(self.optimizer.lrs)
+
+    # --- nn.Adam -----------------------------------------------------------------------
+    def _build_nn(self) -> None:
+        from mindspore import nn
+
+        configs = [g.config for g in self._problem.groups]
+        if any(c.maximize for c in configs):
+            raise UnsupportedFeature("nn.Adam has no maximize option")
+        for what in ("betas", "eps", "amsgrad"):
+            if len({getattr(c, what) for c in configs}) > 1:
+                raise UnsupportedFeature(f"nn.Adam takes one {what} for all parameters; the "
+                                         "groups here differ (its groups set only lr and "
+                                         "weight_decay)")
+        first = configs[0]
+        groups = [{"params": self._group_params(gi), "lr": c.lr,
+                   "weight_decay": c.weight_decay} for gi, c in enumerate(configs)]
+        try:
+            self.optimizer = nn.Adam(groups, learning_rate=first.lr, beta1=first.beta1,
+                                     beta2=first.beta2, eps=first.eps, weight_decay=0.0,
+                                     use_amsgrad=first.amsgrad)
+        except ValueError as exc:  # e.g. beta = 0 or eps = 0: outside nn.Adam's own range
+            raise UnsupportedFeature(f"nn.Adam refuses these hyperparameters: "
+                                     f"{_reason(exc)}") from exc
+        # one float32 Parameter per group, shared by the group's parameters
+        self._lr_parameters = [self.optimizer.learning_rate[start]
+                               for start in self._group_start[:-1]]
+
+    # --- resume --------------------------------------------------------------------------
+    def _load_state(self) -> None:
+        msm, ms = self._msm, self._msm.ms
+        init = self._problem.initial_state
+        dtype = self._variant.dtype
+        owner = self._problem.group_of_param()
+        name = self._variant.name
+        if name == NN:
+            m_slots, v_slots = self.optimizer.moment1, self.optimizer.moment2
+        else:
+            m_slots, v_slots = self.optimizer.exp_avg, self.optimizer.exp_avg_sq
+        for index in range(len(self._params)):
+            msm.assign(m_slots[index], msm.tensor(init.m[index], dtype))
+            msm.assign(v_slots[index], msm.tensor(init.v[index], dtype))
+        if name in (EXPERIMENTAL, EXPERIMENTAL_JIT):
+            if init.step > INT32_MAX:
+                raise UnsupportedFeature(f"experimental.optim.Adam counts steps in an int32 "
+                                         f"Parameter; step {init.step} does not fit")
+            msm.assign(self.optimizer.state_step, ms.Tensor(init.step, ms.int32))
+            # its max_exp_avg_sq is never read or written by 2.10's step (amsgrad is ignored);
+            # it is loaded as given, in the documented meaning (max of bias-corrected v)
+            for index in range(len(self._params)):
+                msm.assign(self.optimizer.max_exp_avg_sq[index],
+                           msm.tensor(init.vmax[index], dtype))
+        elif name == MINT:
+            if init.step > FLOAT32_EXACT_INT:
+                raise UnsupportedFeature(f"mint.optim.Adam counts steps in a float32 "
+                                         f"Parameter; step {init.step} is not exact there")
+            msm.assign(self.optimizer.state_step, ms.Tensor([float(init.step)], ms.float32))
+            for gi, group in enumerate(self.optimizer.param_groups):
+                if "max_exp_avg_sq" in group:  # mint's amsgrad would keep max of raw v
+                    beta2 = self._problem.groups[gi].config.beta2
+                    rows = range(self._group_start[gi], self._group_start[gi + 1])
+                    for slot, index in zip(group["max_exp_avg_sq"], rows, strict=True):
+                        raw = np.asarray(init.vmax[index]) * (1.0 - beta2 ** init.step)
+                        msm.assign(slot, msm.tensor(raw, dtype))
+        else:  # nn.Adam holds t only through β1^t, β2^t (float32 running products)
+            if init.step > INT32_MAX:
+                raise UnsupportedFeature(f"nn.Adam counts steps in an int32 Parameter; step "
+                                         f"{init.step} does not fit")
+            config = self._problem.groups[0].config
+            msm.assign(self.optimizer.beta1_power,
+                       ms.Tensor(config.beta1 ** init.step, ms.float32))
+            msm.assign(self.optimizer.beta2_power,
+                       ms.Tensor(config.beta2 ** init.step, ms.float32))
+            msm.assign(self.optimizer.global_step, ms.Tensor([init.step], ms.int32))
+            if config.amsgrad:
+                # ApplyAdamWithAmsgradV2 keeps the max of raw v: the documented v̂max (max of
+                # bias-corrected v) resumes as raw = v̂max·(1 − β2^step), computed in float64
+                for index in range(len(self._params)):
+                    beta2 = self._problem.groups[owner[index]].config.beta2
+                    raw = np.asarray(init.vmax[index]) * (1.0 - beta2 ** init.step)
+                    msm.assign(self.optimizer.vhat[index], msm.tensor(raw, dtype))
+
+    # --- the Session protocol -------------------------------------------------------------
+    def step(self, grads: Sequence[np.ndarray], lrs: Sequence[float] | None = None) -> None:
+        msm = self._msm
+        if len(grads) != len(self._params):
+            raise ValueError(f"{len(grads)} gradients for {len(self._params)} parameters")
+        if lrs is not None:
+            if len(lrs) != len(self._lr_parameters):
+                raise ValueError(f"{len(lrs)} learning rates for {len(self._lr_parameters)} "
+                                 "param groups")
+            for parameter, lr in zip(self._lr_parameters, lrs, strict=True):
+                # as LRScheduler.step: ops.assign into the group's float32 lr Parameter
+                msm.assign(parameter, msm.ms.Tensor(float(lr), msm.ms.float32))
+        self._call(tuple(msm.tensor(g, self._variant.dtype) for g in grads))
+
+    def params(self) -> list[np.ndarray]:
+        return [self._msm.array(p) for p in self._params]
+
+    def state(self) -> OptimizerState | None:
+        msm, opt, name = self._msm, self.optimizer, self._variant.name
+        if name == NN:
+            vmax = ([msm.array(s) for s in opt.vhat]
+                    if self._problem.groups[0].config.amsgrad else None)
+            return OptimizerState(step=int(msm.array(opt.global_step).reshape(-1)[0]),
+                                  m=[msm.array(s) for s in opt.moment1],
+                                  v=[msm.array(s) for s in opt.moment2],
+                                  vmax=vmax, vmax_kind="raw")
+        m = [msm.array(s) for s in opt.exp_avg]
+        v = [msm.array(s) for s in opt.exp_avg_sq]
+        step = int(msm.array(opt.state_step).reshape(-1)[0])
+        any_amsgrad = any(g.config.amsgrad for g in self._problem.groups)
+        if name == MINT:
+            vmax = None
+            if any_amsgrad:  # mint keeps max_exp_avg_sq per amsgrad group only
+                vmax = []
+                for gi, group in enumerate(opt.param_groups):
+                    slots = group.get("max_exp_avg_sq")
+                    if slots is None:
+                        vmax.extend(np.zeros(p.shape) for p in self._problem.groups[gi].params)
+                    else:
+                        vmax.extend(msm.array(s) for s in slots)
+            return OptimizerState(step=step, m=m, v=v, vmax=vmax, vmax_kind="raw")
+        vmax = [msm.array(s) for s in opt.max_exp_avg_sq] if any_amsgrad else None
+        return OptimizerState(step=step, m=m, v=v, vmax=vmax, vmax_kind="hat")
+
+
+def _graph_step(ms, optimizer):
+    """The step as one graph: the optimizer called from a ``mindspore.jit`` function."""
+
+    @ms.jit
+    def graph_step(gradients):
+        return optimizer(gradients)
+
+    return graph_step
+
+
+class MindSporeBackend:
+    """MindSpore's ``experimental.optim.Adam`` (PyNative, jit), ``nn.Adam``, ``mint.optim.Adam``."""
+
+    name = NAME
+
+    def __init__(self) -> None:
+        self._info: BackendInfo | None = None
+        # (variant, amsgrad) → MindSpore's refusal, found by one trial step
+        self._refused: dict[tuple[Variant, bool], str] = {}
+
+    def _msm(self) -> _MS:
+        return _MS(_import_mindspore())
+
+    @staticmethod
+    def _devices(ms) -> list[str]:
+        devices = []
+        with _quiet_stderr():
+            for target in DEVICES:
+                try:
+                    if ms.hal.is_available(target):
+                        devices.append(target)
+                except Exception:  # a device whose runtime cannot even be asked is absent
+                    continue
+        return devices or [ms.get_context("device_target")]
+
+    def _try(self, msm: _MS, variant: Variant, amsgrad: bool) -> str | None:
+        """One step on a two-element parameter; MindSpore's refusal as a reason, or None."""
+        try:
+            problem = _trial_problem(amsgrad)
+            session = MindSporeSession(msm, problem, variant)
+            session.step([g[0] for g in problem.grads], [problem.groups[0].config.lr])
+            moved = not np.array_equal(session.params()[0], problem.params[0])
+        except UnsupportedFeature as exc:
+            return str(exc)
+        except Exception as exc:  # MindSpore's own refusal is the reason a person reads
+            return _reason(exc)
+        if variant.name == MINT and not moved:
+            # seen on CPU: after the first call's SystemError, mint's in-place Parameter.add_
+            # does nothing, so later steps "succeed" and leave θ and state_step unchanged
+            return "its step ran without error but left the parameter unchanged"
+        return None
+
+    def _try_mint_off_ascend(self, msm: _MS, device: str) -> str | None:
+        """mint.optim.Adam is documented for Ascend only; elsewhere, see whether it runs."""
+        first = None
+        for _ in range(2):  # its first call in a process can fail differently
+            reason = self._try(msm, Variant(NAME, MINT, device, "float32"), False)
+            if reason is None:
+                return None
+            first = first or reason
+        return (f"documented for Ascend only (Supported Platforms: Ascend); on {device}: "
+                f"{first}" + ("" if reason == first else f"; tried again: {reason}"))
+
+    def probe(self) -> BackendInfo:
+        if self._info is not None:
+            return self._info
+        try:
+            msm = self._msm()
+        except BackendUnavailable as exc:
+            return BackendInfo(name=NAME, installed=False, install_hint=INSTALL_HINT,
+                               description=str(exc))
+        ms = msm.ms
+        all_devices = self._devices(ms)
+        device = _device_set[0] if _device_set else ms.get_context("device_target")
+        info = BackendInfo(
+            name=NAME, installed=True, versions={"mindspore": ms.__version__},
+            devices=all_devices, dtypes=list(DTYPES), install_hint=INSTALL_HINT,
+            description=f"MindSpore in PyNative mode on {device}; the device is set once per "
+                        "process")
+        try:
+            _ensure_device(ms, device)
+        except UnsupportedFeature as exc:
+            info.unsupported.append(Unsupported(device, str(exc)))
+            self._info = info
+            return info
+        for other in all_devices:
+            if other != device:
+                info.unsupported.append(Unsupported(
+                    f"*/{other}", f"this process runs MindSpore on {device}; MindSpore's device "
+                                  f"is set once per process (run a process with {other})"))
+        for name in VARIANT_NAMES:
+            if name == MINT and device != "Ascend":
+                reason = self._try_mint_off_ascend(msm, device)
+                if reason is not None:
+                    info.unsupported.append(Unsupported(f"{name}/{device}", reason))
+                    self._refused.update({(Variant(NAME, name, device, dtype), ams): reason
+                                          for dtype in DTYPES for ams in (False, True)})
+                    continue
+            refused_all = {}
+            for dtype in DTYPES:
+                variant = Variant(NAME, name, device, dtype)
+                refusals = {ams: self._try(msm, variant, ams) for ams in (False, True)}
+                for ams, reason in refusals.items():
+                    if reason is not None:
+                        self._refused[(variant, ams)] = reason
+                if all(r is None for r in refusals.values()):
+                    info.variants.append(variant)
+                elif any(r is None for r in refusals.values()):
+                    info.variants.append(variant)
+                    ams = next(a for a, r in refusals.items() if r is not None)
+                    info.unsupported.append(Unsupported(f"{variant.id} with amsgrad={ams}",
+                                                        refusals[ams]))
+                else:
+                    refused_all[dtype] = refusals[False]
+            if len(refused_all) == len(DTYPES) and len(set(refused_all.values())) == 1:
+                info.unsupported.append(Unsupported(f"{name}/{device}",
+                                                    next(iter(refused_all.values()))))
+            else:
+                info.unsupported.extend(Unsupported(f"{name}/{device}/{dtype}", reason)
+                                        for dtype, reason in refused_all.items())
+        info.unsupported.append(Unsupported(f"{NN} maximize", "nn.Adam has no maximize option"))
+        self._info = info
+        return info
+
+    def _check_variant(self, variant: Variant) -> _MS:
+        msm = self._msm()
+        if variant.backend != NAME:
+            raise ValueError(f"variant {variant.id} belongs to backend {variant.backend!r}")
+        if variant.name not in VARIANT_NAMES:
+            raise ValueError(f"unknown MindSpore variant {variant.name!r}; known: "
+                             f"{', '.join(VARIANT_NAMES)}")
+        if variant.dtype not in DTYPES:
+            raise ValueError(f"unknown dtype {variant.dtype!r} for MindSpore; known: "
+                             f"{', '.join(DTYPES)}")
+        if variant.device not in DEVICES:
+            raise ValueError(f"unknown MindSpore device {variant.device!r}; known: "
+                             f"{', '.join(DEVICES)}")
+        _ensure_device(msm.ms, variant.device)
+        self.probe()
+        return msm
+
+    def open(self, problem: Problem, variant: Variant) -> MindSporeSession:
+        msm = self._check_variant(variant)
+        amsgrad_flags = {g.config.amsgrad for g in problem.groups}
+        for ams in sorted(amsgrad_flags):
+            reason = self._refused.get((variant, ams))
+            if reason is not None:
+                raise UnsupportedFeature(f"MindSpore refuses {variant.id} with amsgrad={ams}: "
+                                         f"{reason}")
+        return MindSporeSession(msm, problem, variant)
+
+    def construct(self, variant: Variant, *, lr, betas, eps, weight_decay, amsgrad=False,
+                  maximize=False) -> None:
+        msm = self._check_variant(variant)
+        ms = msm.ms
+        param = ms.Parameter(msm.tensor(np.zeros(2), variant.dtype),
+                             name=f"adamconf{next(_session_ids)}_construct")
+        if variant.name in (EXPERIMENTAL, EXPERIMENTAL_JIT):
+            from mindspore.experimental import optim
+
+            optim.Adam([param], lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                       amsgrad=amsgrad, maximize=maximize)
+        elif variant.name == MINT:
+            from mindspore import mint
+
+            mint.optim.Adam([param], lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                            amsgrad=amsgrad, maximize=maximize)
+        else:
+            from mindspore import nn
+
+            if maximize:
+                raise UnsupportedFeature("nn.Adam has no maximize option")
+            beta1, beta2 = betas
+            nn.Adam([param], learning_rate=lr, beta1=beta1, beta2=beta2, eps=eps,
+                    weight_decay=weight_decay, use_amsgrad=amsgrad)
+
+
+def _trial_problem(amsgrad: bool) -> Problem:
+    """Two elements, one step: enough for MindSpore to accept or refuse a variant."""
+    from ..reference.config import GroupConfig
+    from ..reference.problem import Group
+
+    return Problem(groups=(Group(GroupConfig(lr=0.25, amsgrad=amsgrad),
+                                 (np.array([1.0, -0.5]),)),),
+                   grads=(np.array([[0.5, 0.25]]),))
