@@ -205,6 +205,15 @@ def test_non_finite_inputs_propagate_like_ieee():
     assert np.isnan(exact.theta[0][-1, :3]).all() and np.isposinf(exact.theta[0][-1, 3])
 
 
+def test_exact_values_beyond_float64_are_marked():
+    """v = g² ≈ 2.7e614 is finite but stored as inf: marked, so no verdict trusts the inf."""
+    p = problem(np.array([-1.6326705228730018e307, 0.0]), 0.0, betas=(0.9, 0.0))
+    traj = run_reference(p)
+    assert np.isposinf(traj.v[0][0]) and traj.overflow["v"][0][0]
+    assert not traj.overflow["theta"][0][0]
+    assert run_reference(problem([0.5, 0.25], 1.0)).overflow is None
+
+
 def test_sign_of_zero_is_kept():
     p = problem(np.zeros(2), -0.0)
     theta = run_reference(p).theta[0]
@@ -230,10 +239,10 @@ def test_certificate_escalates_when_values_change(monkeypatch):
 
     def flaky(problem, dialect, dps):
         calls.append(dps)
-        values, zeros = real(problem, dialect, dps)
+        values, zeros, overflows = real(problem, dialect, dps)
         if dps == 50:  # pretend 50 digits were not enough
             values[0][0] = values[0][0] + 1.0
-        return values, zeros
+        return values, zeros, overflows
 
     monkeypatch.setattr(engine, "_run_mp", flaky)
     traj = run_reference(problem([0.5, 0.25], 1.0))

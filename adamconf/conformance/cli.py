@@ -410,4 +410,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # through the package, so exceptions raised by submodules are this module's classes
+    from adamconf.conformance.cli import main as package_main
+
+    sys.exit(package_main())

@@ -103,6 +103,10 @@ def encode_case(case: Case, reference: Trajectory) -> tuple[bytes, dict]:
     for name in Trajectory.QUANTITIES:
         for i, a in enumerate(reference.quantity(name)):
             arrays.append((f"{name}_{i}", a))
+    if reference.overflow is not None:  # exact values beyond float64 (fuzzed cases only)
+        for name in Trajectory.QUANTITIES:
+            for i, mask in enumerate(reference.overflow[name]):
+                arrays.append((f"overflow_{name}_{i}", mask.astype(np.float64)))
     entry = {
         "id": case.id, "description": case.description, "tags": list(case.tags),
         "dtypes": list(case.dtypes), "steps": problem.steps,
@@ -131,9 +135,14 @@ def decode_case(entry: dict, data: np.lib.npyio.NpzFile) -> GoldenCase:
                              *(tuple(data[f"state_{name}_{i}"] for i in range(n))
                                for name in ("m", "v", "vmax")))
     problem = Problem(tuple(groups), grads, state)
+    overflow = None
+    if "overflow_theta_0" in data.files:
+        overflow = {name: [data[f"overflow_{name}_{i}"] != 0 for i in range(n)]
+                    for name in Trajectory.QUANTITIES}
     reference = Trajectory(*([data[f"{name}_{i}"] for i in range(n)]
                              for name in Trajectory.QUANTITIES),
-                           vmax_kind="hat", precision=entry.get("precision", {}))
+                           vmax_kind="hat", precision=entry.get("precision", {}),
+                           overflow=overflow)
     case = Case(entry["id"], entry["description"], tuple(entry["tags"]), problem,
                 tuple(entry["dtypes"]))
     return GoldenCase(case, reference, entry.get("precision", {}))

@@ -210,8 +210,11 @@ def run_float64(problem: Problem, dialect: Dialect = SPEC) -> Trajectory:
 
 
 def _run_mp(problem: Problem, dialect: Dialect, dps: int
-            ) -> tuple[list[list[np.ndarray]], list[list[np.ndarray]]]:
-    """Return (rounded float64 values, exact-zero masks) per quantity per parameter."""
+            ) -> tuple[list[list[np.ndarray]], list[list[np.ndarray]], list[list[np.ndarray]]]:
+    """(rounded float64 values, exact-zero masks, overflow masks) per quantity per parameter.
+
+    An overflow mask marks a finite exact value beyond float64's range (stored as ±inf).
+    """
     ctx = mpmath.MPContext()
     ctx.dps = dps
     ar = _mp_arith(ctx)
@@ -219,12 +222,14 @@ def _run_mp(problem: Problem, dialect: Dialect, dps: int
     owner = problem.group_of_param()
     values: list[list[np.ndarray]] = [[] for _ in range(4)]
     zeros: list[list[np.ndarray]] = [[] for _ in range(4)]
-    mpf = ctx.mpf
+    overflows: list[list[np.ndarray]] = [[] for _ in range(4)]
+    mpf, isinf = ctx.mpf, ctx.isinf
     for i, p in enumerate(problem.params):
         steps = problem.steps
         flat_shape = (steps, p.size)
         outs = [np.empty(flat_shape) for _ in range(4)]
         zero_masks = [np.zeros(flat_shape, dtype=bool) for _ in range(4)]
+        overflow_masks = [np.zeros(flat_shape, dtype=bool) for _ in range(4)]
         theta0 = p.reshape(-1)
         m0 = _initial(problem, "m", i, p.shape).reshape(-1)
         v0 = _initial(problem, "v", i, p.shape).reshape(-1)
@@ -238,13 +243,16 @@ def _run_mp(problem: Problem, dialect: Dialect, dps: int
                 state = adam_step(ar, dialect, group_consts[k], *state, mpf(column[k]))
                 for q in range(4):
                     value = state[q]
-                    outs[q][k, e] = mpf_to_float64(value)
+                    rounded = outs[q][k, e] = mpf_to_float64(value)
                     if not value:
                         zero_masks[q][k, e] = True
+                    elif math.isinf(rounded) and not isinf(value):
+                        overflow_masks[q][k, e] = True
         for q in range(4):
             values[q].append(outs[q].reshape((steps,) + p.shape))
             zeros[q].append(zero_masks[q].reshape((steps,) + p.shape))
-    return values, zeros
+            overflows[q].append(overflow_masks[q].reshape((steps,) + p.shape))
+    return values, zeros, overflows
 
 
 def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
@@ -262,17 +270,17 @@ def run_reference(problem: Problem, dialect: Dialect = SPEC, *, dps: int = DEFAU
     """
     if dps < 20:
         raise ValueError(f"dps={dps} is too few digits for a reference; use at least 20")
-    values, zeros = _run_mp(problem, dialect, dps)
+    values, zeros, overflows = _run_mp(problem, dialect, dps)
     escalations = []
     used = dps
     if certify:
         while True:
-            finer, finer_zeros = _run_mp(problem, dialect, used * 2)
+            finer, finer_zeros, finer_overflows = _run_mp(problem, dialect, used * 2)
             agree = all(_same_bits(a, b) for qa, qb in zip(values, finer) for a, b in zip(qa, qb))
             if agree:
                 break
             escalations.append(used * 2)
-            values, zeros, used = finer, finer_zeros, used * 2
+            values, zeros, overflows, used = finer, finer_zeros, finer_overflows, used * 2
             if used * 2 > MAX_DPS:
                 raise PrecisionError(f"reference values still change at {used * 2} digits")
     shadow = run_float64(problem, dialect)
@@ -281,9 +289,12 @@ def run_reference(problem: Problem, dialect: Dialect = SPEC, *, dps: int = DEFAU
         for arr, mask, sh in zip(values[q], zeros[q], shadow.quantity(name)):
             signed = mask & (sh == 0)
             arr[signed] = np.copysign(0.0, sh[signed])
+    overflow = None
+    if any(mask.any() for masks in overflows for mask in masks):
+        overflow = dict(zip(Trajectory.QUANTITIES, overflows))
     return Trajectory(*values, vmax_kind=dialect.vmax_kind,
                       precision={"dps": dps, "certified_dps": used * 2 if certify else None,
-                                 "escalations": escalations})
+                                 "escalations": escalations}, overflow=overflow)
 
 
 def closed_form_constant_gradient(theta0: float, grad: float, lr: float, eps: float,

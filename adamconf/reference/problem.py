@@ -135,6 +135,9 @@ class Trajectory:
 
     Each array has shape (steps, *param.shape). ``vmax_kind`` says what ``vmax`` holds:
     ``"hat"`` (max of bias-corrected v, the documented state) or ``"raw"`` (max of raw v).
+    ``overflow``, where not None, maps each quantity to boolean masks (one per parameter)
+    marking values whose exact value is finite but beyond float64's range (stored as ±inf):
+    no dtype can be judged there.
     """
 
     theta: list[np.ndarray]
@@ -143,6 +146,7 @@ class Trajectory:
     vmax: list[np.ndarray]
     vmax_kind: str = "hat"
     precision: dict = field(default_factory=dict)
+    overflow: dict[str, list[np.ndarray]] | None = None
 
     QUANTITIES = ("theta", "m", "v", "vmax")
 
