@@ -1,0 +1,710 @@
+"""``adamconf fuzz``: hypothesis-generated cases against a backend, judged by the bound.
+
+Each example is a whole case (:func:`.strategies.cases`) for the variant's dtype: it runs
+through the backend in its subprocess (one process for the whole run, so an example costs
+milliseconds), the reference runs it in mpmath, and the derived bound judges every value
+(:func:`.runner.judge_case`). Outcomes:
+
+- ``pass``; ``inconclusive`` (the bound cannot decide; counted and shown, never a pass)
+  and ``unsupported`` (the variant cannot express the case) are counted, not failed;
+- ``fail`` (a value outside its bound) and a backend error (it raised on a valid case,
+  crashed or hung) fail the hypothesis test, so hypothesis shrinks the case. The minimal
+  case is saved with :func:`.golden.add_regression` as ``regression/<backend>-<digest8>``
+  (once: a case already stored is not stored again) and the command that reproduces it is
+  printed.
+
+A short phase (or, with ``--invalid``, the whole run) checks that values outside the
+documented ranges raise ``ValueError`` in the reference and in the backend's constructor;
+a backend that accepts one is listed with the values.
+
+Exit codes: 0 no failure found, 1 a failure found, 2 usage or environment error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import re
+import shlex
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+__all__ = ["add_arguments", "run", "default_database_path", "FuzzStats", "Finding",
+           "InvalidFinding", "DEFAULT_MAX_EXAMPLES", "INVALID_PHASE_EXAMPLES"]
+
+DEFAULT_MAX_EXAMPLES = 200
+INVALID_PHASE_EXAMPLES = 30
+_UNLIMITED = 10**9  # --seconds without --max-examples: the clock decides
+
+
+def default_database_path() -> Path:
+    """Where hypothesis keeps failing examples between runs: the user's cache folder."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+    return Path(base) / "adamconf" / "hypothesis"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Generate cases with hypothesis (edges of every hyperparameter, values over the "
+        "dtype's range, empty and 0-d parameters, several groups, lr schedules, resumed "
+        "states), run them through the backend, judge them by the derived bound; a failure "
+        "is shrunk to a minimal case, saved as a regression case and printed with the "
+        "command that reproduces it. Also checks that documented-invalid hyperparameters "
+        "raise ValueError.")
+    parser.epilog = ("Exit codes: 0 no failure found, 1 a failure found (or an invalid value "
+                     "accepted), 2 usage or environment error.")
+    g = parser.add_argument_group("what to fuzz")
+    g.add_argument("--backend", "-b", default="numpy", metavar="NAME",
+                   help="backend name or 'package.module:factory' (default: numpy)")
+    g.add_argument("--variant", dest="variants", action="append", default=[], metavar="NAME",
+                   help="only this variant; repeatable (default: the backend's first float32 "
+                        "variant; with several selected, each is fuzzed)")
+    g.add_argument("--device", dest="devices", action="append", default=[], metavar="DEVICE",
+                   help="only this device; repeatable")
+    g.add_argument("--dtype", dest="dtypes", action="append", default=[], metavar="DTYPE",
+                   help="only this dtype; repeatable")
+    g.add_argument("--allow-non-finite", action="store_true",
+                   help="also draw NaN and ±inf parameters and gradients")
+    g.add_argument("--max-steps", type=int, default=20, metavar="N",
+                   help="steps per case at most (default 20)")
+    g.add_argument("--max-elements", type=int, default=16, metavar="N",
+                   help="elements over all parameters of a case at most (default 16)")
+    h = parser.add_argument_group("search")
+    h.add_argument("--max-examples", type=int, default=None, metavar="N",
+                   help=f"examples per variant (default {DEFAULT_MAX_EXAMPLES}; with --seconds "
+                        "and no --max-examples, until the time is up); shrinking runs more")
+    h.add_argument("--seconds", type=float, default=None, metavar="S",
+                   help="wall-clock budget for the whole run; hypothesis is stopped cleanly when "
+                        "it is spent (a failure found by then is saved as shrunk so far)")
+    h.add_argument("--seed", type=int, default=None, metavar="N",
+                   help="random seed (printed when not given, so a run can be repeated)")
+    h.add_argument("--derandomize", action="store_true",
+                   help="the same examples on every run (a seed derived from the settings)")
+    h.add_argument("--database", type=Path, default=None, metavar="PATH",
+                   help="hypothesis example database: failing examples are replayed first on "
+                        f"the next run (default: {default_database_path()})")
+    h.add_argument("--no-database", action="store_true", help="use no example database")
+    h.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                   help="seconds one example may take in the backend before it is an error "
+                        "(default 60)")
+    i = parser.add_argument_group("invalid hyperparameters")
+    i.add_argument("--invalid", action="store_true",
+                   help="fuzz only the documented ValueErrors (lr < 0, eps < 0, betas outside "
+                        "[0, 1), weight_decay < 0, lr of a wrong type), --max-examples of them")
+    i.add_argument("--no-invalid", action="store_true",
+                   help=f"skip the short invalid-hyperparameter phase "
+                        f"({INVALID_PHASE_EXAMPLES} examples) that runs by default")
+    o = parser.add_argument_group("output")
+    o.add_argument("--golden", type=Path, metavar="DIR",
+                   help="golden folder whose regressions/ receives failing cases (default: "
+                        "the one installed with adamconf)")
+    o.add_argument("--no-save", action="store_true",
+                   help="do not save failing cases (print them only)")
+    o.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+
+
+# --- results ---------------------------------------------------------------------------
+
+OUTCOMES = ("pass", "inconclusive", "unsupported", "fail", "error", "harness")
+FAILING = ("fail", "error", "harness")
+
+
+@dataclass
+class FuzzStats:
+    """What one variant's fuzzing did; ``examples`` counts every run, shrinking included."""
+
+    variant: Any
+    counts: Counter = field(default_factory=Counter)
+    shrink_runs: int = 0
+    seconds: float = 0.0
+    inconclusive_reasons: Counter = field(default_factory=Counter)
+    unsupported_reasons: Counter = field(default_factory=Counter)
+    stopped: str = ""  # "", "time", "interrupted"
+
+    @property
+    def examples(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def rate(self) -> float:
+        return self.examples / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def failing(self) -> int:
+        return sum(self.counts[k] for k in FAILING)
+
+
+@dataclass
+class Finding:
+    """A failing case: ``kind`` is fail (outside the bound), error (the backend raised,
+    crashed or hung) or harness (the reference itself failed: a bug in adamconf)."""
+
+    kind: str
+    case: Any  # Case
+    message: str
+    observed: Any = None
+    variant: Any = None
+    stored_id: str | None = None
+    is_new: bool = False
+    dialects: list[str] | None = None
+    repro: str = ""
+
+
+@dataclass
+class InvalidFinding:
+    """A documented-invalid value that was not refused with ValueError."""
+
+    where: str  # "reference" or the variant's name/device
+    parameter: str
+    shown: str
+    outcome: str  # "accepted", or the exception that was raised instead
+
+
+_COUNT = re.compile(r"\s*\(\d+ values?\)")  # "(42 values)": one key per reason
+
+
+class _Failure(AssertionError):
+    """A value outside its bound: fails the hypothesis test, so the case is shrunk."""
+
+
+class _BackendError(AssertionError):
+    """The backend raised, crashed or hung on a valid case (distinct from _Failure, so
+    hypothesis shrinks each kind separately)."""
+
+
+class _HarnessError(AssertionError):
+    """The reference or the judge failed: a bug in adamconf, shrunk for its own sake."""
+
+
+class _OutOfTime(KeyboardInterrupt):
+    """The --seconds budget is spent. A KeyboardInterrupt, because that is what hypothesis
+    lets through without shrinking it or saving the example as a failure."""
+
+
+# --- progress ----------------------------------------------------------------------------
+
+class _Progress:
+    """One updating line on a TTY; a line every ``period`` seconds otherwise."""
+
+    def __init__(self, stream: TextIO | None, period: float = 10.0) -> None:
+        self.stream = stream
+        self.tty = bool(stream is not None and getattr(stream, "isatty", lambda: False)())
+        self.period = period if not self.tty else 0.1
+        self._last = 0.0
+        self._drawn = False
+
+    def update(self, stats: FuzzStats, started: float, force: bool = False) -> None:
+        if self.stream is None:
+            return
+        now = time.perf_counter()
+        if not force and now - self._last < self.period:
+            return
+        self._last = now
+        elapsed = max(now - started, 1e-9)
+        c = stats.counts
+        phase = " shrinking" if stats.shrink_runs else ""
+        text = (f"{stats.variant.id}: {stats.examples} examples, "
+                f"{stats.examples / elapsed:.1f}/s, {stats.failing} failing, "
+                f"{c['inconclusive']} inconclusive, {c['unsupported']} unsupported, "
+                f"{elapsed:.0f} s{phase}")
+        if self.tty:
+            self.stream.write("\r\033[K  " + text)
+            self._drawn = True
+        else:
+            self.stream.write("  " + text + "\n")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.stream is not None and self.tty and self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
+
+
+# --- the fuzzing of one variant ------------------------------------------------------------
+
+def _is_final_run() -> bool:
+    """Whether hypothesis is replaying a minimal failing example (its last run of it)."""
+    try:
+        from hypothesis.control import current_build_context
+
+        return bool(current_build_context().is_final)
+    except Exception:
+        return False
+
+
+def _evaluate(case, variant, spec: str, process) -> tuple[str, str, Any]:
+    """(outcome, message, observed) for one case on one variant."""
+    from ..reference.engine import run_reference
+    from .golden import GoldenCase
+    from .runner import _observed, judge_case
+
+    reply = process.request("run", case.problem, variant)
+    if reply[0] == "unsupported":
+        return "unsupported", reply[1], None
+    if reply[0] != "ok":
+        detail = reply[1]
+        if reply[0] == "raised" and len(reply) > 2 and reply[2]:
+            last = [line for line in str(reply[2]).strip().splitlines() if line.strip()]
+            where = [line.strip() for line in last if line.strip().startswith("File ")]
+            if where:
+                detail += f" (at {where[-1]})"
+        return "error", f"the backend failed on a valid case: {detail}", None
+    observed = _observed(reply[1])
+    # The search judges against the 50-digit reference without its certificate (half the
+    # cost); a failure is judged again against the certified one before it counts.
+    for certify in (False, True):
+        try:
+            reference = run_reference(case.problem, certify=certify)
+        except Exception as exc:
+            return "harness", f"the reference failed: {type(exc).__name__}: {exc}", observed
+        golden = GoldenCase(case, reference, reference.precision)
+        try:
+            result = judge_case(golden, variant, observed, spec, identify=False)
+        except ValueError as exc:  # a malformed trajectory (shapes) is the backend's error
+            return "error", f"could not judge the backend's output: {exc}", observed
+        except Exception as exc:
+            return "harness", f"the judge failed: {type(exc).__name__}: {exc}", observed
+        if result.status != "fail":
+            break
+    return result.status, result.message, observed
+
+
+def _fuzz_variant(spec: str, process, variant, *, settings_kwargs: dict, seed: int | None,
+                  deadline: float | None, allow_non_finite: bool, max_steps: int,
+                  max_elements: int, progress: _Progress
+                  ) -> tuple[FuzzStats, list[Finding], Exception | None]:
+    from hypothesis import given
+    from hypothesis import seed as hypothesis_seed
+    from hypothesis import settings as hypothesis_settings
+
+    from .strategies import cases
+
+    stats = FuzzStats(variant)
+    finals: list[Finding] = []
+    latest: dict[str, Finding] = {}  # the last (most shrunk) failing case of each kind
+    started = time.perf_counter()
+    exceptions = {"fail": _Failure, "error": _BackendError, "harness": _HarnessError}
+
+    def check(case) -> None:
+        if deadline is not None and time.monotonic() > deadline:
+            raise _OutOfTime()
+        if latest:
+            stats.shrink_runs += 1
+        outcome, message, observed = _evaluate(case, variant, spec, process)
+        stats.counts[outcome] += 1
+        if outcome == "inconclusive":
+            for reason in message.split("; "):
+                stats.inconclusive_reasons[_COUNT.sub("", reason)[:160]] += 1
+        elif outcome == "unsupported":
+            stats.unsupported_reasons[_COUNT.sub("", message)[:160]] += 1
+        progress.update(stats, started)
+        if outcome in FAILING:
+            finding = Finding(outcome, case, message, observed, variant)
+            latest[outcome] = finding
+            if _is_final_run():
+                finals.append(finding)
+            raise exceptions[outcome](message)
+
+    # one database key per backend, variant and search space: their examples do not mix
+    check._hypothesis_internal_add_digest = (  # type: ignore[attr-defined]
+        f"adamconf-fuzz|{spec}|{variant.id}|{allow_non_finite}|{max_steps}|{max_elements}"
+    ).encode()
+    strategy = cases(variant.dtype, allow_non_finite=allow_non_finite, max_steps=max_steps,
+                     max_elements=max_elements)
+    test = hypothesis_settings(**settings_kwargs)(given(strategy)(check))
+    if seed is not None:
+        test = hypothesis_seed(seed)(test)
+    raised: Exception | None = None
+    try:
+        test()
+    except _OutOfTime:
+        stats.stopped = "time"
+    except KeyboardInterrupt:
+        stats.stopped = "interrupted"
+    except Exception as exc:  # the failure(s) hypothesis shrank and replayed
+        raised = exc
+    stats.seconds = time.perf_counter() - started
+    progress.update(stats, started, force=True)
+    progress.done()
+    found = finals or list(latest.values())
+    if raised is not None and not found:
+        # e.g. Flaky: the backend failed a case once and passed it on the replay
+        found = [Finding("error", None, f"{type(raised).__name__}: {raised}", None, variant)]
+    return stats, found, raised
+
+
+# --- invalid hyperparameters -------------------------------------------------------------
+
+def _documented_invalid():
+    from .runner import _DEFAULTS, INVALID_HYPERPARAMETERS
+    from .strategies import InvalidHyperparameters
+
+    out = []
+    for parameter, _, override in INVALID_HYPERPARAMETERS:
+        kwargs = {**_DEFAULTS, **override, "amsgrad": False, "maximize": False}
+        value = override.get(parameter.split("[")[0])
+        if parameter.startswith("betas"):
+            value = override["betas"][int(parameter[6])]
+        if parameter == "lr" and not isinstance(value, (int, float)):
+            parameter = "lr type"
+        out.append(InvalidHyperparameters(parameter, value, kwargs))
+    return out
+
+
+def _checker(check_one, variant):
+    """``item -> check_one(variant, item)`` as a plain function (what @given can wrap)."""
+    def check(item) -> None:
+        check_one(variant, item)
+
+    return check
+
+
+def _check_invalid(process, variants, *, examples: int, settings_kwargs: dict,
+                   seed: int | None, progress_stream: TextIO | None,
+                   deadline: float | None = None) -> tuple[list[InvalidFinding], int]:
+    """Each drawn invalid set of arguments, once per (variant name, device): must raise
+    ValueError in the reference (GroupConfig) and in the backend's constructor."""
+    from hypothesis import given
+    from hypothesis import seed as hypothesis_seed
+    from hypothesis import settings as hypothesis_settings
+    from hypothesis.database import InMemoryExampleDatabase
+
+    from ..reference.config import GroupConfig
+    from .strategies import invalid_hyperparameters
+
+    findings: list[InvalidFinding] = []
+    seen_reference: set[str] = set()
+    checked = 0
+    keys = []
+    for variant in variants:
+        if (variant.name, variant.device) not in [(v.name, v.device) for v in keys]:
+            keys.append(variant)
+
+    def check_one(where_variant, item) -> None:
+        nonlocal checked
+        if deadline is not None and time.monotonic() > deadline:
+            raise _OutOfTime()
+        checked += 1
+        shown = item.describe()
+        try:
+            GroupConfig(**item.kwargs)
+            outcome = "accepted"
+        except ValueError:
+            outcome = None
+        except Exception as exc:
+            outcome = f"raised {type(exc).__name__}: {exc}"
+        if outcome is not None and shown not in seen_reference:
+            seen_reference.add(shown)
+            findings.append(InvalidFinding("reference", item.parameter, shown, outcome))
+        reply = process.request("construct", where_variant, item.kwargs)
+        where = f"{where_variant.name}/{where_variant.device}"
+        if reply[0] == "ok":
+            findings.append(InvalidFinding(where, item.parameter, shown, "accepted"))
+        elif reply[0] == "raised":
+            if (reply[3] if len(reply) > 3 else "") != "ValueError":
+                findings.append(InvalidFinding(where, item.parameter, shown,
+                                               f"raised {reply[1][:200]}"))
+        elif reply[0] == "error":
+            findings.append(InvalidFinding(where, item.parameter, shown,
+                                           f"backend error: {reply[1][:200]}"))
+        # "unsupported": the variant cannot build an optimizer here at all; nothing to judge
+
+    for variant in keys:
+        kwargs = {**settings_kwargs, "max_examples": max(examples, 1),
+                  "database": InMemoryExampleDatabase()}
+        test = hypothesis_settings(**kwargs)(given(invalid_hyperparameters(variant.dtype))(
+            _checker(check_one, variant)))
+        if seed is not None:
+            test = hypothesis_seed(seed)(test)
+        try:
+            for item in _documented_invalid():
+                check_one(variant, item)
+            if examples > 0:
+                test()
+        except _OutOfTime:
+            break
+        if progress_stream is not None:
+            progress_stream.write(f"  invalid hyperparameters on {variant.name}/"
+                                  f"{variant.device}: {checked} checked\n")
+    return findings, checked
+
+
+# --- the command ---------------------------------------------------------------------------
+
+def _choose_variants(info, args) -> list:
+    from .cli import UsageError
+    from .runner import select_variants
+
+    try:
+        variants = select_variants(info, names=args.variants, devices=args.devices,
+                                   dtypes=args.dtypes)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not variants:
+        raise UsageError(f"backend {args.backend!r} has no variant with that combination of "
+                         f"--variant/--device/--dtype; 'adamconf backends -b {args.backend}' "
+                         "lists them")
+    if not (args.variants or args.devices or args.dtypes):
+        float32 = [v for v in variants if v.dtype == "float32"]
+        variants = (float32 or variants)[:1]
+    return variants
+
+
+def _database(args):
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    if args.no_database:
+        return None, "none"
+    path = args.database or default_database_path()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if args.database is not None:
+            from .cli import UsageError
+
+            raise UsageError(f"--database {path}: cannot create it ({exc})") from None
+        return None, f"none ({path} cannot be created: {exc})"
+    return DirectoryBasedExampleDatabase(str(path)), str(path)
+
+
+def _regression_case(finding: Finding, backend_name: str):
+    import numpy as np
+
+    from .cases import Case
+    from .golden import problem_digest
+
+    case = finding.case
+    safe = "".join(ch if ch.isalnum() or ch in "-." else "-" for ch in backend_name)
+    digest = problem_digest(case.problem)[:8]
+    first_line = finding.message.splitlines()[0] if finding.message else ""
+    description = (f"found by 'adamconf fuzz' on {backend_name} {finding.variant.id} "
+                   f"({finding.kind}): {first_line[:300]}; {case.description}")
+    tags = ("regression",) + tuple(t for t in case.tags if t != "regression")
+    with np.errstate(over="ignore"):  # exact_dtypes rounds values near max to bfloat16
+        return Case(f"regression/{safe}-{digest}", description, tags, case.problem)
+
+
+def _describe_problem(case) -> list[str]:
+    """A few lines that show a failing case's inputs (for harness failures, never saved)."""
+    lines = [f"    {case.description}"]
+    problem = case.problem
+    index = 0
+    for gi, group in enumerate(problem.groups):
+        c = group.config
+        lines.append(f"    group {gi}: lr={c.lr!r} betas={c.betas!r} eps={c.eps!r} "
+                     f"weight_decay={c.weight_decay!r} amsgrad={c.amsgrad} "
+                     f"maximize={c.maximize}"
+                     + (f" lrs={group.lrs.tolist()!r}" if group.lrs is not None else ""))
+        for p in group.params:
+            lines.append(f"      param {index}: {p.tolist()!r}; grads "
+                         f"{problem.grads[index].tolist()!r}")
+            index += 1
+    if problem.initial_state is not None:
+        lines.append(f"    resumed at step {problem.initial_state.step}")
+    return lines
+
+
+def _report_finding(finding: Finding, spec: str, info, golden_dir: Path,
+                    default_golden: bool, save: bool, out: TextIO) -> None:
+    from .golden import add_regression
+    from .runner import identify_dialects, repro_command
+
+    variant = finding.variant
+    out.write(f"\nFAILURE ({finding.kind}) on {info.name} {variant.id}:\n  {finding.message}\n")
+    if finding.case is None:
+        return
+    if finding.kind == "fail" and finding.observed is not None:
+        try:
+            finding.dialects = identify_dialects(finding.case, finding.observed, variant.dtype)
+        except Exception:
+            finding.dialects = None
+        if finding.dialects:
+            out.write(f"  the trajectory conforms to dialect(s) instead: "
+                      f"{', '.join(finding.dialects)}\n")
+    if finding.kind == "harness":
+        out.write("  this is a bug in adamconf's reference or judge, not in the backend; the "
+                  "case (not saved):\n")
+        out.write("\n".join(_describe_problem(finding.case)) + "\n")
+        return
+    case = _regression_case(finding, info.name)
+    if not save:
+        out.write("  (not saved: --no-save) the minimal case:\n")
+        out.write("\n".join(_describe_problem(finding.case)) + "\n")
+        return
+    stored, is_new = add_regression(case, golden_dir)
+    finding.stored_id, finding.is_new = stored.id, is_new
+    where = "the package's golden folder" if default_golden else golden_dir
+    if is_new:
+        out.write(f"  saved as regression case {stored.id} in {where}/regressions\n")
+    else:
+        out.write(f"  already stored as regression case {stored.id} (not saved again)\n")
+    repro = repro_command(spec, stored.id, variant)
+    if not default_golden:
+        repro += f" --golden {shlex.quote(str(golden_dir))}"
+    finding.repro = repro
+    out.write(f"  reproduce: {repro}\n")
+
+
+def run(args) -> int:
+    from .cli import EXIT_NONCONFORMING, EXIT_OK, UsageError, probe_backend
+    from .golden import GOLDEN_DIR
+
+    if args.max_examples is not None and args.max_examples < 1:
+        raise UsageError(f"--max-examples {args.max_examples}: give a number of examples >= 1")
+    if args.seconds is not None and not (args.seconds > 0 and math.isfinite(args.seconds)):
+        raise UsageError(f"--seconds {args.seconds}: give a positive number of seconds")
+    if args.max_steps < 1 or args.max_elements < 1:
+        raise UsageError("--max-steps and --max-elements must be at least 1")
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    if args.invalid and args.no_invalid:
+        raise UsageError("--invalid and --no-invalid exclude each other")
+    if args.database is not None and args.no_database:
+        raise UsageError("--database and --no-database exclude each other")
+    golden_dir = Path(args.golden) if args.golden else GOLDEN_DIR
+    default_golden = args.golden is None
+    if not args.no_save and args.golden is not None and not golden_dir.is_dir():
+        raise UsageError(f"--golden {golden_dir}: no such folder; give an existing golden "
+                         "folder (a copy of the package's, for instance)")
+
+    from hypothesis import HealthCheck, Phase, Verbosity
+
+    max_examples = args.max_examples or (_UNLIMITED if args.seconds else DEFAULT_MAX_EXAMPLES)
+    seed = args.seed
+    if seed is None and not args.derandomize:
+        seed = random.SystemRandom().randrange(2**32)
+    database, database_shown = _database(args)
+    settings_kwargs = dict(
+        max_examples=max_examples, derandomize=args.derandomize, database=database,
+        deadline=None, suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
+        report_multiple_bugs=True, print_blob=False,
+        phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink))
+
+    info, process = probe_backend(args.backend, args.timeout)
+    process.timeout = args.timeout
+    stream = None if args.quiet else sys.stderr
+    out = sys.stdout
+    all_stats: list[FuzzStats] = []
+    findings: list[Finding] = []
+    invalid: list[InvalidFinding] = []
+    invalid_checked = 0
+    started = time.perf_counter()
+    deadline = time.monotonic() + args.seconds if args.seconds else None
+    interrupted = False
+    try:
+        if not info.installed:
+            from ..adapters.registry import INSTALL_HINTS
+
+            raise UsageError(f"backend {args.backend!r} is not installed here: "
+                             f"{info.install_hint or INSTALL_HINTS.get(args.backend, '')}")
+        variants = _choose_variants(info, args)
+        if stream is not None:
+            versions = ", ".join(f"{k} {v}" for k, v in info.versions.items())
+            budget = (f"max examples {max_examples}" if max_examples < _UNLIMITED
+                      else "until the time is up")
+            stream.write(
+                f"adamconf fuzz: backend {info.name} ({versions or 'version unknown'}); "
+                f"variants {', '.join(v.id for v in variants)}\n"
+                f"  {budget}{f', {args.seconds:g} s' if args.seconds else ''}; "
+                f"{'derandomized' if seed is None else f'seed {seed}'}; "
+                f"database {database_shown}; non-finite inputs "
+                f"{'on' if args.allow_non_finite else 'off'}\n")
+        if not args.no_invalid:
+            examples = max_examples if args.invalid else INVALID_PHASE_EXAMPLES
+            examples = min(examples, 100_000)
+            invalid, invalid_checked = _check_invalid(
+                process, variants, examples=examples, settings_kwargs=settings_kwargs,
+                seed=seed, progress_stream=stream, deadline=deadline if args.invalid else None)
+        if not args.invalid:
+            progress = _Progress(stream)
+            for n, variant in enumerate(variants):
+                variant_deadline = None
+                if deadline is not None:  # an equal share of what is left
+                    left = deadline - time.monotonic()
+                    variant_deadline = time.monotonic() + left / (len(variants) - n)
+                stats, found, _ = _fuzz_variant(
+                    args.backend, process, variant, settings_kwargs=settings_kwargs, seed=seed,
+                    deadline=variant_deadline, allow_non_finite=args.allow_non_finite,
+                    max_steps=args.max_steps, max_elements=args.max_elements,
+                    progress=progress)
+                all_stats.append(stats)
+                findings.extend(found)
+                if stats.stopped == "interrupted":
+                    interrupted = True
+                    break
+    finally:
+        process.close()
+
+    for finding in findings:
+        _report_finding(finding, args.backend, info, golden_dir, default_golden,
+                        not args.no_save, out)
+    if invalid:
+        _report_invalid(invalid, invalid_checked, out)
+    _print_summary(all_stats, findings, invalid, invalid_checked, time.perf_counter() - started,
+                   seed, out)
+    if interrupted:
+        return 130
+    return EXIT_NONCONFORMING if findings or invalid else EXIT_OK
+
+
+def _report_invalid(invalid: list[InvalidFinding], checked: int, out: TextIO) -> None:
+    """Grouped by where and what happened: the values, and one example of the message."""
+    groups: dict[tuple[str, str], list[InvalidFinding]] = {}
+    for f in invalid:
+        kind = "accepted" if f.outcome == "accepted" else f.outcome.split(":")[0]
+        groups.setdefault((f.where, kind), []).append(f)
+    out.write(f"\nINVALID HYPERPARAMETERS NOT REFUSED: {len(invalid)} of {checked} "
+              "documented-invalid settings did not raise ValueError:\n")
+    for (where, kind), found in groups.items():
+        who = "the reference (a bug in adamconf)" if where == "reference" else where
+        verb = "accepted" if kind == "accepted" else kind + ", not ValueError"
+        shown = list(dict.fromkeys(f.shown for f in found))  # each value once, in order
+        more = f"; and {len(shown) - 6} more" if len(shown) > 6 else ""
+        out.write(f"  {who} {verb}: {'; '.join(shown[:6])}{more}\n")
+        if kind != "accepted":
+            out.write(f"      e.g. {found[0].outcome.removeprefix('raised ')[:200]}\n")
+
+
+def _print_summary(all_stats: list[FuzzStats], findings: list[Finding],
+                   invalid: list[InvalidFinding], invalid_checked: int, seconds: float,
+                   seed: int | None, out: TextIO) -> None:
+    out.write("\n")
+    total = 0
+    for s in all_stats:
+        total += s.examples
+        c = s.counts
+        stopped = {"time": " (stopped: time budget spent)",
+                   "interrupted": " (interrupted)"}.get(s.stopped, "")
+        out.write(f"{s.variant.backend} {s.variant.id}: {s.examples} examples in "
+                  f"{s.seconds:.1f} s ({s.rate:.1f} examples/s){stopped}: {c['pass']} pass, "
+                  f"{c['inconclusive']} inconclusive, {c['unsupported']} unsupported, "
+                  f"{s.failing} failing"
+                  + (f" ({s.shrink_runs} runs while shrinking)" if s.shrink_runs else "")
+                  + "\n")
+        for reason, n in s.inconclusive_reasons.most_common(3):
+            out.write(f"    inconclusive ×{n}: {reason}\n")
+        for reason, n in s.unsupported_reasons.most_common(3):
+            out.write(f"    unsupported ×{n}: {reason}\n")
+    if all_stats:
+        fuzz_seconds = sum(s.seconds for s in all_stats)
+        rate = total / fuzz_seconds if fuzz_seconds > 0 else 0.0
+        out.write(f"{total} examples, {rate:.1f} examples/s; {seconds:.1f} s in all")
+        out.write(f"; seed {seed}\n" if seed is not None else "; derandomized\n")
+    if invalid_checked:
+        out.write(f"invalid hyperparameters: {invalid_checked} checked, "
+                  f"{len(invalid)} not refused with ValueError\n")
+    if findings or invalid:
+        kinds = Counter(f.kind for f in findings)
+        parts = [f"{n} {k}" for k, n in kinds.items()]
+        if invalid:
+            parts.append(f"{len(invalid)} invalid value(s) not refused")
+        out.write(f"FAILURES FOUND: {', '.join(parts)}\n")
+    else:
+        out.write("no failure found\n")

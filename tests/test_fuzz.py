@@ -1,0 +1,294 @@
+"""The fuzzer: its strategies draw valid cases, it passes a correct backend, and it finds,
+shrinks, saves (once) and reproduces the failure of a wrong one."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, Phase, find, given, settings
+from hypothesis import strategies as st
+
+from adamconf.conformance import strategies as S
+from adamconf.conformance.cases import exact_dtypes
+from adamconf.conformance.cli import main
+from adamconf.conformance.golden import GOLDEN_DIR
+from adamconf.reference.config import GroupConfig
+from adamconf.reference.floats import representable
+
+DTYPES = ("float64", "float32", "float16", "bfloat16")
+
+
+def _inputs(problem):
+    yield from problem.params
+    yield from problem.grads
+    if problem.initial_state is not None:
+        for name in ("m", "v", "vmax"):
+            yield from getattr(problem.initial_state, name)
+
+
+# --- (a) the strategies --------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_cases_are_valid_and_exact_in_their_dtype(dtype, data):
+    case = data.draw(S.cases(dtype))
+    problem = case.problem
+    with np.errstate(over="ignore"):  # rounding values near float64's max to bfloat16
+        assert dtype in case.dtypes and dtype in exact_dtypes(problem)
+    for array in _inputs(problem):
+        assert np.all(representable(array, dtype)) and np.all(np.isfinite(array))
+    assert sum(p.size for p in problem.params) <= 16 and 1 <= problem.steps <= 20
+    for group in problem.groups:
+        if group.lrs is not None:
+            assert np.all(group.lrs >= 0)
+    state = problem.initial_state
+    if state is not None:
+        assert 0 < state.step <= 2**31
+        assert all(np.all(v >= 0) for v in state.v) and all(np.all(v >= 0) for v in state.vmax)
+    assert "regime:fuzz" in case.tags
+
+
+_FIND = settings(max_examples=2000, database=None, deadline=None,
+                 phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+
+
+@pytest.mark.parametrize("what, condition", [
+    ("an empty parameter", lambda c: any(p.shape == (0,) for p in c.problem.params)),
+    ("a 0-d parameter", lambda c: any(p.shape == () for p in c.problem.params)),
+    ("several groups", lambda c: len(c.problem.groups) >= 3),
+    ("a state resumed at step ≥ 10^7", lambda c: c.problem.initial_step >= 10**7),
+    ("an lr schedule with a 0", lambda c: any(g.lrs is not None and 0.0 in g.lrs
+                                              for g in c.problem.groups)),
+    ("ε = 0 with amsgrad and maximize", lambda c: any(
+        g.config.eps == 0 and g.config.amsgrad and g.config.maximize for g in c.problem.groups)),
+    ("β1 = 0", lambda c: any(g.config.beta1 == 0 for g in c.problem.groups)),
+    ("β2 just below 1", lambda c: any(g.config.beta2 >= 1 - 2.0**-20 for g in c.problem.groups)),
+    ("a subnormal gradient", lambda c: any(
+        np.any((g != 0) & (np.abs(g) < 2.0**-126)) for g in c.problem.grads)),
+    ("a gradient near the largest float32", lambda c: any(
+        np.any(np.abs(g) >= 2.0**126) for g in c.problem.grads)),
+    ("a −0 parameter", lambda c: any(
+        np.any((p == 0) & np.signbit(p)) for p in c.problem.params)),
+])
+def test_cases_reach_the_edges(what, condition):
+    find(S.cases("float32"), condition, settings=_FIND)
+
+
+def test_non_finite_inputs_only_when_allowed():
+    def non_finite(case):
+        return any(not np.all(np.isfinite(a)) for a in _inputs(case.problem))
+
+    found = find(S.cases("float32", allow_non_finite=True), non_finite, settings=_FIND)
+    assert "feature:non-finite" in found.tags
+
+
+@settings(max_examples=40, deadline=None)
+@given(S.hyperparameters("float32"))
+def test_hyperparameters_are_valid(config):
+    assert GroupConfig(lr=config.lr, betas=config.betas, eps=config.eps,
+                       weight_decay=config.weight_decay) is not None
+
+
+@settings(max_examples=60, deadline=None)
+@given(S.invalid_hyperparameters())
+def test_invalid_hyperparameters_raise_in_the_reference(item):
+    with pytest.raises(ValueError):
+        GroupConfig(**item.kwargs)
+
+
+# --- (b)–(d) the command, on a correct backend and on wrong ones ---------------------------
+
+BACKENDS = textwrap.dedent('''
+    """Backends for test_fuzz: ε inside the square root; an lr < 0 accepted."""
+    import numpy as np
+
+    from adamconf.adapters.base import OptimizerState, UnsupportedFeature
+    from adamconf.adapters.numpy_backend import NumpyBackend
+
+
+    class _Session:
+        """Adam in the variant's dtype; with eps_inside, d = sqrt(v_hat + eps) (wrong)."""
+
+        def __init__(self, problem, dtype, eps_inside):
+            if problem.initial_state is not None:
+                raise UnsupportedFeature("no resumed states")
+            self.dtype = np.dtype(dtype)
+            self.configs = [g.config for g in problem.groups]
+            self.owner = problem.group_of_param()
+            self.lrs = [c.lr for c in self.configs]
+            self.theta = [np.array(p, dtype=self.dtype) for p in problem.params]
+            self.m = [np.zeros_like(t) for t in self.theta]
+            self.v = [np.zeros_like(t) for t in self.theta]
+            self.vmax = [np.zeros_like(t) for t in self.theta]
+            self.t, self.eps_inside = 0, eps_inside
+
+        def step(self, grads, lrs=None):
+            if lrs is not None:
+                self.lrs = list(lrs)
+            self.t += 1
+            d = self.dtype.type
+            with np.errstate(all="ignore"):
+                for i, grad in enumerate(grads):
+                    c = self.configs[self.owner[i]]
+                    g = np.asarray(grad, dtype=self.dtype)
+                    g = -g if c.maximize else g
+                    if c.weight_decay:
+                        g = g + d(c.weight_decay) * self.theta[i]
+                    b1, b2 = c.betas
+                    self.m[i] = d(b1) * self.m[i] + d(1 - b1) * g
+                    self.v[i] = d(b2) * self.v[i] + d(1 - b2) * (g * g)
+                    m_hat = self.m[i] / d(1 - b1 ** self.t)
+                    v_hat = self.v[i] / d(1 - b2 ** self.t)
+                    if c.amsgrad:
+                        self.vmax[i] = np.maximum(self.vmax[i], v_hat)
+                        v_hat = self.vmax[i]
+                    lr, eps = d(self.lrs[self.owner[i]]), d(c.eps)
+                    denominator = np.sqrt(v_hat + eps) if self.eps_inside else np.sqrt(v_hat) + eps
+                    self.theta[i] = self.theta[i] - lr * (m_hat / denominator)
+
+        def params(self):
+            return [t.astype(np.float64) for t in self.theta]
+
+        def state(self):
+            return OptimizerState(self.t, [a.astype(np.float64) for a in self.m],
+                                  [a.astype(np.float64) for a in self.v],
+                                  [a.astype(np.float64) for a in self.vmax], "hat")
+
+
+    class EpsInsideSqrt(NumpyBackend):
+        name = "eps-inside"
+        eps_inside = True
+
+        def open(self, problem, variant):
+            self._check_variant(variant)
+            return _Session(problem, variant.dtype, self.eps_inside)
+
+
+    class Plain(EpsInsideSqrt):
+        """The same code with eps where the documentation puts it."""
+
+        name = "plain"
+        eps_inside = False
+
+
+    class NegativeLrAccepted(NumpyBackend):
+        name = "lax-lr"
+
+        def construct(self, variant, *, lr, **kwargs):
+            if isinstance(lr, float) and lr < 0:
+                return  # accepted: the documented ValueError is missing
+            super().construct(variant, lr=lr, **kwargs)
+''')
+
+
+@pytest.fixture(scope="module")
+def backends_module(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fuzz_backends")
+    (folder / "adamconf_fuzz_test_backends.py").write_text(BACKENDS)
+    return folder
+
+
+@pytest.fixture
+def importable(backends_module, monkeypatch):
+    """The test backends importable here and in the backend's worker process."""
+    monkeypatch.syspath_prepend(str(backends_module))
+    path = [str(backends_module)] + [p for p in sys.path if p]
+    monkeypatch.setenv("PYTHONPATH", ":".join(path))
+    return "adamconf_fuzz_test_backends"
+
+
+@pytest.fixture
+def golden_copy(tmp_path):
+    folder = tmp_path / "golden"
+    shutil.copytree(GOLDEN_DIR, folder, ignore=shutil.ignore_patterns("regressions"))
+    return folder
+
+
+def _regression_ids(golden) -> list[str]:
+    manifest = golden / "regressions" / "manifest.json"
+    if not manifest.exists():
+        return []
+    return [c["id"] for c in json.loads(manifest.read_text())["cases"]]
+
+
+def test_fuzz_passes_the_numpy_backend(golden_copy, capsys):
+    code = main(["fuzz", "--backend", "numpy", "--max-examples", "60", "--seed", "0",
+                 "--no-database", "--golden", str(golden_copy), "-q"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "no failure found" in out and "examples/s" in out
+    assert "60 examples" in out or "examples in" in out
+    assert _regression_ids(golden_copy) == []
+
+
+def test_fuzz_finds_shrinks_saves_and_reproduces_a_wrong_backend(importable, golden_copy,
+                                                                 tmp_path, capsys):
+    spec = f"{importable}:EpsInsideSqrt"
+    fuzz = ["fuzz", "--backend", spec, "--max-examples", "100", "--seed", "7",
+            "--database", str(tmp_path / "db"), "--golden", str(golden_copy),
+            "--max-steps", "4", "--max-elements", "4", "--no-invalid", "-q"]
+    assert main(fuzz) == 1
+    out = capsys.readouterr().out
+    assert "FAILURE (fail)" in out and "saved as regression case" in out
+    ids = _regression_ids(golden_copy)
+    assert len(ids) == 1 and ids[0].startswith("regression/eps-inside-")
+    assert f"--case {ids[0]}" in out and f"--golden {golden_copy}" in out
+    manifest = json.loads((golden_copy / "regressions" / "manifest.json").read_text())
+    entry = manifest["cases"][0]
+    assert "regression" in entry["tags"] and "regime:fuzz" in entry["tags"]
+    # shrunk: one group holding one parameter of at most one element
+    assert len(entry["groups"]) == 1 and entry["groups"][0]["params"] == 1
+    assert int(np.prod(entry["groups"][0]["shapes"][0])) <= 1
+    assert "runs while shrinking" in out
+    assert "eps-inside-sqrt" in out  # the dialect it implements is named
+
+    # the saved case reproduces the failure through 'adamconf run'
+    assert main(["run", "--backend", spec, "--golden", str(golden_copy), "--case", ids[0],
+                 "--variant", "production", "--dtype", "float32", "-q"]) == 1
+    capsys.readouterr()
+
+    # the same failure found again is not stored again
+    assert main(fuzz) == 1
+    out = capsys.readouterr().out
+    assert "already stored as regression case" in out
+    assert _regression_ids(golden_copy) == ids
+
+
+def test_fuzz_reports_a_backend_that_accepts_a_negative_lr(importable, capsys):
+    code = main(["fuzz", "--backend", f"{importable}:NegativeLrAccepted", "--invalid",
+                 "--max-examples", "40", "--seed", "1", "--no-database", "--no-save", "-q"])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "INVALID HYPERPARAMETERS NOT REFUSED" in out
+    lines = [line for line in out.splitlines() if "production/cpu accepted:" in line]
+    assert len(lines) == 1 and "lr=-0.001" in lines[0]
+    values = [v for v in lines[0].split(": ", 1)[1].split("; ") if not v.startswith("and ")]
+    assert all(value.startswith("lr=-") for value in values)
+    assert "the reference" not in out  # the reference refused every one of them
+
+
+def test_fuzz_stops_when_the_time_is_up(importable, golden_copy, capsys):
+    code = main(["fuzz", "--backend", f"{importable}:Plain", "--seconds", "3", "--seed", "3",
+                 "--no-database", "--golden", str(golden_copy), "--no-invalid", "-q"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "stopped: time budget spent" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--max-examples", "0"], "--max-examples"),
+    (["--seconds", "-1"], "--seconds"),
+    (["--dtype", "float8"], "unknown dtype"),
+    (["--backend", "nonesuch"], "unknown backend"),
+    (["--invalid", "--no-invalid"], "exclude each other"),
+])
+def test_fuzz_usage_errors(argv, message, capsys):
+    assert main(["fuzz", "--no-database", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
