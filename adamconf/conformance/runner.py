@@ -199,9 +199,10 @@ class BackendProcess:
         self._conn = parent
 
     def _kill(self) -> None:
-        if self._process is not None and self._process.is_alive():
+        started = self._process is not None and self._process.pid is not None
+        if started and self._process.is_alive():
             self._process.kill()
-        if self._process is not None:
+        if started:
             self._process.join(5)
         self._process, self._conn = None, None
 
@@ -422,7 +423,8 @@ def variant_dialects(results: Sequence[CaseResult]) -> list[str] | None:
     """The fewest dialects that explain every failure: each failing case conforms to one.
 
     None when nothing failed; [] when some failing case conforms to no known dialect.
-    Chosen greedily (the dialect explaining most unexplained failures first; ties by name),
+    Chosen greedily (the dialect explaining most unexplained failures first; ties by the
+    catalogue's order),
     so MindSpore's mix of plain and amsgrad cases reads "eps-hat, ams-ignored+eps-hat".
     """
     failing = [set(r.dialects or ()) for r in results if r.status == "fail"]
@@ -437,7 +439,9 @@ def variant_dialects(results: Sequence[CaseResult]) -> list[str] | None:
         for names in left:
             for name in names:
                 counts[name] = counts.get(name, 0) + 1
-        best = min(counts, key=lambda name: (-counts[name], name))
+        order = list(DIALECTS)  # ties go to the catalogue's order: the simplest dialect first
+        best = min(counts, key=lambda name: (-counts[name], order.index(name)
+                                             if name in order else len(order), name))
         chosen.append(best)
         left = [names for names in left if best not in names]
     return chosen
