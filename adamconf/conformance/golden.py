@@ -170,8 +170,11 @@ def _compute(args: tuple[Case, int]) -> tuple[str, bytes, dict, float]:
 
 
 def _progress(done: int, total: int, label: str, started: float, stream) -> None:
-    if stream is None:
+    """Progress on ``stream``; True means standard error (looked up now), None or False none."""
+    if not stream:
         return
+    if stream is True:
+        stream = sys.stderr
     width = 30
     filled = int(width * done / max(total, 1))
     elapsed = time.perf_counter() - started
@@ -185,7 +188,7 @@ def _progress(done: int, total: int, label: str, started: float, stream) -> None
 
 
 def compute_corpus(cases: list[Case], dps: int = DEFAULT_DPS, *, workers: int | None = None,
-                   progress=sys.stderr) -> dict[str, tuple[bytes, dict]]:
+                   progress=True) -> dict[str, tuple[bytes, dict]]:
     """Run the reference on every case (in parallel on all cores); bytes and entries by id."""
     workers = workers or os.cpu_count() or 1
     # largest first, so the long cases do not finish last on one core
@@ -222,7 +225,7 @@ def write_corpus(folder: Path, cases: list[Case], results: dict[str, tuple[bytes
 
 
 def regenerate(folder: Path = GOLDEN_DIR, *, dps: int = DEFAULT_DPS, workers: int | None = None,
-               progress=sys.stderr) -> float:
+               progress=True) -> float:
     """Recompute the whole catalogue and swap it into ``folder`` atomically; returns seconds.
 
     The regression cases under ``folder/regressions`` are carried over with their inputs,
@@ -326,7 +329,7 @@ class CheckResult:
 
 
 def check(folder: Path | str = GOLDEN_DIR, *, dps: int | None = None, workers: int | None = None,
-          progress=sys.stderr) -> CheckResult:
+          progress=True) -> CheckResult:
     """Verify checksums, regenerate in memory and compare bytes; name every differing file."""
     started = time.perf_counter()
     folder = Path(folder)

@@ -140,9 +140,9 @@ def write_junit(path: Path, runs: list[RunResult]) -> None:
 class Progress:
     """A one-line progress bar on a terminal; a line per tenth elsewhere (CI logs)."""
 
-    def __init__(self, stream: TextIO = sys.stderr, enabled: bool = True) -> None:
-        self.stream, self.enabled = stream, enabled
-        self.tty = stream.isatty()
+    def __init__(self, stream: TextIO | None = None, enabled: bool = True) -> None:
+        self.stream, self.enabled = stream or sys.stderr, enabled
+        self.tty = self.stream.isatty()
         self.counts = {s: 0 for s in STATUSES}
 
     def __call__(self, done: int, total: int, result) -> None:
@@ -162,8 +162,9 @@ class Progress:
         self.stream.flush()
 
 
-def print_summary(runs: list[RunResult], stream: TextIO = sys.stdout, *,
+def print_summary(runs: list[RunResult], stream: TextIO | None = None, *,
                   colour: bool | None = None, verbose: bool = False, limit: int = 10) -> None:
+    stream = stream or sys.stdout
     colour = stream.isatty() and not os.environ.get("NO_COLOR") if colour is None else colour
     w = stream.write
     for run in runs:
