@@ -37,6 +37,7 @@ import contextlib
 import itertools
 import os
 import re
+import sys
 import tempfile
 from collections.abc import Sequence
 
@@ -70,9 +71,27 @@ _session_ids = itertools.count()
 _device_set: list[str] = []  # the device this process was set to, once
 
 
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 (C++ and import-time messages too) for a trial step."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _import_mindspore():
     os.environ.setdefault("MS_OM_PATH",
                           os.path.join(tempfile.gettempdir(), f"adamconf-mindspore-{os.getuid()}"))
+    # MindSpore's C++ log prints every refused probe (a float64 kernel, mint on CPU) as an
+    # ERROR with a stack; the adapter reports those itself, with the reason. GLOG_v=3 to see.
+    os.environ.setdefault("GLOG_v", "4")
     try:
         import mindspore
     except ImportError as exc:
@@ -355,10 +374,11 @@ class MindSporeBackend:
     def _try(self, msm: _MS, variant: Variant, amsgrad: bool) -> str | None:
         """One step on a two-element parameter; MindSpore's refusal as a reason, or None."""
         try:
-            problem = _trial_problem(amsgrad)
-            session = MindSporeSession(msm, problem, variant)
-            session.step([g[0] for g in problem.grads], [problem.groups[0].config.lr])
-            moved = not np.array_equal(session.params()[0], problem.params[0])
+            with _quiet_stderr():  # a refused trial prints C++ stacks; its reason is kept
+                problem = _trial_problem(amsgrad)
+                session = MindSporeSession(msm, problem, variant)
+                session.step([g[0] for g in problem.grads], [problem.groups[0].config.lr])
+                moved = not np.array_equal(session.params()[0], problem.params[0])
         except UnsupportedFeature as exc:
             return str(exc)
         except Exception as exc:  # MindSpore's own refusal is the reason a person reads
