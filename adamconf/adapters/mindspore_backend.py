@@ -486,7 +486,14 @@ class MindSporeBackend:
             if reason is not None:
                 raise UnsupportedFeature(f"MindSpore refuses {variant.id} with amsgrad={ams}: "
                                          f"{reason}")
-        return MindSporeSession(msm, problem, variant)
+        try:
+            return MindSporeSession(msm, problem, variant)
+        except ValueError as exc:
+            if any(p.size == 0 for p in problem.params):
+                # no optimizer can be given one: MindSpore has no empty Parameter at all
+                raise UnsupportedFeature(f"MindSpore cannot make an empty Parameter: "
+                                         f"{_reason(exc)}") from None
+            raise
 
     def construct(self, variant: Variant, *, lr, betas, eps, weight_decay, amsgrad=False,
                   maximize=False) -> None:
