@@ -1,0 +1,641 @@
+"""Derived error bounds: how far from the exact trajectory a faithful implementation in D may be.
+
+:func:`error_bounds` runs a first-order (Wilkinson-style) forward error analysis along the
+reference trajectory, vectorised over elements in float64 numpy. For every element and step
+it bounds |θ̃ − θ|, |m̃ − m|, |ṽ − v| and |ṽmax − vmax| for *any* faithful implementation
+working in dtype D: any of the algebraically equal orderings (lerp or two products,
+√v/√(1−β2^t) or √v̂, lr/(1−β1^t) as one step size, the lr-folded form with ε·√(1−β2^t),
+FMA contraction, float64 intermediates rounded once), hyperparameters exact or rounded to
+the scalar format, β^t by pow or by a running product, with gradual underflow or with
+subnormals flushed to zero. ``docs/error-model.md`` derives each term.
+
+Where the linearisation breaks (a denominator's bound reaches half its value, 1 − β^t is not
+resolved, an exact value lies outside D's range) the element is *inconclusive* from that step
+on; the reasons are kept per element as a bit mask (:data:`REASONS`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..reference.dialects import SPEC, Dialect
+from ..reference.engine import _initial_vmax  # the resume convention of raw-vmax dialects
+from ..reference.floats import FloatFormat, get_format, round_to
+from ..reference.problem import Problem, Trajectory
+
+__all__ = ["Bounds", "error_bounds", "REASONS", "describe_reasons", "scalar_format",
+           "UNDERFLOW_MODES"]
+
+QUANTITIES = Trajectory.QUANTITIES
+UNDERFLOW_MODES = ("flush", "gradual")
+
+# Why an element is inconclusive: bits of the per-element mask.
+RANGE = 1
+DENOMINATOR = 2
+BIAS_CORRECTION = 4
+BOUND_NOT_FINITE = 8
+REASONS: dict[int, str] = {
+    RANGE: "an exact value lies outside the range of {dtype}",
+    DENOMINATOR: "the denominator's bound reaches half its value",
+    BIAS_CORRECTION: "1 − β^t is not resolved in the scalar format (bound ≥ half its value)",
+    BOUND_NOT_FINITE: "the error bound is not finite",
+}
+
+_TINIEST = math.ldexp(1.0, -1074)  # the smallest positive float64
+
+# Rounding constants, each covering the orderings named beside it.
+POW_HALF_ULPS = 4   # β^t by a pow accurate to 2 ulp of its result (CUDA's powf)
+C_STEP_SCALARS = 3  # γ/(1−β1^t), γ·√(1−β2^t)/(1−β1^t), ε/step: up to three roundings in S
+
+
+def describe_reasons(bits: int, dtype: str) -> list[str]:
+    return [text.format(dtype=dtype) for bit, text in REASONS.items() if bits & bit]
+
+
+def scalar_format(dtype: str) -> str:
+    """The format hyperparameters and step scalars are assumed held in, at least.
+
+    D itself for float64 and float32. For float16 and bfloat16 at least float32: every
+    framework keeps them as Python floats or float32 tensors (opmath), and rounding them to
+    the 16-bit format is not Adam any more — β2 = 0.999 is 1.0 in bfloat16 and ε = 1e-8 is
+    0 in float16.
+    """
+    return dtype if dtype in ("float64", "float32") else "float32"
+
+
+class _Format:
+    """What the model needs about one format, with the underflow mode in force."""
+
+    def __init__(self, fmt: FloatFormat, flush: bool) -> None:
+        self.fmt = fmt
+        self.u = fmt.unit_roundoff
+        self.eta = fmt.smallest_normal
+        self.max = fmt.max
+        self.emin = fmt.emin
+        self.flush = flush
+
+    def half_ulp(self, a: np.ndarray) -> np.ndarray:
+        """½ulp of a magnitude a ≥ 0 (u·2^⌊log2 a⌋, at least half the smallest subnormal).
+
+        For float64 subnormals that is 2^-1075, which float64 itself rounds to 0: the bound
+        takes 2^-1074 there (the analysis runs in float64 too).
+        """
+        _, e = np.frexp(a)
+        exponent = np.where(a == 0, self.emin, np.maximum(e - 1, self.emin))
+        return np.maximum(np.ldexp(self.u, exponent), _TINIEST)
+
+    def rnd(self, r, err=0.0) -> np.ndarray:
+        """The rounding error of one operation whose exact result has magnitude r.
+
+        The computed operand lies within ``err`` of r, so the rounded value is off by at
+        most ½ulp(r + err) and by at most its own magnitude (rounding to 0 is the worst a
+        tiny result can do); flushing a result below the smallest normal η costs up to
+        min(η, r + err).
+        """
+        a = r + err
+        h = np.minimum(self.half_ulp(a), a)
+        if self.flush:
+            h = np.where(r - err < self.eta, np.maximum(h, np.minimum(self.eta, a)), h)
+        return h
+
+    def input_error(self, x: np.ndarray) -> np.ndarray:
+        """An input value's error on entry: its rounding to D, and a flush of a subnormal."""
+        with np.errstate(invalid="ignore"):
+            err = np.abs(round_to(x, self.fmt) - x)
+        err = np.where(np.isfinite(x), err, 0.0)
+        if self.flush:
+            err = err + np.where(np.abs(x) < self.eta, np.abs(x), 0.0)
+        return err
+
+    def outside(self, x: np.ndarray) -> np.ndarray:
+        return np.isfinite(x) & (np.abs(x) > self.max)
+
+
+def _flushed(D: _Format, r: np.ndarray, err) -> np.ndarray:
+    """What flushing costs a result of exact magnitude r computed within ``err``: its
+    computed value, below η, may become 0."""
+    return np.where(r - err < D.eta, np.minimum(D.eta, r + err), 0.0)
+
+
+def _sqrt_error(x: np.ndarray, err: np.ndarray) -> np.ndarray:
+    """max |√x̃ − √x| over x̃ ≥ 0 with |x̃ − x| ≤ err: E/(2√x) for small E, √E at x = 0."""
+    up = err / (np.sqrt(x + err) + np.sqrt(x))
+    down = np.where(err <= x, err / (np.sqrt(x) + np.sqrt(np.maximum(x - err, 0.0))),
+                    np.sqrt(x))
+    return np.where(err > 0, np.maximum(up, down), 0.0)
+
+
+@dataclass
+class Bounds:
+    """Per parameter, per step: bounds on |observed − reference| for θ, m, v and vmax.
+
+    Arrays have the trajectory's shapes (steps, *param.shape); a bound is NaN where the
+    reference value is not finite (such values are compared by class: NaN, +∞, −∞).
+    ``reasons[q][i]`` is a uint8 bit mask per element (0: conclusive; see :data:`REASONS`);
+    ``inconclusive[q][i]`` is ``reasons != 0``. ``nan_ok[q][i]`` marks infinite reference
+    values for which NaN is as faithful (an ordering turns ∞ − ∞ into NaN there).
+    """
+
+    dtype: str
+    dialect: str
+    underflow: str
+    scalar_dtype: str
+    theta: list[np.ndarray]
+    m: list[np.ndarray]
+    v: list[np.ndarray]
+    vmax: list[np.ndarray]
+    reasons: dict[str, list[np.ndarray]]
+    nan_ok: dict[str, list[np.ndarray]]
+    inconclusive: dict[str, list[np.ndarray]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.inconclusive = {q: [r != 0 for r in self.reasons[q]] for q in QUANTITIES}
+
+    def quantity(self, name: str) -> list[np.ndarray]:
+        return getattr(self, name)
+
+
+@dataclass(frozen=True)
+class _Scalars:
+    """Per step (shape (steps, 1)): exact value and absolute error bound of each scalar."""
+
+    lr: np.ndarray
+    e_lr: np.ndarray
+    beta1: float
+    e_beta1: float
+    beta2: float
+    e_beta2: float
+    omb1: float
+    e_omb1: float
+    omb2: float
+    e_omb2: float
+    eps: float
+    e_eps: float
+    wd: float
+    e_wd: float
+    bc1: np.ndarray
+    rel_bc1: np.ndarray
+    bc2: np.ndarray
+    rel_bc2: np.ndarray
+
+
+def _scalar_error(x, S: _Format, D: _Format, dtype_differs: bool):
+    """A hyperparameter's error where it meets D: rounded to S, then to D if D is narrower."""
+    x = np.asarray(x, dtype=np.float64)
+    err = S.input_error(x)
+    if dtype_differs:
+        err = err + D.input_error(round_to(x, S.fmt))
+    return err
+
+
+def _bias_correction(beta: float, e_beta: float, t: np.ndarray, S: _Format
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """1 − β^t and the relative error bound of its computed value, per step.
+
+    β̃ = β(1+δ) gives β̃^t = β^t(1+δ)^t. Then either pow, accurate to 2 ulp of its result
+    (CUDA's powf; glibc's is better), or a running product, t − 1 roundings of at most u
+    each. A step count held in the scalar format may itself be rounded (t > 2^24 in
+    float32): β^(t+Δ) = β^t·e^(Δ·ln β).
+    """
+    t = np.asarray(t, dtype=np.float64)
+    if beta == 0.0:
+        return np.where(t == 0, 0.0, 1.0), np.zeros_like(t)
+    log_beta = math.log(beta)
+    power = np.exp(t * log_beta)
+    bc = -np.expm1(t * log_beta)  # accurate when β^t is near 1
+    # the largest β̃^t̃, in logs (β^t may underflow while (1+δ)^t overflows)
+    t_error = np.abs(round_to(t, S.fmt) - t)
+    log_excess = t * math.log1p(e_beta / beta) + abs(log_beta) * t_error
+    perturbed = np.exp(t * log_beta + log_excess)
+    e_power = np.where(log_excess < 1e-3, power * np.expm1(log_excess), perturbed - power)
+    e_power = e_power + np.maximum(
+        POW_HALF_ULPS * S.half_ulp(perturbed),
+        perturbed * np.expm1(np.maximum(t - 1, 0.0) * S.u))
+    # a result rounded to 0 or flushed is off by β^t itself, at most
+    e_power = np.where(t == 0, 0.0, np.maximum(e_power, S.rnd(power, e_power)))  # β^0 = 1
+    e_bc = e_power + S.rnd(bc, e_power)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(bc > 0, e_bc / bc, np.where(e_bc > 0, np.inf, 0.0))
+    return bc, rel
+
+
+def _scalars(problem: Problem, group_index: int, dialect: Dialect, D: _Format, S: _Format
+             ) -> _Scalars:
+    group = problem.groups[group_index]
+    cfg = group.config
+    steps = problem.steps
+    differs = S.fmt.name != D.fmt.name
+
+    def err(x):
+        return _scalar_error(x, S, D, differs)
+
+    lr = np.full(steps, cfg.lr) if group.lrs is None else np.asarray(group.lrs, dtype=float)
+    beta1, beta2 = cfg.beta1, cfg.beta2
+    e_beta1, e_beta2 = float(err(beta1)), float(err(beta2))
+    omb1, omb2 = 1.0 - beta1, 1.0 - beta2
+    # 1 − β̃ is exact (Sterbenz) or rounded once in S; then maybe rounded to D
+    e_omb1 = float(S.input_error(np.array(beta1))) + float(S.rnd(omb1)) + (
+        float(D.rnd(omb1)) if differs else 0.0)
+    e_omb2 = float(S.input_error(np.array(beta2))) + float(S.rnd(omb2)) + (
+        float(D.rnd(omb2)) if differs else 0.0)
+    t = problem.initial_step + np.arange(steps, dtype=np.float64) + 1 + dialect.step_offset
+    bias_off = not dialect.bias_correction or (cfg.amsgrad and dialect.amsgrad_mode == "paper")
+    if bias_off:
+        bc1 = bc2 = np.ones(steps)
+        rel_bc1 = rel_bc2 = np.zeros(steps)
+    else:
+        bc1, rel_bc1 = _bias_correction(beta1, float(S.input_error(np.array(beta1))), t, S)
+        bc2, rel_bc2 = _bias_correction(beta2, float(S.input_error(np.array(beta2))), t, S)
+        if differs:  # rounded once more where it meets D (subnormal there, maybe)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rel_bc1 = rel_bc1 + np.where(bc1 > 0, D.rnd(bc1) / bc1, 0.0)
+                rel_bc2 = rel_bc2 + np.where(bc2 > 0, D.rnd(bc2) / bc2, 0.0)
+
+    def col(a):
+        return np.asarray(a, dtype=np.float64).reshape(steps, 1)
+
+    return _Scalars(
+        lr=col(lr), e_lr=col(err(lr)), beta1=beta1, e_beta1=e_beta1, beta2=beta2,
+        e_beta2=e_beta2, omb1=omb1, e_omb1=e_omb1, omb2=omb2, e_omb2=e_omb2,
+        eps=cfg.eps, e_eps=float(err(cfg.eps)), wd=cfg.weight_decay,
+        e_wd=float(err(cfg.weight_decay)), bc1=col(bc1), rel_bc1=col(rel_bc1), bc2=col(bc2),
+        rel_bc2=col(rel_bc2))
+
+
+def _previous(initial: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The value before each step: the initial value, then the trajectory shifted by one."""
+    return np.concatenate([initial.reshape(1, -1), values[:-1]], axis=0)
+
+
+def _flag(condition, bit: int) -> np.ndarray:
+    return np.where(condition, bit, 0).astype(np.uint8)
+
+
+class _Rounding:
+    """In-loop rounding bound for a stored or propagated value x (magnitudes, per step).
+
+    ½ulp(x̃) for |x̃ − x| ≤ E is ½ulp(x) while x + E stays in x's binade and at most
+    u·(x + E) beyond it, so max(½ulp(x), u·(x + E)) bounds it without a frexp per step.
+    """
+
+    def __init__(self, D: _Format, x: np.ndarray) -> None:
+        self.D, self.x, self.half = D, x, D.half_ulp(x)
+
+    def __call__(self, k: int, err) -> np.ndarray:
+        D, x = self.D, self.x[k]
+        a = x + err
+        h = np.minimum(np.maximum(self.half[k], D.u * a), a)
+        if D.flush:
+            h = np.where(x - err < D.eta, np.maximum(h, np.minimum(D.eta, a)), h)
+        return h
+
+
+def _carry(own: dict, coupled: bool, max_uses_v: bool, union, dtype) -> dict:
+    """Carry per-step causes forward along the steps and along the data dependencies.
+
+    m and v depend on g; v̂max on v; θ on all of them; with L2 weight decay g depends on
+    the previous θ, so every chain then carries θ's causes from the step before.
+    """
+    def acc(x):
+        return union.accumulate(x, axis=0) if x.shape[0] else x
+
+    g = acc(own["g"])
+    m = acc(union(own["m"], g))
+    v = acc(union(own["v"], g))
+    vmax = acc(union(own["vmax"], v) if max_uses_v else own["vmax"])
+    theta = acc(union(union(union(own["theta"], m), v), vmax))
+    if coupled:  # g ← g + λθ: θ's causes reach everything from the next step on
+        theta = acc(union(union(union(union(own["theta"], own["m"]), own["v"]),
+                                own["vmax"]), own["g"]))
+        before = np.zeros_like(theta)
+        before[1:] = theta[:-1]
+        m, v = union(m, before), union(v, before)
+        vmax = union(vmax, before) if max_uses_v else vmax
+        theta = union(theta, m)
+    return {"theta": theta.astype(dtype), "m": m.astype(dtype), "v": v.astype(dtype),
+            "vmax": vmax.astype(dtype)}
+
+
+def _param_bounds(problem: Problem, reference: Trajectory, index: int, dialect: Dialect,
+                  D: _Format, S: _Format, F64: _Format) -> tuple[dict, dict, dict]:
+    """Bounds, reason masks and NaN-acceptable masks, flattened to (steps, n), for one
+    parameter."""
+    steps = problem.steps
+    p0 = problem.params[index]
+    n = p0.size
+    gi = problem.group_of_param()[index]
+    cfg = problem.groups[gi].config
+    sc = _scalars(problem, gi, dialect, D, S)
+    state = problem.initial_state
+    G = _Format(D.fmt, flush=False)  # D's roundings without the flush terms
+
+    def ref(name):
+        return np.asarray(reference.quantity(name)[index], dtype=np.float64).reshape(steps, n)
+
+    theta, m, v, vmax = ref("theta"), ref("m"), ref("v"), ref("vmax")
+    theta0 = p0.reshape(-1)
+    m0 = np.zeros(n) if state is None else state.m[index].reshape(-1)
+    v0 = np.zeros(n) if state is None else state.v[index].reshape(-1)
+    vmax0 = _initial_vmax(problem, dialect, index, p0.shape).reshape(-1)
+    theta_p, m_p, v_p = (_previous(x0, x) for x0, x in ((theta0, theta), (m0, m), (v0, v)))
+    grad = problem.grads[index].reshape(steps, n)
+
+    amsgrad_mode = dialect.amsgrad_mode if cfg.amsgrad else "off"
+    eps_mode = dialect.eps_mode
+    wd, lr, eps = sc.wd, sc.lr, sc.eps
+    b1, b2, w1, w2 = sc.beta1, sc.beta2, sc.omb1, sc.omb2
+    bc1, bc2, rel_bc1, rel_bc2 = sc.bc1, sc.bc2, sc.rel_bc1, sc.rel_bc2
+    u_s = S.u
+
+    # --- exact intermediates, recomputed from the stored trajectory -----------------------
+    decoupled = dialect.weight_decay_mode == "decoupled" and wd != 0.0
+    if decoupled:
+        decay = 1.0 - lr * wd
+        e_decay = sc.e_lr * wd + lr * sc.e_wd + u_s * lr * wd + S.rnd(np.abs(decay))
+        theta_start = theta_p * decay  # θ after the decoupled decay, before the update
+    else:
+        theta_start = theta_p
+    sign = -1.0 if cfg.maximize else 1.0
+    l2 = dialect.weight_decay_mode in ("l2", "maximize-after-wd") and wd != 0.0
+    if dialect.weight_decay_mode == "maximize-after-wd":
+        g = sign * (grad + wd * theta_p) if l2 else sign * grad
+    else:
+        g = sign * grad + wd * theta_p if l2 else sign * grad
+    ag = np.abs(g)
+    g2 = g * g
+    a_mp = np.abs(m_p)
+    diff_m, diff_v = np.abs(g - m_p), np.abs(g2 - v_p)
+
+    # the second moment the denominator uses: raw (V) or already bias-corrected (V̂)
+    vhat = v / bc2
+    if amsgrad_mode == "paper":
+        second, corrected = vmax, True  # no bias correction at all: the max itself
+    elif amsgrad_mode == "max-hat":
+        second, corrected = (vmax * bc2, False) if eps_mode == "hat" else (vmax, True)
+    elif amsgrad_mode == "max-raw":
+        second, corrected = vmax, False
+    else:
+        second, corrected = v, False
+    if eps_mode == "hat":
+        second_hat = second  # ε-hat never bias-corrects the second moment
+    else:
+        second_hat = second if corrected else second / bc2
+    s = np.sqrt(second_hat)
+    d = np.sqrt(second_hat + eps) if eps_mode == "inside-sqrt" else s + eps
+    mhat = np.abs(m) / bc1
+    ratio = mhat / d
+    # ε-hat moves √(1−β2^t) into the step size: γ·√(1−β2^t)/(1−β1^t)·m/(√v + ε)
+    step_scale = np.sqrt(bc2) if eps_mode == "hat" else np.ones_like(bc2)
+    q = lr * step_scale * ratio  # |update|
+
+    # --- inconclusive: exact values outside D's range ---------------------------------------
+    # A value that is not finite although no input was and nothing was divided by an exact
+    # zero is an exact value beyond float64's range (the reference stores it as ±∞).
+    bad_input = ~np.isfinite(grad) | ~np.isfinite(theta0) | ~np.isfinite(m0) | ~np.isfinite(
+        v0) | ~np.isfinite(vmax0) | (d == 0) | (bc1 == 0) | (bc2 == 0)
+    explained = np.logical_or.accumulate(bad_input, axis=0)
+
+    def outside(x):
+        return D.outside(x) | (~np.isfinite(x) & ~explained)
+
+    # the lr-folded form's quotient m/(√v + ε√bc2)
+    folded = ratio * bc1 / np.sqrt(bc2)
+    out_g = outside(g) | (outside(wd * theta_p) if l2 else False)
+    out_m = outside(m)
+    out_v = outside(g2) | outside(v)
+    out_vmax = outside(vmax) | (outside(vhat) if amsgrad_mode == "max-hat" else False)
+    out_theta = (outside(theta) | outside(theta_start) | outside(d) | outside(s)
+                 | outside(second_hat) | outside(mhat) | outside(ratio) | outside(q)
+                 | outside(folded))
+    if reference.overflow is not None:  # exact values the reference could only store as ±∞
+        out_theta |= reference.overflow["theta"][index].reshape(steps, n)
+        out_m |= reference.overflow["m"][index].reshape(steps, n)
+        out_v |= reference.overflow["v"][index].reshape(steps, n)
+        out_vmax |= reference.overflow["vmax"][index].reshape(steps, n)
+    # v = (1−β2)·g² with a tiny g can be nonzero yet below float64's normal range, where
+    # neither the stored v nor g² in float64 resolves it: v is then known to within η64,
+    # which √v/(1−β2^t) turns into an error that matters only where ε is tinier still
+    nonzero_v = (g != 0) if b2 == 0 else (np.logical_or.accumulate(g != 0, axis=0)
+                                          | (v0 != 0))
+    unresolved_v = np.where(nonzero_v & (np.abs(v) < F64.eta), F64.eta, 0.0)
+
+    # --- non-finite classes that depend on the ordering ---------------------------------------
+    # an infinite moment stays infinite as β·m + (1−β)·g, but a lerp can make it ∞ − ∞ =
+    # NaN: m + (1−β)(g − m) when m is infinite, g − (g − m)·β (torch, 1−β ≥ ½) when g is;
+    # NaN then propagates, so NaN is acceptable from there on
+    lerp_nan_m = np.isinf(m) & (np.isinf(m_p) | np.isinf(g))
+    lerp_nan_v = np.isinf(v) & (np.isinf(v_p) | np.isinf(g2))
+
+    # --- error sources that do not propagate (vectorised over steps) ------------------------
+    e_grad_in = D.input_error(grad)
+    # m ← β1·m + (1−β1)·g | the lerp m + (1−β1)(g − m) | g − (g − m)·β1 (torch, weight ≥ ½)
+    # (torch's lerp takes the second form for weight 1−β1 ≥ ½, with 1 − weight rounded)
+    src_m = np.maximum(sc.e_beta1 * a_mp + sc.e_omb1 * ag,
+                       (sc.e_omb1 + (u_s * b1 if w1 >= 0.5 else 0.0)) * diff_m)
+    lerp1 = b1 if w1 >= 0.5 else w1  # the factor the lerp multiplies (g − m) by
+    src_m += np.maximum(G.rnd(b1 * a_mp) + G.rnd(w1 * ag),
+                        lerp1 * G.rnd(diff_m) + G.rnd(lerp1 * diff_m))
+    # v ← β2·v + (1−β2)·g² | the lerp forms; g² rounded, or (1−β2)·g rounded then ·g
+    src_v = np.maximum(sc.e_beta2 * v_p + sc.e_omb2 * g2,
+                       (sc.e_omb2 + (u_s * b2 if w2 >= 0.5 else 0.0)) * diff_v)
+    lerp2 = b2 if w2 >= 0.5 else w2
+    src_v += np.maximum(G.rnd(b2 * v_p) + G.rnd(w2 * g2),
+                        lerp2 * G.rnd(diff_v) + G.rnd(lerp2 * diff_v))
+    src_v += np.maximum(w2 * G.rnd(g2), ag * G.rnd(w2 * ag)) + unresolved_v
+    # the update: m̂ = m/(1−β1^t), m̂/d, γ·(m̂/d) (or m/d then ·γ/(1−β1^t)); step scalars in S
+    src_ratio = G.rnd(mhat) / d + G.rnd(ratio)
+    # flushing an intermediate depends on its computed value, so on the error carried into
+    # it: those terms are added in the loop (β1·m̃ may fall below η though β1·m does not)
+    flush = D.flush
+    if flush:
+        b1_mp, w1_g, lerp1_dm = b1 * a_mp, w1 * ag, lerp1 * diff_m
+        b2_vp, w2_g2, lerp2_dv, w2_g = b2 * v_p, w2 * g2, lerp2 * diff_v, w2 * ag
+    src_q = C_STEP_SCALARS * u_s * q + sc.e_lr * step_scale * ratio
+    rnd_s, rnd_d = D.rnd(s), D.rnd(d)
+    cast = D.u if S.fmt.name != D.fmt.name else 0.0  # a scalar rounded to D where used
+    hat_share = 0.0
+    if eps_mode == "outside" and not corrected:
+        # √v̂ after v̂ = V/(1−β2^t), or √V/√(1−β2^t): two more roundings, one of them in S
+        rnd_s = rnd_s + (D.u + u_s) * s
+    elif eps_mode == "outside" and amsgrad_mode == "max-hat":
+        # the lr-folded form still applies to √v̂max: γ√bc2/bc1·m/(√v̂max·√bc2 + ε√bc2),
+        # with √bc2 rounded apart in each of its three places, and one more product
+        rnd_s = rnd_s + D.u * s
+        hat_share = 2 * (u_s + cast)
+    half_bc2 = 1.0 - np.sqrt(1.0 - np.minimum(rel_bc2, 1.0))  # √(1−β2^t): ≥ ½·rel
+    bc2_share_all = half_bc2 * (1.0 + eps / d)
+    bc2_in_d_all = half_bc2 * s / d
+    eps_extra = sc.e_eps + (2 * u_s * eps if eps_mode == "outside" else 0.0)
+
+    r_m, r_v, r_theta = _Rounding(D, np.abs(m)), _Rounding(D, v), _Rounding(D, np.abs(theta))
+    r_q, r_vhat = _Rounding(D, q), _Rounding(D, vhat)
+    r_sh, r_second = _Rounding(D, second_hat), _Rounding(D, second)
+    r_d, r_inner = _Rounding(D, d), _Rounding(D, second_hat + eps)
+    r_g, r_wd = _Rounding(D, ag), _Rounding(D, wd * np.abs(theta_p))
+    r_start = _Rounding(D, np.abs(theta_start))
+
+    # --- the recurrence along the steps (errors only; the flags follow, vectorised) -------
+    E = {name: np.empty((steps, n)) for name in QUANTITIES}
+    rel_d_all = np.empty((steps, n))
+    e_d_all = np.empty((steps, n))
+    e_theta = D.input_error(theta0)
+    e_m, e_v, e_vmax = (D.input_error(x) for x in (m0, v0, vmax0))
+    uses_max = amsgrad_mode in ("max-hat", "max-raw", "paper")
+    for k in range(steps):
+        # gradient: maximize's sign is exact; weight decay feeds θ's error back in
+        e_g = e_grad_in[k]
+        if l2:
+            e_wd = wd * e_theta + np.abs(theta_p[k]) * sc.e_wd
+            e_g = e_g + e_wd + r_wd(k, e_wd)
+            e_g = e_g + r_g(k, e_g)
+        if decoupled:
+            e_start = np.abs(decay[k]) * e_theta + np.abs(theta_p[k]) * e_decay[k]
+            e_start = e_start + r_start(k, e_start)
+        else:
+            e_start = e_theta
+        # moments (linear recurrences)
+        if flush:
+            e_m_in = e_m + e_g
+            f_m = np.maximum(_flushed(D, b1_mp[k], b1 * e_m) + _flushed(D, w1_g[k], w1 * e_g),
+                             lerp1 * _flushed(D, diff_m[k], e_m_in)
+                             + _flushed(D, lerp1_dm[k], lerp1 * e_m_in))
+            e_g2 = 2 * ag[k] * e_g
+            e_v_in = e_v + e_g2
+            f_v = np.maximum(
+                _flushed(D, b2_vp[k], b2 * e_v) + _flushed(D, w2_g2[k], w2 * e_g2),
+                lerp2 * _flushed(D, diff_v[k], e_v_in)
+                + _flushed(D, lerp2_dv[k], lerp2 * e_v_in)) + np.maximum(
+                w2 * _flushed(D, g2[k], e_g2), ag[k] * _flushed(D, w2_g[k], w2 * e_g))
+        else:
+            f_m = f_v = 0.0
+        e_m = b1 * e_m + w1 * e_g + src_m[k] + f_m
+        e_m = e_m + r_m(k, e_m)
+        e_v = b2 * e_v + w2 * 2 * ag[k] * e_g + src_v[k] + f_v
+        e_v = e_v + r_v(k, e_v)
+        if amsgrad_mode == "max-hat":  # |max(ã, b̃) − max(a, b)| ≤ max(E_a, E_b)
+            e_vhat = e_v / bc2[k] + vhat[k] * (rel_bc2[k] + u_s)
+            e_vmax = np.maximum(e_vmax, e_vhat + r_vhat(k, e_vhat))
+        elif uses_max:
+            e_vmax = np.maximum(e_vmax, e_v)
+        e_second = e_vmax if uses_max else e_v
+        if amsgrad_mode == "max-hat" and eps_mode == "hat":  # V = v̂max·(1−β2^t)
+            e_second = e_vmax * bc2[k] + second[k] * rel_bc2[k]
+            e_second = e_second + r_second(k, e_second)
+        # denominator, and the share of 1−β2^t's error in the update
+        bc2_share, bc2_in_d = hat_share, 0.0
+        if eps_mode == "hat":
+            e_d = _sqrt_error(second[k], e_second) + rnd_s[k] + eps_extra
+            bc2_share = half_bc2[k] + u_s  # √(1−β2^t) in the step size
+        elif eps_mode == "inside-sqrt":
+            e_sh = e_second if corrected else (
+                e_second / bc2[k] + second_hat[k] * (rel_bc2[k] + u_s))
+            e_sh = e_sh + r_sh(k, e_sh) + eps_extra
+            e_d = _sqrt_error(second_hat[k] + eps, e_sh + r_inner(k, e_sh)) + rnd_d[k]
+        else:
+            if corrected:
+                e_sh = e_second
+            else:
+                # documented: ½rel·s/d through √v̂; √(1−β2^t) used apart for the step size
+                # and for ε·√(1−β2^t) in the lr-folded form: ½rel·(1 + ε/d)
+                e_sh = e_second / bc2[k]
+                e_sh = e_sh + r_sh(k, e_sh)
+                bc2_share = bc2_share_all[k]
+                bc2_in_d = bc2_in_d_all[k]
+            e_d = _sqrt_error(second_hat[k], e_sh) + rnd_s[k] + eps_extra
+        e_d = e_d + r_d(k, e_d)
+        rel_d = e_d / d[k] + bc2_in_d
+        # update |q| = γ·scale·|m̂|/d, and the parameter. A quotient is off by
+        # (E_m/d + |m|·E_d/d²)/(1 − E_d/d) at most, not only to first order: the factor
+        # matters where a flushed term leaves d tens of percent off (capped where the value
+        # is inconclusive anyway)
+        widen = 1.0 / (1.0 - np.minimum(rel_d + rel_bc1[k], 0.5))
+        e_ratio = widen * (ratio[k] * (rel_bc1[k] + rel_d - bc2_in_d + bc2_share)
+                           + e_m / (bc1[k] * d[k])) + src_ratio[k]
+        if flush:
+            e_ratio = e_ratio + (_flushed(D, mhat[k], e_m / bc1[k]) / d[k]
+                                 + _flushed(D, ratio[k], e_ratio))
+        e_q = src_q[k] + lr[k] * step_scale[k] * e_ratio
+        e_q = e_q + r_q(k, e_q)
+        e_theta = e_start + e_q
+        e_theta = e_theta + r_theta(k, e_theta)
+        E["theta"][k], E["m"][k], E["v"][k], E["vmax"][k] = e_theta, e_m, e_v, e_vmax
+        rel_d_all[k], e_d_all[k] = rel_d, e_d
+
+    # --- why a value is inconclusive: own causes, then carried along the dependencies ------
+    unresolved = ((~(rel_d_all < 0.5) & np.isfinite(d) & (d > 0)) | ((d == 0) & (e_d_all > 0)))
+    own = {
+        "g": _flag(out_g, RANGE),
+        "m": _flag(out_m, RANGE),
+        "v": _flag(out_v, RANGE),
+        "vmax": _flag(out_vmax, RANGE) | (_flag(np.broadcast_to(rel_bc2 >= 0.5, (steps, n)),
+                                                 BIAS_CORRECTION)
+                                           if amsgrad_mode == "max-hat" else 0),
+        "theta": (_flag(out_theta, RANGE) | _flag(unresolved, DENOMINATOR)
+                  | _flag(np.broadcast_to((rel_bc1 >= 0.5) | (rel_bc2 >= 0.5), (steps, n)),
+                          BIAS_CORRECTION)),
+    }
+    uses_v_in_max = amsgrad_mode in ("max-hat", "max-raw", "paper")
+    bits = _carry(own, l2, uses_v_in_max, np.bitwise_or, np.uint8)
+    # x/0 is ±∞ exactly, but NaN where x itself may come out as 0 (underflow, flush)
+    zero_over_zero_vmax = ((bc2 == 0) & (E["v"] >= v)) if amsgrad_mode == "max-hat" else (
+        np.zeros((steps, n), dtype=bool))
+    zero_over_zero_theta = ((d == 0) | (bc1 == 0)) & (E["m"] >= np.abs(m))
+    # γ·∞ is ±∞, but 0·∞ = NaN where γ may round to 0
+    zero_over_zero_theta |= np.isinf(ratio) & (sc.e_lr >= lr)
+    nan_own = {"g": np.zeros((steps, n), dtype=bool), "m": lerp_nan_m, "v": lerp_nan_v,
+               "vmax": zero_over_zero_vmax, "theta": zero_over_zero_theta}
+    nan_ok = _carry(nan_own, l2, uses_v_in_max, np.logical_or, bool)
+
+    # the comparison adds the float64 rounding of the reference itself
+    refs = {"theta": theta, "m": m, "v": v, "vmax": vmax}
+    for name in QUANTITIES:
+        x = refs[name]
+        finite = np.isfinite(x)
+        bound = E[name] + F64.half_ulp(np.abs(np.where(finite, x, 0.0)))
+        bits[name] |= _flag(finite & ~np.isfinite(bound), BOUND_NOT_FINITE)
+        E[name] = np.where(finite, bound, np.nan)
+    return E, bits, nan_ok
+
+
+def error_bounds(problem: Problem, reference: Trajectory, dtype: str, dialect: Dialect = SPEC,
+                 *, underflow: str = "flush", scalar_dtype: str | None = None) -> Bounds:
+    """Per element and step, the error a faithful implementation in ``dtype`` may make.
+
+    ``reference`` is ``dialect``'s exact trajectory of ``problem`` (correctly rounded to
+    float64). ``underflow="flush"`` (the default) also covers devices that flush subnormal
+    results and inputs to zero; ``"gradual"`` assumes IEEE gradual underflow and is tighter
+    where values come near D's smallest normal. ``scalar_dtype`` is the format the
+    hyperparameters and step scalars are held in at least (default :func:`scalar_format`).
+    """
+    if underflow not in UNDERFLOW_MODES:
+        raise ValueError(f"underflow must be one of {UNDERFLOW_MODES}, got {underflow!r}")
+    D = _Format(get_format(dtype), flush=underflow == "flush")
+    S = _Format(get_format(scalar_dtype or scalar_format(dtype)), flush=underflow == "flush")
+    F64 = _Format(get_format("float64"), flush=False)
+    if reference.vmax_kind != dialect.vmax_kind:
+        raise ValueError(f"the reference keeps a {reference.vmax_kind!r} vmax but dialect "
+                         f"{dialect.name!r} keeps {dialect.vmax_kind!r}: pass the dialect the "
+                         "reference was computed for")
+    out: dict[str, list[np.ndarray]] = {q: [] for q in QUANTITIES}
+    reasons: dict[str, list[np.ndarray]] = {q: [] for q in QUANTITIES}
+    nan_ok: dict[str, list[np.ndarray]] = {q: [] for q in QUANTITIES}
+    with np.errstate(all="ignore"):
+        for i, p in enumerate(problem.params):
+            shape = (problem.steps,) + p.shape
+            if p.size == 0 or problem.steps == 0:
+                for q in QUANTITIES:
+                    out[q].append(np.zeros(shape))
+                    reasons[q].append(np.zeros(shape, dtype=np.uint8))
+                    nan_ok[q].append(np.zeros(shape, dtype=bool))
+                continue
+            E, bits, nans = _param_bounds(problem, reference, i, dialect, D, S, F64)
+            for q in QUANTITIES:
+                out[q].append(E[q].reshape(shape))
+                reasons[q].append(bits[q].reshape(shape))
+                nan_ok[q].append(nans[q].reshape(shape))
+    return Bounds(dtype=dtype, dialect=dialect.name, underflow=underflow,
+                  scalar_dtype=S.fmt.name, theta=out["theta"], m=out["m"], v=out["v"],
+                  vmax=out["vmax"], reasons=reasons, nan_ok=nan_ok)

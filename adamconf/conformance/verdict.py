@@ -1,0 +1,317 @@
+"""Verdicts: one backend trajectory against the reference and the derived bound.
+
+:func:`judge` compares every value the backend exposes (θ always; m, v, v̂max where it
+exposes them) with the reference, element by element and step by step:
+
+- a finite reference value must be within its bound (:mod:`.tolerance`);
+- a non-finite reference value is compared by class: NaN, +∞, −∞ (a number where NaN is
+  expected fails, and so does −∞ where +∞ is);
+- a value in an inconclusive region (the linearisation breaks there) is not judged, and
+  makes the verdict ``inconclusive`` unless something else fails — it never counts as pass.
+
+By default the bound is judged twice: first the one that also covers devices that flush
+subnormals to zero (it decides pass and fail), then — only where that one is inconclusive —
+the tighter gradual-underflow bound, which may still show a pass.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..reference.dialects import SPEC, Dialect
+from ..reference.floats import to_hex, ulp_distance
+from ..reference.problem import Problem, Trajectory
+from .tolerance import REASONS, Bounds, describe_reasons, error_bounds
+
+__all__ = ["Verdict", "judge", "STATUSES"]
+
+STATUSES = ("pass", "fail", "inconclusive")
+QUANTITIES = Trajectory.QUANTITIES
+_NUMERIC_STRINGS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def _enc(x: Any) -> Any:
+    """Plain JSON: non-finite floats as the strings 'nan', 'inf', '-inf'."""
+    if isinstance(x, dict):
+        return {str(k): _enc(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_enc(v) for v in x]
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        x = float(x)
+        if math.isnan(x):
+            return "nan"
+        if math.isinf(x):
+            return "inf" if x > 0 else "-inf"
+        return x
+    return x
+
+
+def _num(x: Any) -> float:
+    return _NUMERIC_STRINGS[x] if isinstance(x, str) else float(x)
+
+
+def _class(x: np.ndarray) -> np.ndarray:
+    """0 finite, 1 NaN, 2 +∞, 3 −∞."""
+    return np.select([np.isnan(x), x == np.inf, x == -np.inf], [1, 2, 3], 0)
+
+
+def _ulp_bin_label(j: int) -> str:
+    if j == 0:
+        return "0"
+    lo, hi = 1 << (j - 1), (1 << j) - 1
+    return str(lo) if lo == hi else f"{lo}-{hi}"
+
+
+@dataclass
+class Verdict:
+    """The judgement of one trajectory; ``to_json`` gives plain JSON types."""
+
+    status: str
+    dtype: str
+    dialect: str
+    underflow: str
+    max_ratio: float
+    max_ulp: int
+    quantities: dict[str, dict]
+    first_failure: dict | None
+    inconclusive_reasons: list[str]
+    ratio_by_step: dict[str, list[float]]
+    ulp_histogram: dict[str, int]
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return _enc(asdict(self))
+
+    @classmethod
+    def from_json(cls, data: dict) -> Verdict:
+        data = json.loads(json.dumps(data))  # a private copy
+        data["max_ratio"] = _num(data["max_ratio"])
+        data["ratio_by_step"] = {q: [_num(x) for x in xs]
+                                 for q, xs in data["ratio_by_step"].items()}
+        for summary in data["quantities"].values():
+            if "max_ratio" in summary:
+                summary["max_ratio"] = _num(summary["max_ratio"])
+        failure = data.get("first_failure")
+        if failure:
+            for key in ("bound", "error", "ratio"):
+                failure[key] = _num(failure[key])
+        return cls(**data)
+
+    def describe(self, case_id: str, variant_id: str) -> str:
+        """One line for a person: the first failure, or the overall outcome."""
+        head = f"case {case_id} [{variant_id}]"
+        f = self.first_failure
+        if self.status == "fail" and f:
+            where = f"step {f['step']} {f['quantity']} param {f['param']}"
+            if f["index"]:
+                where += "[" + ", ".join(str(i) for i in f["index"]) + "]"
+            got = _short_hex(f["got"])
+            if f["kind"] == "class":
+                detail = "expected a value of that class"
+            else:
+                detail = f"{f['ulps']} ULP, {_times(f['ratio'])} bound"
+            return f"{head} {where}: got {got}, want {f['want']} ({detail})"
+        if self.status == "pass":
+            return (f"{head}: pass (max {_times(self.max_ratio)} bound, "
+                    f"{self.max_ulp} ULP)")
+        return f"{head}: inconclusive — " + "; ".join(self.inconclusive_reasons or self.notes)
+
+
+def _times(r: float) -> str:
+    if not math.isfinite(r):
+        return f"{r}×"
+    return f"{r:.2g}×" if r < 10 else f"{r:.3g}×"
+
+
+def _short_hex(h: str) -> str:
+    """0x1.fffffe0000000p-3 → 0x1.fffffep-3 (a narrow dtype's value, without padding)."""
+    if "p" not in h or "." not in h:
+        return h
+    mantissa, exponent = h.split("p")
+    mantissa = mantissa.rstrip("0")
+    if mantissa.endswith("."):
+        mantissa = mantissa[:-1]
+    return f"{mantissa}p{exponent}"
+
+
+def _get_observed(observed: Any, name: str) -> list | None:
+    return getattr(observed, name, None)
+
+
+def _check_shapes(problem: Problem, observed: Any) -> None:
+    theta = _get_observed(observed, "theta")
+    if theta is None:
+        raise ValueError("the observed trajectory has no theta")
+    for name in QUANTITIES:
+        arrays = _get_observed(observed, name)
+        if arrays is None:
+            continue
+        if len(arrays) != len(problem.params):
+            raise ValueError(f"observed {name}: {len(arrays)} arrays for "
+                             f"{len(problem.params)} parameters")
+        for i, (a, p) in enumerate(zip(arrays, problem.params, strict=True)):
+            if a is None:
+                continue
+            shape = np.shape(a)
+            want = (problem.steps,) + p.shape
+            if shape != want:
+                raise ValueError(f"observed {name} of param {i} has shape {shape}; "
+                                 f"expected {want} (steps, *param.shape)")
+
+
+BoundsArg = Bounds | tuple[Bounds, Bounds | Callable[[], Bounds] | None] | None
+
+
+def judge(problem: Problem, reference: Trajectory, observed: Any, dtype: str, *,
+          dialect: Dialect = SPEC, bounds: BoundsArg = None) -> Verdict:
+    """Judge ``observed`` (``theta`` and optional ``m``, ``v``, ``vmax`` lists of float64
+    arrays shaped (steps, *shape), and ``vmax_kind``) against ``reference`` in ``dtype``.
+
+    ``reference`` is ``dialect``'s trajectory (the spec's unless said). ``bounds``: a
+    :class:`Bounds` decides alone; a pair (flush-mode bounds, gradual-mode bounds or a
+    function that computes them) is used as in the module docstring without recomputing;
+    ``None`` computes what is needed.
+    """
+    _check_shapes(problem, observed)
+    if isinstance(bounds, Bounds):
+        return _judge_with(problem, reference, observed, dtype, bounds)
+    flush, gradual = bounds if bounds is not None else (None, None)
+    if flush is None:
+        flush = error_bounds(problem, reference, dtype, dialect, underflow="flush")
+    verdict = _judge_with(problem, reference, observed, dtype, flush)
+    if verdict.status != "inconclusive":
+        return verdict
+    if callable(gradual):
+        gradual = gradual()
+    if gradual is None:
+        gradual = error_bounds(problem, reference, dtype, dialect, underflow="gradual")
+    tighter = _judge_with(problem, reference, observed, dtype, gradual)
+    if tighter.status == "pass":
+        tighter.notes.append("passes the gradual-underflow bound; where values come near "
+                             f"{dtype}'s smallest normal, flushing subnormals to zero could "
+                             "not be judged")
+        return tighter
+    if tighter.status == "fail" and tighter.first_failure:
+        f = tighter.first_failure
+        verdict.notes.append(
+            f"step {f['step']} {f['quantity']} param {f['param']} exceeds the gradual-"
+            "underflow bound, but is within what flushing subnormals to zero allows")
+    return verdict
+
+
+def _judge_with(problem: Problem, reference: Trajectory, observed: Any, dtype: str,
+                bounds: Bounds) -> Verdict:
+    steps = problem.steps
+    owner = problem.group_of_param()
+    notes: list[str] = []
+    summaries: dict[str, dict] = {}
+    ratio_by_step: dict[str, list[float]] = {}
+    reason_counts: dict[int, int] = {}
+    failures: list[tuple] = []
+    ulp_bins = np.zeros(66, dtype=np.int64)
+    overall_ratio, overall_ulp = 0.0, 0
+    any_fail = any_inconclusive = False
+
+    for q_index, name in enumerate(QUANTITIES):
+        arrays = _get_observed(observed, name)
+        if arrays is None:
+            if name != "theta":
+                notes.append(f"{name} not compared: the backend does not expose it")
+            continue
+        observed_kind = getattr(observed, "vmax_kind", "hat")
+        if name == "vmax" and observed_kind != reference.vmax_kind:
+            notes.append(f"vmax not compared: the backend keeps the max of {observed_kind} v, "
+                         f"the reference the max of {reference.vmax_kind} v")
+            continue
+        per_step = np.full(steps, np.nan)
+        summary = {"compared": 0, "failed": 0, "inconclusive": 0, "nonfinite": 0,
+                   "max_ratio": 0.0, "max_ulp": 0}
+        for i in range(len(problem.params)):
+            if arrays[i] is None:
+                continue
+            if name == "vmax" and not problem.groups[owner[i]].config.amsgrad:
+                continue  # no v̂max without amsgrad (torch keeps none)
+            got = np.asarray(arrays[i], dtype=np.float64).reshape(steps, -1)
+            want = np.asarray(reference.quantity(name)[i], dtype=np.float64).reshape(steps, -1)
+            bound = bounds.quantity(name)[i].reshape(steps, -1)
+            reasons = bounds.reasons[name][i].reshape(steps, -1)
+            if got.size == 0:
+                continue
+            bad = reasons != 0
+            both_finite = np.isfinite(got) & np.isfinite(want)
+            with np.errstate(invalid="ignore", over="ignore"):
+                error = np.where(both_finite, np.abs(got - want), 0.0)
+            nan_ok = bounds.nan_ok[name][i].reshape(steps, -1)
+            class_mismatch = (_class(got) != _class(want)) & ~(nan_ok & np.isnan(got))
+            over = both_finite & (error > bound)
+            failing = (over | class_mismatch) & ~bad
+            judged = both_finite & ~bad
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(judged, error / bound, np.nan)
+                ratio = np.where(judged & (error == 0), 0.0, ratio)
+            ulps = np.zeros(got.shape, dtype=np.int64)
+            if both_finite.any():
+                ulps[both_finite] = ulp_distance(got[both_finite], want[both_finite], dtype)
+            summary["compared"] += got.size
+            summary["nonfinite"] += int((~np.isfinite(want)).sum())
+            summary["failed"] += int(failing.sum())
+            summary["inconclusive"] += int(bad.sum())
+            if judged.any():
+                summary["max_ratio"] = max(summary["max_ratio"], float(np.nanmax(ratio)))
+                with np.errstate(all="ignore"):
+                    per_step = np.fmax(per_step, np.nanmax(np.where(judged, ratio, -np.inf),
+                                                           axis=1))
+            if both_finite.any():
+                summary["max_ulp"] = max(summary["max_ulp"], int(ulps[both_finite].max()))
+                counted = ulps[both_finite]
+                bins = np.where(counted == 0, 0,
+                                np.floor(np.log2(np.maximum(counted, 1))).astype(np.int64) + 1)
+                ulp_bins += np.bincount(np.minimum(bins, 65), minlength=66)
+            if bad.any():
+                any_inconclusive = True
+                for bit in REASONS:
+                    count = int(((reasons & bit) != 0).sum())
+                    if count:
+                        reason_counts[bit] = reason_counts.get(bit, 0) + count
+            if failing.any():
+                any_fail = True
+                k, e = np.argwhere(failing)[0]  # row-major: earliest step, then element
+                index = np.unravel_index(int(e), problem.params[i].shape) if \
+                    problem.params[i].ndim else ()
+                kind = "class" if class_mismatch[k, e] else "bound"
+                failures.append((int(k), q_index, i, int(e), {
+                    "quantity": name, "step": int(k) + 1,
+                    "t": problem.initial_step + int(k) + 1, "param": i,
+                    "index": [int(x) for x in index], "kind": kind,
+                    "got": to_hex(got[k, e]), "want": to_hex(want[k, e]),
+                    "bound": float(bound[k, e]), "error": float(error[k, e]) if kind == "bound"
+                    else math.nan,
+                    "ulps": int(ulps[k, e]) if kind == "bound" else None,
+                    "ratio": float(error[k, e] / bound[k, e]) if kind == "bound" else math.inf,
+                }))
+        with np.errstate(invalid="ignore"):
+            per_step = np.where(per_step == -np.inf, np.nan, per_step)
+        summaries[name] = summary
+        ratio_by_step[name] = [float(x) for x in per_step]
+        overall_ratio = max(overall_ratio, summary["max_ratio"])
+        overall_ulp = max(overall_ulp, summary["max_ulp"])
+
+    first = min(failures, key=lambda f: f[:4])[4] if failures else None
+    status = "fail" if any_fail else ("inconclusive" if any_inconclusive else "pass")
+    reasons_text = [f"{describe_reasons(bit, dtype)[0]} ({count} values)"
+                    for bit, count in sorted(reason_counts.items())]
+    last = int(np.max(np.nonzero(ulp_bins)[0])) if ulp_bins.any() else -1
+    histogram = {_ulp_bin_label(j): int(ulp_bins[j]) for j in range(last + 1)}
+    return Verdict(status=status, dtype=dtype, dialect=bounds.dialect,
+                   underflow=bounds.underflow, max_ratio=float(overall_ratio),
+                   max_ulp=int(overall_ulp), quantities=summaries, first_failure=first,
+                   inconclusive_reasons=reasons_text, ratio_by_step=ratio_by_step,
+                   ulp_histogram=histogram, notes=notes)
