@@ -92,9 +92,7 @@ def build_document(reports: list[dict], title: str = "Findings") -> str:
     for run in runs:
         for v in run["variants"]:
             c = v["counts"]
-            d = v["dialects"]
-            label = "the spec" if d is None and not c["fail"] else (
-                ", ".join(d) if d else "no known dialect")
+            label = v["implements"] or ("the spec" if not c["fail"] else "no known dialect")
             lines.append(f"| {run['backend']} | `{v['variant']}` | {c['pass']} | {c['fail']} | "
                          f"{c['inconclusive']} | {c['unsupported']} | {c['error']} | {label} |")
     lines.append("")

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import __version__
 from ..reference.engine import DEFAULT_DPS
-from .runner import STATUSES, RunResult, variant_dialects
+from .runner import STATUSES, RunResult, dialect_label, variant_dialects
 
 __all__ = ["JSON_SCHEMA_VERSION", "to_json", "write_json", "write_junit", "print_summary",
            "Progress", "header_lines"]
@@ -72,7 +72,8 @@ def _variant_summaries(run: RunResult) -> list[dict]:
     out = []
     for vid, results in by_variant.items():
         counts = {s: sum(r.status == s for r in results) for s in STATUSES}
-        out.append({"variant": vid, "counts": counts, "dialects": variant_dialects(results)})
+        out.append({"variant": vid, "counts": counts, "dialects": variant_dialects(results),
+                    "implements": dialect_label(results)})
     return out
 
 
@@ -179,9 +180,7 @@ def print_summary(runs: list[RunResult], stream: TextIO | None = None, *,
             for s in STATUSES:
                 n = sum(r.status == s for r in results)
                 cells.append(_colour(f"{n:>12}", s, colour and n > 0))
-            dialects = variant_dialects(results)
-            label = "" if dialects is None else (", ".join(dialects) or "none")
-            w(f"  {vid:<40} " + " ".join(cells) + f"  {label}\n")
+            w(f"  {vid:<40} " + " ".join(cells) + f"  {dialect_label(results)}\n")
         failing = [r for r in run.results if r.status in ("fail", "error")]
         if failing:
             w(f"\n  Not conforming ({len(failing)}):\n")

@@ -7,12 +7,12 @@ worker. The parent holds the reference and does all judging.
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import os
 import shlex
 import time
 import traceback
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -298,6 +298,38 @@ def dialect_reference(case: Case, dialect: Dialect, dtype: str = "float64") -> T
     return _dialect_cache[key]
 
 
+_BOUNDS_CACHE_SIZE = 4096
+_bounds_cache: OrderedDict[tuple, tuple] = OrderedDict()
+
+
+def cached_bounds(problem: Problem, reference: Trajectory, dtype: str, dialect: Dialect):
+    """The (flush, gradual) bounds pair for ``judge``, computed once per problem, reference,
+    dtype and dialect: every variant of a backend in one dtype shares them.
+
+    Keyed by the objects' identity (the entry holds them, so an id cannot be reused while
+    it is cached); least recently used entries are dropped past a few thousand.
+    """
+    from .tolerance import error_bounds
+
+    key = (id(problem), id(reference), dtype, dialect.name)
+    entry = _bounds_cache.get(key)
+    if entry is None:
+        flush = error_bounds(problem, reference, dtype, dialect, underflow="flush")
+        entry = [problem, reference, flush, None]
+        _bounds_cache[key] = entry
+        if len(_bounds_cache) > _BOUNDS_CACHE_SIZE:
+            _bounds_cache.popitem(last=False)
+    else:
+        _bounds_cache.move_to_end(key)
+
+    def gradual():
+        if entry[3] is None:
+            entry[3] = error_bounds(problem, reference, dtype, dialect, underflow="gradual")
+        return entry[3]
+
+    return entry[2], gradual
+
+
 def candidate_dialects(problem: Problem) -> list[Dialect]:
     return [d for d in DIALECTS.values() if d is not SPEC and any(
         d.can_differ(g.config.amsgrad, g.config.maximize, g.config.weight_decay)
@@ -316,7 +348,8 @@ def identify_dialects(case: Case, observed: Observed, dtype: str) -> list[str]:
             # confirm the dialect, and passing on θ alone would name it on half the evidence
             continue
         reference = dialect_reference(case, dialect, dtype)
-        verdict = judge(case.problem, reference, observed, dtype, dialect=dialect)
+        verdict = judge(case.problem, reference, observed, dtype, dialect=dialect,
+                        bounds=cached_bounds(case.problem, reference, dtype, dialect))
         if verdict.status == "pass":
             matches.append(dialect.name)
     return matches
@@ -332,7 +365,9 @@ def judge_case(golden: GoldenCase, variant: Variant, observed: Observed, backend
                identify: bool = True) -> CaseResult:
     from .verdict import judge
 
-    verdict = judge(golden.case.problem, golden.reference, observed, variant.dtype)
+    verdict = judge(golden.case.problem, golden.reference, observed, variant.dtype,
+                    bounds=cached_bounds(golden.case.problem, golden.reference, variant.dtype,
+                                         SPEC))
     result = CaseResult(golden.id, variant, verdict.status, verdict=verdict,
                         tags=golden.case.tags, repro=repro_command(backend, golden.id, variant))
     if verdict.status == "fail":
@@ -447,5 +482,15 @@ def variant_dialects(results: Sequence[CaseResult]) -> list[str] | None:
     return chosen
 
 
-def finite_or_none(x: float) -> float | None:
-    return x if isinstance(x, (int, float)) and math.isfinite(x) else None
+def dialect_label(results: Sequence[CaseResult]) -> str:
+    """What a variant implements, in words: '' (nothing failed), the dialects that explain
+    every failure, or those that explain some and how many failures match none."""
+    if variant_dialects(results) is None:
+        return ""
+    failing = [r for r in results if r.status == "fail"]
+    unexplained = [r for r in failing if not r.dialects]
+    cover = variant_dialects([r for r in failing if r.dialects]) or []
+    if not unexplained:
+        return ", ".join(cover)
+    tail = f"{len(unexplained)} failing case{'s' * (len(unexplained) > 1)} match no known dialect"
+    return f"{', '.join(cover)}; {tail}" if cover else tail
