@@ -1,0 +1,498 @@
+"""``adamconf bench``: how fast the NumPy production Adam is, next to torch on the same CPU.
+
+Two measurements:
+
+1. The production step (:class:`adamconf.adapters.numpy_adam.Adam`, each available kernel)
+   against torch's CPU Adam in its three implementations (for-loop, foreach, fused), at the
+   same thread count (``torch.set_num_threads`` and ``Adam(threads=...)``), on one
+   parameter of 2^k elements, with the same hyperparameters and gradient; the NumPy arrays
+   are cache-line aligned, as torch's allocator aligns its tensors. Each time is the
+   median over repeats of a batch of steps after warm-up; within a repeat the
+   implementations run one after another, so a slow phase of the machine hits them all.
+   Beside them: the bandwidth of a NumPy array copy of the same size (read + write bytes
+   per second), which bounds a memory-bound step, and the peak memory the NumPy step
+   allocates beyond its state (``tracemalloc``).
+2. The reference engine's speed (element-steps per second of
+   :func:`adamconf.reference.engine.run_reference` at 50 digits, uncertified) against the
+   same algorithm written as the obvious mpmath loop.
+
+Ratios are throughput ratios: ``numpy/fused`` = torch-fused time ÷ NumPy time, so > 1 means
+the NumPy step is faster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["add_arguments", "run", "parse_sizes", "plain_mpmath_adam", "bench_step",
+           "bench_reference", "SCHEMA"]
+
+SCHEMA = "adamconf.bench/1"
+DEFAULT_EXPONENTS = tuple(range(10, 25))
+QUICK_EXPONENTS = (10, 16, 20)
+TORCH_IMPLS = ("for-loop", "foreach", "fused")
+DTYPES = ("float32", "float64", "float16")
+# a timed batch lasts about this long (seconds), so timer and call overheads vanish
+_BATCH_SECONDS = 0.02
+_MAX_BATCH = 2000
+
+
+class UsageError(ValueError):
+    """A bad option value; ``run`` prints it and returns 2."""
+
+
+def _progress(message: str) -> None:
+    print(f"adamconf bench: {message}", file=sys.stderr, flush=True)
+
+
+def parse_sizes(text: str) -> list[int]:
+    """Exponents of two from ``"10,12,20"``, ``"10-24"``, ``"2^20"`` or a mix; sorted, unique."""
+    exponents: set[int] = set()
+    for item in text.replace(" ", "").split(","):
+        if not item:
+            continue
+        try:
+            if "-" in item:
+                low, high = (int(x.removeprefix("2^")) for x in item.split("-", 1))
+                if low > high:
+                    raise ValueError
+                exponents.update(range(low, high + 1))
+            else:
+                exponents.add(int(item.removeprefix("2^")))
+        except ValueError:
+            raise UsageError(f"--sizes: cannot read {item!r}; give exponents of two such as "
+                             "'10,16,20', '10-24' or '2^20'") from None
+    if not exponents:
+        raise UsageError("--sizes: no sizes given")
+    bad = [e for e in exponents if not 0 <= e <= 30]
+    if bad:
+        raise UsageError(f"--sizes: exponent(s) {sorted(bad)} out of range; use 0..30 "
+                         "(2^30 float32 elements already need 16 GiB)")
+    return sorted(exponents)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``adamconf bench``."""
+    parser.add_argument("--sizes", default=None,
+                        help="parameter sizes as exponents of two: '10,16,20', '10-24' or "
+                             "'2^20' (default: 10-24)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"a short run: sizes {', '.join(f'2^{e}' for e in QUICK_EXPONENTS)}"
+                             ", 5 repeats, a smaller reference problem")
+    parser.add_argument("--dtype", default="float32", choices=DTYPES,
+                        help="parameter dtype (default: float32)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for every implementation (default: every core this "
+                             "process may use)")
+    parser.add_argument("--repeats", type=int, default=7,
+                        help="timed repeats per measurement, at least 5 (default: 7)")
+    parser.add_argument("--kernels", default=None,
+                        help="NumPy kernels to time, comma-separated: numpy, numba "
+                             "(default: every available one)")
+    parser.add_argument("--amsgrad", action="store_true", help="time the amsgrad step")
+    parser.add_argument("--no-torch", action="store_true", help="do not time torch")
+    parser.add_argument("--no-reference", action="store_true",
+                        help="skip the reference-engine speed measurement")
+    parser.add_argument("--json", metavar="PATH", default=None,
+                        help="also write the results as JSON to PATH")
+
+
+# --------------------------------------------------------------------------------------
+# timing helpers
+
+def _time_batches(functions: dict[str, Callable[[], Any]], repeats: int,
+                  warmup: int = 2) -> dict[str, float]:
+    """Median seconds per call of each function, interleaved over repeats."""
+    batch = {}
+    for name, fn in functions.items():
+        for _ in range(warmup):
+            fn()
+        start = time.perf_counter()
+        fn()
+        once = max(time.perf_counter() - start, 1e-7)
+        batch[name] = int(min(_MAX_BATCH, max(1, _BATCH_SECONDS / once)))
+    samples: dict[str, list[float]] = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, fn in functions.items():
+            count = batch[name]
+            start = time.perf_counter()
+            for _ in range(count):
+                fn()
+            samples[name].append((time.perf_counter() - start) / count)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def _peak_extra_bytes(step: Callable[[], Any]) -> int:
+    """Peak memory traced by ``tracemalloc`` during one call (after warm-up)."""
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base, _ = tracemalloc.get_traced_memory()
+        step()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        if not was_tracing:
+            tracemalloc.stop()
+    return max(0, peak - base)
+
+
+def _torch_module() -> tuple[Any, str | None]:
+    try:
+        import torch
+    except Exception as exc:  # not installed, or a broken install
+        return None, "torch not installed" + (
+            "" if isinstance(exc, ModuleNotFoundError) else f" ({type(exc).__name__})")
+    return torch, None
+
+
+def _torch_steppers(torch: Any, param: np.ndarray, grad: np.ndarray, amsgrad: bool
+                    ) -> dict[str, Callable[[], Any] | str]:
+    """A step function per torch implementation, or the reason it cannot run."""
+    out: dict[str, Callable[[], Any] | str] = {}
+    flags = {"for-loop": {"foreach": False}, "foreach": {"foreach": True},
+             "fused": {"fused": True}}
+    for impl in TORCH_IMPLS:
+        try:
+            p = torch.from_numpy(param.copy()).requires_grad_(True)
+            p.grad = torch.from_numpy(grad.copy())
+            opt = torch.optim.Adam([p], lr=1e-3, amsgrad=amsgrad, **flags[impl])
+            opt.step()  # fails here when the implementation lacks this dtype or device
+            out[impl] = opt.step
+        except Exception as exc:
+            out[impl] = f"unsupported ({type(exc).__name__}: {str(exc).splitlines()[0][:60]})"
+    return out
+
+
+def bench_step(exponents: list[int], dtype: str = "float32", threads: int | None = None,
+               repeats: int = 7, kernels: list[str] | None = None, amsgrad: bool = False,
+               use_torch: bool = True) -> dict[str, Any]:
+    """Time the NumPy production step and torch's CPU Adam; return a JSON-ready dict."""
+    from ..adapters.numpy_adam import Adam, aligned_zeros, default_threads, numba_available
+
+    threads = default_threads() if threads is None else threads
+    load_at_start = _load_average()
+    if kernels is None:
+        kernels = ["numpy"] + (["numba"] if numba_available() and dtype != "float16" else [])
+    torch, torch_missing = _torch_module() if use_torch else (None, "torch not timed")
+    if torch is not None:
+        torch.set_num_threads(threads)
+    np_dtype = np.dtype(dtype)
+    rows = []
+    rng = np.random.default_rng(0)
+    # first calls start thread pools and load compiled kernels: keep them out of the table
+    _warm_up(Adam, torch, kernels, np_dtype, threads, amsgrad)
+    for exponent in exponents:
+        n = 1 << exponent
+        _progress(f"2^{exponent} = {n} {dtype} elements, {threads} threads")
+        # cache-line aligned, as torch's allocator aligns the tensors it is timed on
+        param, grad = aligned_zeros(n, np_dtype), aligned_zeros(n, np_dtype)
+        param[...] = rng.standard_normal(n)
+        grad[...] = rng.standard_normal(n)
+        optimizers = {}
+        functions: dict[str, Callable[[], Any]] = {}
+        for kernel in kernels:
+            own = aligned_zeros(n, np_dtype)
+            own[...] = param
+            opt = Adam([own], amsgrad=amsgrad, kernel=kernel, threads=threads)
+            optimizers[kernel] = opt
+            functions[f"numpy:{kernel}"] = (lambda o=opt, g=grad: o.step([g]))
+        torch_cells: dict[str, Any] = {}
+        if torch is not None:
+            for impl, stepper in _torch_steppers(torch, param, grad, amsgrad).items():
+                if isinstance(stepper, str):
+                    torch_cells[impl] = stepper
+                else:
+                    functions[f"torch:{impl}"] = stepper
+        source, target = param.copy(), np.empty_like(param)
+        functions["copy"] = lambda t=target, s=source: np.copyto(t, s)
+        times = _time_batches(functions, repeats)
+        copy_gbps = 2 * param.nbytes / times["copy"] / 1e9
+        torch_ms: dict[str, Any] = {}
+        for impl in TORCH_IMPLS:
+            if torch is None:
+                torch_ms[impl] = torch_missing
+            elif f"torch:{impl}" in times:
+                torch_ms[impl] = times[f"torch:{impl}"] * 1e3
+            else:
+                torch_ms[impl] = torch_cells[impl]
+        for kernel, opt in optimizers.items():
+            seconds = times[f"numpy:{kernel}"]
+            peak = _peak_extra_bytes(lambda o=opt, g=grad: o.step([g]))
+            speed = {}
+            for impl in ("fused", "foreach"):
+                other = torch_ms[impl]
+                speed[impl] = other / (seconds * 1e3) if isinstance(other, float) else None
+            rows.append({
+                "exponent": exponent, "elements": n, "kernel": kernel,
+                "numpy_ms": seconds * 1e3, "torch_ms": torch_ms,
+                "speed_vs_fused": speed["fused"], "speed_vs_foreach": speed["foreach"],
+                "element_steps_per_s": n / seconds, "copy_gbps": copy_gbps,
+                "step_gbps": _step_bytes(param.nbytes, amsgrad) / seconds / 1e9,
+                "peak_extra_bytes": peak, "peak_extra_fraction": peak / max(param.nbytes, 1),
+            })
+    versions = {"numpy": np.__version__}
+    if torch is not None:
+        versions["torch"] = torch.__version__
+    if "numba" in kernels:
+        import numba
+        versions["numba"] = numba.__version__
+    return {"dtype": dtype, "threads": threads, "amsgrad": amsgrad, "repeats": repeats,
+            "load_average_at_start": load_at_start,
+            "kernels": kernels, "torch": None if torch is None else torch.__version__,
+            "torch_missing": torch_missing if torch is None else None,
+            "versions": versions, "rows": rows}
+
+
+def _warm_up(adam: Any, torch: Any, kernels: list[str], dtype: np.dtype, threads: int,
+             amsgrad: bool) -> None:
+    param, grad = np.ones(4096, dtype), np.full(4096, 0.5, dtype)
+    steppers: list[Callable[[], Any]] = []
+    for kernel in kernels:
+        opt = adam([param.copy()], amsgrad=amsgrad, kernel=kernel, threads=threads)
+        steppers.append(lambda o=opt: o.step([grad]))
+    if torch is not None:
+        steppers += [s for s in _torch_steppers(torch, param, grad, amsgrad).values()
+                     if not isinstance(s, str)]
+    for stepper in steppers:
+        for _ in range(20):
+            stepper()
+
+
+def _step_bytes(param_bytes: int, amsgrad: bool) -> int:
+    """Bytes one step must move: read θ, g, m, v (, v̂max); write θ, m, v (, v̂max)."""
+    return param_bytes * (9 if amsgrad else 7)
+
+
+# --------------------------------------------------------------------------------------
+# reference speed
+
+def plain_mpmath_adam(params: list[np.ndarray], grads: list[np.ndarray], lr: float = 1e-3,
+                      betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                      dps: int = 50) -> list[np.ndarray]:
+    """The documented Adam (no amsgrad, no weight decay) as the obvious mpmath loop.
+
+    ``grads[i]`` has shape (steps, *params[i].shape). Returns θ after the last step, rounded
+    to float64. Precision is scoped with ``mpmath.workdps``.
+    """
+    import mpmath
+
+    out = []
+    with mpmath.workdps(dps):
+        beta1, beta2 = mpmath.mpf(betas[0]), mpmath.mpf(betas[1])
+        lr_mp, eps_mp = mpmath.mpf(lr), mpmath.mpf(eps)
+        for p, g in zip(params, grads, strict=True):
+            flat_p, flat_g = p.reshape(-1), g.reshape(g.shape[0], -1)
+            result = np.empty(flat_p.size)
+            for e in range(flat_p.size):
+                theta, m, v = mpmath.mpf(float(flat_p[e])), mpmath.mpf(0), mpmath.mpf(0)
+                for k in range(flat_g.shape[0]):
+                    t = k + 1
+                    grad = mpmath.mpf(float(flat_g[k, e]))
+                    m = beta1 * m + (1 - beta1) * grad
+                    v = beta2 * v + (1 - beta2) * grad * grad
+                    m_hat = m / (1 - beta1 ** t)
+                    v_hat = v / (1 - beta2 ** t)
+                    theta = theta - lr_mp * m_hat / (mpmath.sqrt(v_hat) + eps_mp)
+                result[e] = float(theta)
+            out.append(result.reshape(p.shape))
+    return out
+
+
+def bench_reference(elements: int = 64, steps: int = 200, dps: int = 50) -> dict[str, Any]:
+    """Element-steps per second of ``run_reference`` (uncertified) and of the plain loop."""
+    from ..reference.config import GroupConfig
+    from ..reference.engine import run_reference
+    from ..reference.problem import Group, Problem
+
+    rng = np.random.default_rng(1)
+    theta0 = rng.standard_normal(elements)
+    grads = rng.standard_normal((steps, elements))
+    problem = Problem((Group(GroupConfig(), (theta0,)),), (grads,))
+    _progress(f"reference engine: {elements} elements × {steps} steps at {dps} digits")
+    start = time.perf_counter()
+    trajectory = run_reference(problem, dps=dps, certify=False)
+    engine_seconds = time.perf_counter() - start
+    _progress("plain mpmath loop, same problem")
+    start = time.perf_counter()
+    plain = plain_mpmath_adam([theta0], [grads], dps=dps)
+    plain_seconds = time.perf_counter() - start
+    final = trajectory.theta[0][-1]
+    scale = max(float(np.max(np.abs(final))), 1e-300)
+    difference = float(np.max(np.abs(final - plain[0])))
+    element_steps = elements * steps
+    return {"elements": elements, "steps": steps, "dps": dps,
+            "engine_seconds": engine_seconds, "plain_seconds": plain_seconds,
+            "engine_element_steps_per_s": element_steps / engine_seconds,
+            "plain_element_steps_per_s": element_steps / plain_seconds,
+            "engine_vs_plain": plain_seconds / engine_seconds,
+            "max_relative_difference": difference / scale}
+
+
+# --------------------------------------------------------------------------------------
+# output
+
+def _fmt_ms(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if value < 1 else f"{value:.3f}" if value < 100 else f"{value:.1f}"
+    return "n/a"
+
+
+def _fmt_speed(value: Any) -> str:
+    return f"{value:.2f}×" if isinstance(value, float) else "n/a"
+
+
+def _fmt_rate(value: float) -> str:
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def _fmt_bytes(count: int) -> str:
+    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count} B"
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The step benchmark as a text table."""
+    lines = [f"Adam step, one parameter of 2^k {result['dtype']} elements, "
+             f"{result['threads']} threads for every implementation"
+             f"{', amsgrad' if result['amsgrad'] else ''}; median of {result['repeats']} "
+             "repeats; ms per step"]
+    versions = ", ".join(f"{k} {v}" for k, v in result["versions"].items())
+    load = result.get("load_average_at_start")
+    load_text = "" if load is None else f"; load average at start {load:.2f}"
+    if load is not None and load >= 0.5:
+        load_text += " (other work was running: times may be skewed)"
+    lines.append(f"versions: {versions}{load_text}")
+    lines.append("speed = torch time / numpy time (> 1: numpy faster)")
+    header = (f"{'size':>6} {'kernel':>6} {'numpy':>9} {'for-loop':>9} {'foreach':>9} "
+              f"{'fused':>9} {'vs fused':>9} {'vs foreach':>10} {'GB/s':>6} {'copy GB/s':>9} "
+              f"{'peak extra':>11}")
+    lines += [header, "-" * len(header)]
+    notes = []
+    for row in result["rows"]:
+        cells = []
+        for impl in TORCH_IMPLS:
+            value = row["torch_ms"][impl]
+            if isinstance(value, str):
+                if value not in notes and result["torch"] is not None:
+                    notes.append(f"torch {impl}: {value}")
+                cells.append("see note")
+            else:
+                cells.append(_fmt_ms(value))
+        torch_part = (f"{cells[0]:>9} {cells[1]:>9} {cells[2]:>9} "
+                      f"{_fmt_speed(row['speed_vs_fused']):>9} "
+                      f"{_fmt_speed(row['speed_vs_foreach']):>10}")
+        if result["torch"] is None:  # one message across the torch columns
+            torch_part = f"{result['torch_missing']:^{len(torch_part)}}"
+        lines.append(
+            f"{'2^' + str(row['exponent']):>6} {row['kernel']:>6} {_fmt_ms(row['numpy_ms']):>9} "
+            f"{torch_part} {_fmt_rate(row['step_gbps']):>6} "
+            f"{_fmt_rate(row['copy_gbps']):>9} {_fmt_bytes(row['peak_extra_bytes']):>11}")
+    for note in notes:
+        lines.append(f"note: {note}")
+    lines.append("GB/s: bytes a step must move (θ, g, m, v read; θ, m, v written) per second; "
+                 "copy GB/s: np.copyto of the same size (read + write)")
+    return "\n".join(lines)
+
+
+def format_reference(ref: dict[str, Any]) -> str:
+    return (f"reference speed, {ref['elements']} elements × {ref['steps']} steps at "
+            f"{ref['dps']} digits (uncertified):\n"
+            f"  run_reference      {ref['engine_element_steps_per_s']:>10.0f} element-steps/s "
+            f"({ref['engine_seconds']:.2f} s)\n"
+            f"  plain mpmath loop  {ref['plain_element_steps_per_s']:>10.0f} element-steps/s "
+            f"({ref['plain_seconds']:.2f} s)\n"
+            f"  run_reference / plain: {ref['engine_vs_plain']:.2f}×   (final θ agree to "
+            f"{ref['max_relative_difference']:.1e} relative)")
+
+
+def _load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def _machine() -> dict[str, Any]:
+    return {"platform": platform.platform(), "processor": platform.processor(),
+            "python": platform.python_version(), "cpu_count": os.cpu_count()}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark from parsed options; 0 on success, 2 on a usage error."""
+    from ..adapters.numpy_adam import KERNELS, numba_available
+
+    try:
+        if args.sizes is not None:
+            exponents = parse_sizes(args.sizes)
+        else:
+            exponents = list(QUICK_EXPONENTS if args.quick else DEFAULT_EXPONENTS)
+        repeats = 5 if args.quick and args.repeats == 7 else args.repeats
+        if repeats < 5:
+            raise UsageError(f"--repeats {repeats}: use at least 5 (the median of fewer is "
+                             "too noisy to report)")
+        if args.threads is not None and args.threads < 1:
+            raise UsageError(f"--threads {args.threads}: use an integer >= 1")
+        kernels = None
+        if args.kernels:
+            kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
+            unknown = [k for k in kernels if k not in KERNELS or k == "auto"]
+            if unknown:
+                raise UsageError(f"--kernels: unknown kernel(s) {unknown}; choose numpy, numba")
+            if "numba" in kernels and not numba_available():
+                raise UsageError("--kernels numba: numba is not installed; "
+                                 "`pip install adamconf[fast]`")
+            if "numba" in kernels and args.dtype == "float16":
+                raise UsageError("--kernels numba: the numba kernel has no float16; "
+                                 "use --kernels numpy")
+    except UsageError as exc:
+        print(f"adamconf bench: {exc}", file=sys.stderr)
+        return 2
+    report: dict[str, Any] = {"schema": SCHEMA, "machine": _machine()}
+    step = bench_step(exponents, dtype=args.dtype, threads=args.threads, repeats=repeats,
+                      kernels=kernels, amsgrad=args.amsgrad, use_torch=not args.no_torch)
+    report["step"] = step
+    print(format_table(step))
+    if not args.no_reference:
+        elements, steps = (16, 50) if args.quick else (64, 200)
+        reference = bench_reference(elements, steps)
+        report["reference"] = reference
+        print()
+        print(format_reference(reference))
+    if args.json:
+        path = args.json
+        tmp = f"{path}.tmp{os.getpid()}"
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(report, fh, indent=2, sort_keys=True)
+                fh.write("\n")
+            os.replace(tmp, path)
+        except OSError as exc:
+            print(f"adamconf bench: cannot write {path}: {exc}", file=sys.stderr)
+            return 2
+        _progress(f"wrote {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="adamconf bench", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
