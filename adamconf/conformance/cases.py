@@ -239,6 +239,28 @@ def _schedule(rng, cfg):
                    lrs=lrs)
 
 
+def _half_normal(rng, cfg):
+    """Gradients of 0.5–4 with ε = 2^-10: v = (1 − β2)·g² stays normal in float16."""
+    p = _params(rng, (6,))
+    return _single(replace(cfg, eps=2.0 ** -10), [p], [_normal_grads(rng, 10, (6,), 1.5)])
+
+
+def _beta2_low(rng, cfg):
+    """β2 = 0.99 and β1 = 0.5: (1 − β2)·v stays above half an ulp of v in bfloat16."""
+    p = _params(rng, (6,))
+    return _single(replace(cfg, betas=(0.5, 0.99), eps=2.0 ** -10), [p],
+                   [_normal_grads(rng, 16, (6,), 0.5)])
+
+
+def _lr_zero(rng, cfg):
+    """lr = 0 for two steps, with one element's gradient exactly 0: θ must not move."""
+    p = _params(rng, (4,))
+    g = _normal_grads(rng, 5, (4,), 0.1)
+    g[:, 0] = 0.0
+    lrs = np.array([0.0, 0.0, 0.01, 0.01, 0.0])
+    return _single(replace(cfg, lr=0.0), [p], [g], lrs=lrs)
+
+
 def _groups(rng, cfg):
     """Two groups with different options and lrs; the second flips amsgrad and maximize."""
     other = GroupConfig(lr=0.02, betas=(0.8, 0.99), eps=1e-6,
@@ -286,6 +308,10 @@ REGIMES: tuple[_Regime, ...] = (
     _Regime("beta1-0", "β1 = 0", _beta1_zero),
     _Regime("beta2-near-1", "β2 = 1 − 2^-20 over 20 steps", _beta2_near_one),
     _Regime("schedule", "lr changes between steps: warm-up from 0, then a decay", _schedule),
+    _Regime("lr-zero", "lr = 0 on some steps, one element's gradient always 0", _lr_zero),
+    _Regime("half-normal", "gradients 0.5–4, ε = 2^-10: v stays normal in float16",
+            _half_normal),
+    _Regime("beta2-low", "β = (0.5, 0.99): v does not stagnate in bfloat16", _beta2_low),
     _Regime("groups", "two groups with different options, one with a schedule", _groups),
     _Regime("empty-0d", "an empty parameter, a 0-d parameter and a vector in one group",
             _empty_and_scalar),
