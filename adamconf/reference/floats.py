@@ -85,7 +85,8 @@ def round_to(x: np.ndarray | float, fmt: FloatFormat | str) -> np.ndarray:
     _, exponent = np.frexp(xf)  # xf = f * 2^exponent with 0.5 <= |f| < 1
     # the quantum of the result: 2^(e - p) where e = exponent - 1, floored at the subnormal grid
     quantum_exp = np.maximum(exponent - fmt.precision, fmt.emin - fmt.precision + 1)
-    rounded = np.ldexp(np.rint(np.ldexp(xf, -quantum_exp)), quantum_exp)
+    with np.errstate(over="ignore"):  # near float64's max, rounding up overflows to inf
+        rounded = np.ldexp(np.rint(np.ldexp(xf, -quantum_exp)), quantum_exp)
     rounded = np.where(np.abs(rounded) > fmt.max, np.copysign(np.inf, xf), rounded)
     out[finite] = rounded
     return out
@@ -147,12 +148,22 @@ def ulp_distance(a: np.ndarray | float, b: np.ndarray | float,
         ia, ib = _ordered_int64(a.copy()), _ordered_int64(b.copy())
     else:
         ia, ib = (_ordered_small(v, fmt) for v in (a, b))
-    with np.errstate(over="ignore"):
-        dist = np.abs(ia - ib)
+    dist = _saturating_distance(ia, ib)
     nan_a, nan_b = np.isnan(a), np.isnan(b)
     dist = np.where(nan_a | nan_b, np.iinfo(np.int64).max, dist)
     dist = np.where(nan_a & nan_b, 0, dist)
     return dist.astype(np.int64)
+
+
+def _saturating_distance(ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
+    """|ia − ib| for ordered ints, the largest int64 where that does not fit (float64 values
+    of opposite signs far apart: −max to +max is 2^64 − 2^53 steps)."""
+    top = np.iinfo(np.int64).max
+    abs_a, abs_b = np.abs(ia), np.abs(ib)  # ordered ints never reach −2^63
+    opposite = (ia < 0) != (ib < 0)
+    with np.errstate(over="ignore"):
+        wide = np.where(abs_a > top - abs_b, top, abs_a + abs_b)
+        return np.where(opposite, wide, np.abs(ia - ib))
 
 
 def _ordered_small(x: np.ndarray, fmt: FloatFormat) -> np.ndarray:
