@@ -208,9 +208,23 @@ def probe_backend(spec: str, timeout: float = 180.0):
     return reply[1], process
 
 
+def choose_variants(info, spec: str, names, devices, dtypes) -> list:
+    """The backend's variants for --variant/--device/--dtype; a UsageError names the valid."""
+    from .runner import select_variants
+
+    try:
+        variants = select_variants(info, names=names, devices=devices, dtypes=dtypes)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not variants:
+        raise UsageError(f"backend {spec!r} has no variant with that combination of "
+                         f"--variant/--device/--dtype; 'adamconf backends -b {spec}' lists them")
+    return variants
+
+
 def cmd_run(args) -> int:
     from . import report
-    from .runner import run, select_variants
+    from .runner import run
 
     corpus = _select(_load_corpus(args), args)
     runs = []
@@ -222,15 +236,7 @@ def cmd_run(args) -> int:
 
                 raise UsageError(f"backend {spec!r} is not installed here: "
                                  f"{info.install_hint or INSTALL_HINTS.get(spec, '')}")
-            try:
-                variants = select_variants(info, names=args.variants, devices=args.devices,
-                                           dtypes=args.dtypes)
-            except ValueError as exc:
-                raise UsageError(str(exc)) from None
-            if not variants:
-                raise UsageError(f"backend {spec!r} has no variant with that combination of "
-                                 f"--variant/--device/--dtype; 'adamconf backends -b {spec}' "
-                                 "lists them")
+            variants = choose_variants(info, spec, args.variants, args.devices, args.dtypes)
             if not args.quiet:
                 sys.stderr.write(f"adamconf: {spec}: {len(corpus)} cases × {len(variants)} "
                                  "variants\n")

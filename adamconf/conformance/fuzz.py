@@ -439,18 +439,9 @@ def _check_invalid(process, variants, *, examples: int, settings_kwargs: dict,
 # --- the command ---------------------------------------------------------------------------
 
 def _choose_variants(info, args) -> list:
-    from .cli import UsageError
-    from .runner import select_variants
+    from .cli import choose_variants
 
-    try:
-        variants = select_variants(info, names=args.variants, devices=args.devices,
-                                   dtypes=args.dtypes)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    if not variants:
-        raise UsageError(f"backend {args.backend!r} has no variant with that combination of "
-                         f"--variant/--device/--dtype; 'adamconf backends -b {args.backend}' "
-                         "lists them")
+    variants = choose_variants(info, args.backend, args.variants, args.devices, args.dtypes)
     if not (args.variants or args.devices or args.dtypes):
         float32 = [v for v in variants if v.dtype == "float32"]
         variants = (float32 or variants)[:1]
