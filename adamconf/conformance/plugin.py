@@ -171,5 +171,6 @@ def pytest_collection_modifyitems(session, config, items) -> None:
     for pattern, _ in entries:
         if pattern not in used:
             warnings.warn(pytest.PytestWarning(
-                f"adamconf xfail entry {pattern!r} matches no test item (stale? remove it)"))
+                f"adamconf xfail entry {pattern!r} matches no test item (stale? remove it)"),
+                stacklevel=2)
     items.extend(new)

@@ -188,7 +188,8 @@ def print_summary(runs: list[RunResult], stream: TextIO | None = None, *,
                 mark = _colour(r.status.upper(), r.status, colour)
                 w(f"  {mark} {r.message}\n")
                 if r.dialects is not None:
-                    w(f"      conforms instead to: {', '.join(r.dialects) or 'none of the known dialects'}\n")
+                    named = ", ".join(r.dialects) or "none of the known dialects"
+                    w(f"      conforms instead to: {named}\n")
                 w(f"      reproduce: {r.repro}\n")
             if len(failing) > limit and not verbose:
                 w(f"  … and {len(failing) - limit} more (--verbose lists all; --json has all)\n")

@@ -25,7 +25,7 @@ from ..reference.problem import Problem, Trajectory
 from .cases import Case
 from .golden import GoldenCase
 
-__all__ = ["Selection", "CaseResult", "ValidationResult", "RunResult", "Observed",
+__all__ = ["CaseResult", "ValidationResult", "RunResult", "Observed",
            "BackendProcess", "select_variants", "plan", "run", "identify_dialects",
            "INVALID_HYPERPARAMETERS", "STATUSES"]
 
