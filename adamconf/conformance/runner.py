@@ -31,6 +31,7 @@ __all__ = ["CaseResult", "ValidationResult", "RunResult", "Observed",
 
 STATUSES = ("pass", "fail", "inconclusive", "unsupported", "error")
 DEFAULT_TIMEOUT = 300.0
+RECYCLE_AFTER = 200  # requests served by one worker before a fresh one takes over
 
 # The documented errors: (parameter, value, keyword arguments for construct)
 _DEFAULTS = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
@@ -150,6 +151,7 @@ def _worker_main(conn, spec: str) -> None:  # runs in the subprocess
 
     try:
         backend = load_backend(spec)
+        backend.probe()  # a restarted worker knows what its backend refuses, as the first did
         load_error = None
     except Exception as exc:
         backend, load_error = None, f"{type(exc).__name__}: {exc}"
@@ -184,11 +186,13 @@ def _worker_main(conn, spec: str) -> None:  # runs in the subprocess
 class BackendProcess:
     """A backend in a subprocess; restarted after a crash or a timeout."""
 
-    def __init__(self, spec: str, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.spec, self.timeout = spec, timeout
+    def __init__(self, spec: str, timeout: float = DEFAULT_TIMEOUT,
+                 recycle_after: int = RECYCLE_AFTER) -> None:
+        self.spec, self.timeout, self.recycle_after = spec, timeout, recycle_after
         self._ctx = multiprocessing.get_context("spawn")
         self._process = None
         self._conn = None
+        self._served = 0
 
     def _start(self) -> None:
         parent, child = self._ctx.Pipe()
@@ -208,8 +212,12 @@ class BackendProcess:
 
     def request(self, *message, timeout: float | None = None) -> tuple:
         """Send a request; the reply, or ('error', why, '') after a crash or a timeout."""
+        if self._process is not None and self._served >= self.recycle_after:
+            self.close()  # frameworks that compile a graph per optimizer only ever grow
         if self._process is None or not self._process.is_alive():
             self._start()
+            self._served = 0
+        self._served += 1
         timeout = self.timeout if timeout is None else timeout
         try:
             self._conn.send(message)
@@ -219,6 +227,8 @@ class BackendProcess:
                         "killed; raise --timeout if the case is just slow)", "")
             return self._conn.recv()
         except (EOFError, OSError, BrokenPipeError):
+            if self._process is not None:
+                self._process.join(5)  # reap it, or its exit code is not known yet
             code = self._process.exitcode if self._process is not None else None
             self._kill()
             how = f"exit code {code}" if code is None or code >= 0 else _signal_name(-code)

@@ -254,7 +254,7 @@ def _judge_with(problem: Problem, reference: Trajectory, observed: Any, dtype: s
             over = both_finite & (error > bound)
             failing = (over | class_mismatch) & ~bad
             judged = both_finite & ~bad
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 ratio = np.where(judged, error / bound, np.nan)
                 ratio = np.where(judged & (error == 0), 0.0, ratio)
             ulps = np.zeros(got.shape, dtype=np.int64)
@@ -287,6 +287,8 @@ def _judge_with(problem: Problem, reference: Trajectory, observed: Any, dtype: s
                 index = np.unravel_index(int(e), problem.params[i].shape) if \
                     problem.params[i].ndim else ()
                 kind = "class" if class_mismatch[k, e] else "bound"
+                with np.errstate(divide="ignore", over="ignore"):  # a zero bound: ratio ∞
+                    ratio = float(error[k, e] / bound[k, e]) if kind == "bound" else math.inf
                 failures.append((int(k), q_index, i, int(e), {
                     "quantity": name, "step": int(k) + 1,
                     "t": problem.initial_step + int(k) + 1, "param": i,
@@ -295,7 +297,7 @@ def _judge_with(problem: Problem, reference: Trajectory, observed: Any, dtype: s
                     "bound": float(bound[k, e]), "error": float(error[k, e]) if kind == "bound"
                     else math.nan,
                     "ulps": int(ulps[k, e]) if kind == "bound" else None,
-                    "ratio": float(error[k, e] / bound[k, e]) if kind == "bound" else math.inf,
+                    "ratio": ratio,
                 }))
         with np.errstate(invalid="ignore"):
             per_step = np.where(per_step == -np.inf, np.nan, per_step)
