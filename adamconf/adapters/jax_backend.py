@@ -16,12 +16,12 @@ How the adapter builds what a user would:
   the gradient before the moments, the documented order (only when λ ≠ 0).
 - ``maximize`` does not exist in optax and is refused; the adapter does not negate
   gradients to fake it.
-- The lr can change between steps: the optimizer is ``optax.inject_hyperparams(optax.adam)``
-  and the lr is set in ``opt_state.hyperparams['learning_rate']``. inject_hyperparams turns
-  every numeric argument (lr, b1, b2, eps, eps_root) into an array of the parameters'
-  dtype, so in float32 the betas and ε are float32 values — what a user of
-  inject_hyperparams gets. In bfloat16 that makes b2 = 0.999 exactly 1.0: 1 − b2^t = 0 and
-  the first update is NaN (plain ``optax.adam`` keeps b2 a Python float and does not).
+- The lr can change between steps: the optimizer is ``optax.inject_hyperparams(optax.adam,
+  static_args=("b1", "b2", "eps"))`` and the lr is set in
+  ``opt_state.hyperparams['learning_rate']`` (an array of the parameters' dtype). b1, b2
+  and ε stay Python floats, as in plain ``optax.adam``: injected, inject_hyperparams casts
+  them to the parameters' dtype, and in bfloat16 b2 = 0.999 becomes exactly 1.0
+  (1 − b2^t = 0, the first update NaN) — measured, and not what a user of optax.adam gets.
 - Param groups: one optax optimizer per group over that group's parameters (equivalent to
   ``optax.multi_transform`` with one label per group, which masks the others out), all
   groups updated in one jitted step with ``optax.apply_updates`` (θ + u, u = −lr·…).
@@ -124,7 +124,10 @@ def _transformation(jx: _Jax, variant: Variant, *, lr, b1, b2, eps, weight_decay
     """The optimizer a user writes: inject_hyperparams(adam|amsgrad), L2 decay chained first."""
     optax = jx.optax
     factory = optax.amsgrad if variant.name == AMSGRAD else optax.adam
-    adam = optax.inject_hyperparams(factory)(learning_rate=lr, b1=b1, b2=b2, eps=eps)
+    # only the lr is injected (it changes between steps); b1, b2 and eps stay Python floats
+    # as in plain optax.adam — injected, they would be cast to the parameters' dtype
+    adam = optax.inject_hyperparams(factory, static_args=("b1", "b2", "eps"))(
+        learning_rate=lr, b1=b1, b2=b2, eps=eps)
     if weight_decay != 0:
         return optax.chain(optax.add_decayed_weights(weight_decay), adam), True
     return adam, False
