@@ -74,14 +74,17 @@ def build_document(reports: list[dict], title: str = "Findings") -> str:
               f"{ref['certified_dps']}", ""]
     runs = [run for r in reports for run in r["runs"]]
 
-    lines += ["## Backends", "", "| backend | versions | devices | verdict | seconds |",
-              "|---|---|---|---|---|"]
+    lines += ["## Backends", "",
+              "| backend | versions | devices | verdict | documented ValueErrors | seconds |",
+              "|---|---|---|---|---|---|"]
     for run in runs:
         info = run["info"] or {}
         versions = ", ".join(f"{k} {v}" for k, v in info.get("versions", {}).items())
         verdict = "conforms" if run["conforms"] else "does not conform"
+        raised = sum(v["ok"] for v in run["validation"])
         lines.append(f"| {run['backend']} | {versions} | {', '.join(info.get('devices', []))} "
-                     f"| {verdict} | {run['seconds']:.0f} |")
+                     f"| {verdict} | {raised}/{len(run['validation'])} raised | "
+                     f"{run['seconds']:.0f} |")
     lines.append("")
 
     lines += ["## Variants", "",

@@ -502,5 +502,6 @@ def dialect_label(results: Sequence[CaseResult]) -> str:
     cover = variant_dialects([r for r in failing if r.dialects]) or []
     if not unexplained:
         return ", ".join(cover)
-    tail = f"{len(unexplained)} failing case{'s' * (len(unexplained) > 1)} match no known dialect"
+    n = len(unexplained)
+    tail = f"{n} failing case{'s match' if n > 1 else ' matches'} no known dialect"
     return f"{', '.join(cover)}; {tail}" if cover else tail
