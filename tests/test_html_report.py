@@ -220,6 +220,7 @@ def test_runs_have_what_the_report_shows(runs):
 
 
 def test_page_structure(runs, tmp_path):
+    pytest.importorskip("matplotlib", reason="the plots need the 'report' extra")
     path = tmp_path / "report.html"
     html_report.write_html(path, runs)
     page = _parse(path)
@@ -288,6 +289,7 @@ def _browser(binary: str, *args: str, timeout: float = 120) -> subprocess.Comple
 
 @pytest.mark.slow
 def test_page_renders_in_a_real_browser(runs, tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="the plots need the 'report' extra")
     binary = _chromium()
     if binary is None:
         pytest.skip("no chromium on PATH (CI: apt-get install -y --no-install-recommends "

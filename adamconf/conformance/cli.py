@@ -359,6 +359,8 @@ def cmd_golden(args) -> int:
             result = check(args.golden or GOLDEN_DIR, workers=args.workers)
         except GoldenError as exc:
             raise UsageError(str(exc)) from None
+        for note in result.notes:
+            print(f"note: {note}")
         if result.ok:
             print(f"golden corpus OK: checksums match and regeneration gives identical bytes "
                   f"({result.seconds:.1f} s)")
