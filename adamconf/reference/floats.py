@@ -102,8 +102,9 @@ def representable(x: np.ndarray | float, fmt: FloatFormat | str) -> np.ndarray:
 def mpf_to_float64(value) -> float:
     """Round an mpmath number to the nearest float64, ties to even, subnormals included.
 
-    ``float(mpf)`` is not this: mpmath rounds towards zero there (``round_fast`` is
-    round-down) and can double-round subnormals.
+    ``float(mpf)`` is not this: it rounds to 53 bits first and then again to the subnormal
+    grid (double rounding below 2^-1022), and ``libmp.to_float``'s default rounding is
+    ``round_fast``, which is round-down.
     """
     import mpmath.libmp as libmp
 
