@@ -19,7 +19,7 @@ import numpy as np
 from ..reference.problem import Problem
 
 __all__ = ["Variant", "Unsupported", "BackendInfo", "OptimizerState", "Backend", "Session",
-           "UnsupportedFeature", "BackendUnavailable"]
+           "UnsupportedFeature", "BackendUnavailable", "check_variant"]
 
 
 class UnsupportedFeature(Exception):
@@ -134,3 +134,17 @@ class Backend(Protocol):
         Used to check that the documented invalid values raise ``ValueError``; whatever the
         framework raises is let through.
         """
+
+
+def check_variant(variant: Variant, backend: str, label: str, names: Sequence[str],
+                  dtypes: Sequence[str], devices: Sequence[str] | None = None) -> None:
+    """ValueError naming what a variant gets wrong for ``backend`` (shown as ``label``).
+
+    The runner only sends variants a backend listed; this guards direct callers.
+    """
+    if variant.backend != backend:
+        raise ValueError(f"variant {variant.id} belongs to backend {variant.backend!r}")
+    for what, value, known in (("variant", variant.name, names), ("dtype", variant.dtype, dtypes),
+                               ("device", variant.device, devices)):
+        if known is not None and value not in known:
+            raise ValueError(f"unknown {label} {what} {value!r}; known: {', '.join(known)}")

@@ -48,6 +48,7 @@ from .base import (
     Unsupported,
     UnsupportedFeature,
     Variant,
+    check_variant,
 )
 
 __all__ = ["JaxBackend", "VARIANT_NAMES", "DTYPES"]
@@ -271,14 +272,7 @@ class JaxBackend:
 
     def _check_variant(self, variant: Variant):
         jx = _Jax()
-        if variant.backend != NAME:
-            raise ValueError(f"variant {variant.id} belongs to backend {variant.backend!r}")
-        if variant.name not in VARIANT_NAMES:
-            raise ValueError(f"unknown jax variant {variant.name!r}; known: "
-                             f"{', '.join(VARIANT_NAMES)}")
-        if variant.dtype not in DTYPES:
-            raise ValueError(f"unknown dtype {variant.dtype!r} for jax; known: "
-                             f"{', '.join(DTYPES)}")
+        check_variant(variant, NAME, "jax", VARIANT_NAMES, DTYPES)
         devices = jx.devices()
         if variant.device not in devices:
             raise UnsupportedFeature(f"JAX has no {variant.device!r} device here (devices: "

@@ -51,6 +51,7 @@ from .base import (
     Unsupported,
     UnsupportedFeature,
     Variant,
+    check_variant,
 )
 
 __all__ = ["MindSporeBackend", "VARIANT_NAMES", "DTYPES"]
@@ -463,17 +464,7 @@ class MindSporeBackend:
 
     def _check_variant(self, variant: Variant) -> _MS:
         msm = self._msm()
-        if variant.backend != NAME:
-            raise ValueError(f"variant {variant.id} belongs to backend {variant.backend!r}")
-        if variant.name not in VARIANT_NAMES:
-            raise ValueError(f"unknown MindSpore variant {variant.name!r}; known: "
-                             f"{', '.join(VARIANT_NAMES)}")
-        if variant.dtype not in DTYPES:
-            raise ValueError(f"unknown dtype {variant.dtype!r} for MindSpore; known: "
-                             f"{', '.join(DTYPES)}")
-        if variant.device not in DEVICES:
-            raise ValueError(f"unknown MindSpore device {variant.device!r}; known: "
-                             f"{', '.join(DEVICES)}")
+        check_variant(variant, NAME, "MindSpore", VARIANT_NAMES, DTYPES, DEVICES)
         _ensure_device(msm.ms, variant.device)
         self.probe()
         return msm
