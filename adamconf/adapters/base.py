@@ -16,10 +16,82 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..reference.problem import Problem
-
 __all__ = ["Variant", "Unsupported", "BackendInfo", "OptimizerState", "Backend", "Session",
-           "UnsupportedFeature", "BackendUnavailable", "check_variant"]
+           "UnsupportedFeature", "BackendUnavailable", "check_variant", "Hyperparameters",
+           "GroupSetup", "ResumeState", "CaseSetup"]
+
+
+# --- the plain data a backend is handed ---------------------------------------------------
+# These mirror the reference's Problem without its validation: an implementation under test
+# never runs the spec's code (sharing it would make its conformance true by construction).
+# The conformance layer builds a CaseSetup from a validated Problem.
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """One param group's hyperparameters, as the exact binary64 values the case passes."""
+
+    lr: float
+    betas: tuple[float, float]
+    eps: float
+    weight_decay: float
+    amsgrad: bool = False
+    maximize: bool = False
+
+    @property
+    def beta1(self) -> float:
+        return self.betas[0]
+
+    @property
+    def beta2(self) -> float:
+        return self.betas[1]
+
+
+@dataclass(frozen=True)
+class GroupSetup:
+    """One param group: hyperparameters, initial parameter values, lr per step (or None)."""
+
+    config: Hyperparameters
+    params: tuple[np.ndarray, ...]
+    lrs: np.ndarray | None = None
+
+    def lr_at(self, step_index: int) -> float:
+        return self.config.lr if self.lrs is None else float(self.lrs[step_index])
+
+
+@dataclass(frozen=True)
+class ResumeState:
+    """State to resume from: the shared step count; m, v and the documented v̂max (the max
+    of bias-corrected v) per parameter."""
+
+    step: int
+    m: tuple[np.ndarray, ...]
+    v: tuple[np.ndarray, ...]
+    vmax: tuple[np.ndarray, ...]
+
+
+@dataclass(frozen=True)
+class CaseSetup:
+    """What a backend runs: groups, one gradient array (steps, *shape) per parameter, and
+    an optional state to resume from. Parameters are numbered across groups in order."""
+
+    groups: tuple[GroupSetup, ...]
+    grads: tuple[np.ndarray, ...]
+    initial_state: ResumeState | None = None
+
+    @property
+    def params(self) -> tuple[np.ndarray, ...]:
+        return tuple(p for g in self.groups for p in g.params)
+
+    @property
+    def steps(self) -> int:
+        return int(self.grads[0].shape[0]) if self.grads else 0
+
+    @property
+    def initial_step(self) -> int:
+        return 0 if self.initial_state is None else self.initial_state.step
+
+    def group_of_param(self) -> list[int]:
+        return [gi for gi, g in enumerate(self.groups) for _ in g.params]
 
 
 class UnsupportedFeature(Exception):
@@ -121,7 +193,7 @@ class Backend(Protocol):
     def probe(self) -> BackendInfo:
         """Installed? Versions, devices, dtypes, variants, unsupported things with reasons."""
 
-    def open(self, problem: Problem, variant: Variant) -> Session:
+    def open(self, problem: CaseSetup, variant: Variant) -> Session:
         """A fresh optimizer on the problem's initial params (and initial state, if any).
 
         Raises :class:`UnsupportedFeature` when the variant cannot express the problem.

@@ -40,10 +40,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..reference.problem import Problem
 from .base import (
     BackendInfo,
     BackendUnavailable,
+    CaseSetup,
     OptimizerState,
     Unsupported,
     UnsupportedFeature,
@@ -103,7 +103,7 @@ class _Jax:
         return np.array(array, dtype=np.float64)
 
 
-def _check_problem(problem: Problem, variant: Variant) -> None:
+def _check_problem(problem: CaseSetup, variant: Variant) -> None:
     for gi, group in enumerate(problem.groups):
         cfg = group.config
         if cfg.maximize:
@@ -137,7 +137,7 @@ def _transformation(jx: _Jax, variant: Variant, *, lr, b1, b2, eps, weight_decay
 class JaxSession:
     """One optax optimizer per param group, all stepped in one jitted function."""
 
-    def __init__(self, jx: _Jax, problem: Problem, variant: Variant, device) -> None:
+    def __init__(self, jx: _Jax, problem: CaseSetup, variant: Variant, device) -> None:
         self._jx, self._variant, self._device = jx, variant, device
         self._problem = problem
         self._txs, self._chained = [], []
@@ -279,7 +279,7 @@ class JaxBackend:
                                      f"{', '.join(devices)})")
         return jx, devices[variant.device]
 
-    def open(self, problem: Problem, variant: Variant) -> JaxSession:
+    def open(self, problem: CaseSetup, variant: Variant) -> JaxSession:
         jx, device = self._check_variant(variant)
         _check_problem(problem, variant)
         return JaxSession(jx, problem, variant, device)

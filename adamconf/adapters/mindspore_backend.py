@@ -43,10 +43,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..reference.problem import Problem
 from .base import (
     BackendInfo,
     BackendUnavailable,
+    CaseSetup,
+    GroupSetup,
+    Hyperparameters,
     OptimizerState,
     Unsupported,
     UnsupportedFeature,
@@ -171,7 +173,7 @@ def _ensure_device(ms, device: str) -> None:
 class MindSporeSession:
     """One MindSpore optimizer on one problem."""
 
-    def __init__(self, msm: _MS, problem: Problem, variant: Variant) -> None:
+    def __init__(self, msm: _MS, problem: CaseSetup, variant: Variant) -> None:
         self._msm, self._variant, self._problem = msm, variant, problem
         ms = msm.ms
         sid = next(_session_ids)
@@ -469,7 +471,7 @@ class MindSporeBackend:
         self.probe()
         return msm
 
-    def open(self, problem: Problem, variant: Variant) -> MindSporeSession:
+    def open(self, problem: CaseSetup, variant: Variant) -> MindSporeSession:
         msm = self._check_variant(variant)
         amsgrad_flags = {g.config.amsgrad for g in problem.groups}
         for ams in sorted(amsgrad_flags):
@@ -512,11 +514,8 @@ class MindSporeBackend:
                     weight_decay=weight_decay, use_amsgrad=amsgrad)
 
 
-def _trial_problem(amsgrad: bool) -> Problem:
+def _trial_problem(amsgrad: bool) -> CaseSetup:
     """Two elements, one step: enough for MindSpore to accept or refuse a variant."""
-    from ..reference.config import GroupConfig
-    from ..reference.problem import Group
-
-    return Problem(groups=(Group(GroupConfig(lr=0.25, amsgrad=amsgrad),
-                                 (np.array([1.0, -0.5]),)),),
-                   grads=(np.array([[0.5, 0.25]]),))
+    config = Hyperparameters(0.25, (0.9, 0.999), 1e-8, 0.0, amsgrad=amsgrad)
+    return CaseSetup(groups=(GroupSetup(config, (np.array([1.0, -0.5]),)),),
+                     grads=(np.array([[0.5, 0.25]]),))

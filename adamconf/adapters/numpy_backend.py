@@ -18,8 +18,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..reference.problem import Problem
-from .base import BackendInfo, OptimizerState, Unsupported, UnsupportedFeature, Variant
+from .base import (
+    BackendInfo,
+    CaseSetup,
+    OptimizerState,
+    Unsupported,
+    UnsupportedFeature,
+    Variant,
+)
 from .numpy_adam import Adam, numba_available
 
 __all__ = ["NumpyBackend", "NumpySession"]
@@ -132,7 +138,7 @@ class NumpyBackend:
                 raise UnsupportedFeature("the numba kernel handles float32 and float64 only")
         return kernel
 
-    def open(self, problem: Problem, variant: Variant) -> NumpySession:
+    def open(self, problem: CaseSetup, variant: Variant) -> NumpySession:
         kernel = self._check_variant(variant)
         dtype = np.dtype(variant.dtype)
         if not problem.params:

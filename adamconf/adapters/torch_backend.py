@@ -31,10 +31,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..reference.problem import Problem
 from .base import (
     BackendInfo,
     BackendUnavailable,
+    CaseSetup,
+    GroupSetup,
+    Hyperparameters,
     OptimizerState,
     Unsupported,
     UnsupportedFeature,
@@ -118,7 +120,7 @@ class _Torch:
 class TorchSession:
     """One ``torch.optim.Adam`` on one problem."""
 
-    def __init__(self, tt: _Torch, problem: Problem, variant: Variant) -> None:
+    def __init__(self, tt: _Torch, problem: CaseSetup, variant: Variant) -> None:
         torch = tt.torch
         self._tt, self._variant = tt, variant
         self._flags, self._tensor_lr = _split_name(variant.name)
@@ -141,7 +143,7 @@ class TorchSession:
         if problem.initial_state is not None:
             self._load_state(problem)
 
-    def _load_state(self, problem: Problem) -> None:
+    def _load_state(self, problem: CaseSetup) -> None:
         """Resume through torch's own ``load_state_dict``, which casts to each param's dtype."""
         torch, tt = self._tt.torch, self._tt
         init = problem.initial_state
@@ -284,7 +286,7 @@ class TorchBackend:
             raise UnsupportedFeature(f"torch refuses {variant.id}: {self._refused[variant]}")
         return tt
 
-    def open(self, problem: Problem, variant: Variant) -> TorchSession:
+    def open(self, problem: CaseSetup, variant: Variant) -> TorchSession:
         tt = self._check_variant(variant)
         return TorchSession(tt, problem, variant)
 
@@ -298,10 +300,8 @@ class TorchBackend:
                             maximize=maximize, **flags)
 
 
-def _trial_problem() -> Problem:
+def _trial_problem() -> CaseSetup:
     """Two elements, one step: enough for torch to accept or refuse a variant."""
-    from ..reference.config import GroupConfig
-    from ..reference.problem import Group
-
-    return Problem(groups=(Group(GroupConfig(lr=0.25), (np.array([1.0, -0.5]),)),),
-                   grads=(np.array([[0.5, 0.25]]),))
+    config = Hyperparameters(0.25, (0.9, 0.999), 1e-8, 0.0)
+    return CaseSetup(groups=(GroupSetup(config, (np.array([1.0, -0.5]),)),),
+                     grads=(np.array([[0.5, 0.25]]),))

@@ -243,9 +243,9 @@ def _evaluate(case, variant, spec: str, process) -> tuple[str, str, Any]:
     """(outcome, message, observed) for one case on one variant."""
     from ..reference.engine import run_reference
     from .golden import GoldenCase
-    from .runner import _observed, judge_case
+    from .runner import _observed, case_setup, judge_case
 
-    reply = process.request("run", case.problem, variant)
+    reply = process.request("run", case_setup(case.problem), variant)
     if reply[0] == "unsupported":
         return "unsupported", reply[1], None
     if reply[0] != "ok":

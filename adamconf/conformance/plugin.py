@@ -102,10 +102,11 @@ class ConformanceItem(pytest.Item):
         self.golden, self.variant = golden, variant
 
     def runtest(self) -> None:
-        from .runner import CaseResult, _observed, judge_case, repro_command
+        from .runner import CaseResult, _observed, case_setup, judge_case, repro_command
 
         state = self.config.stash[_STATE_KEY]
-        reply = state.process.request("run", self.golden.case.problem, self.variant)
+        reply = state.process.request("run", case_setup(self.golden.case.problem),
+                                      self.variant)
         if reply[0] == "unsupported":
             pytest.skip(f"unsupported: {reply[1]}")
         if reply[0] != "ok":

@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..adapters.base import BackendInfo, UnsupportedFeature, Variant
+from ..adapters.base import (
+    BackendInfo,
+    CaseSetup,
+    GroupSetup,
+    Hyperparameters,
+    ResumeState,
+    UnsupportedFeature,
+    Variant,
+)
 from ..reference.dialects import DIALECTS, SPEC, Dialect
 from ..reference.engine import run_float64, run_reference
 from ..reference.problem import Problem, Trajectory
@@ -27,7 +35,7 @@ from .golden import GoldenCase
 
 __all__ = ["CaseResult", "ValidationResult", "RunResult", "Observed",
            "BackendProcess", "select_variants", "plan", "run", "identify_dialects",
-           "INVALID_HYPERPARAMETERS", "STATUSES"]
+           "INVALID_HYPERPARAMETERS", "STATUSES", "case_setup"]
 
 STATUSES = ("pass", "fail", "inconclusive", "unsupported", "error")
 DEFAULT_TIMEOUT = 300.0
@@ -117,7 +125,20 @@ class RunResult:
 
 # --- the worker process -------------------------------------------------------------------
 
-def _drive(backend, problem: Problem, variant: Variant) -> dict:
+def case_setup(problem: Problem) -> CaseSetup:
+    """The plain data a backend is handed for ``problem`` (no spec code crosses the seam)."""
+    state = problem.initial_state
+    return CaseSetup(
+        groups=tuple(GroupSetup(Hyperparameters(g.config.lr, g.config.betas, g.config.eps,
+                                                g.config.weight_decay, g.config.amsgrad,
+                                                g.config.maximize), g.params, g.lrs)
+                     for g in problem.groups),
+        grads=problem.grads,
+        initial_state=None if state is None else ResumeState(state.step, state.m, state.v,
+                                                             state.vmax))
+
+
+def _drive(backend, problem: CaseSetup, variant: Variant) -> dict:
     session = backend.open(problem, variant)
     steps = problem.steps
     thetas = [np.empty((steps,) + p.shape) for p in problem.params]
@@ -437,7 +458,7 @@ def run(spec: str, corpus: Sequence[GoldenCase], *, variants: Sequence[Variant],
             outcome.validation = check_validation(process, variants)
         for n, (golden, variant) in enumerate(tasks, 1):
             t0 = time.perf_counter()
-            reply = process.request("run", golden.case.problem, variant)
+            reply = process.request("run", case_setup(golden.case.problem), variant)
             repro = repro_command(spec, golden.id, variant)
             if reply[0] == "ok":
                 try:
