@@ -1,6 +1,6 @@
 """Correct implementations of the documented Adam, for the no-false-failure tests.
 
-The implementations themselves live in :mod:`adamconf.conformance.sharpness` (the CLI's
+The implementations themselves live in :mod:`adamconf.conformance.tools.sharpness` (the CLI's
 ``adamconf sharpness`` runs them too); this module names the family per dtype, adds one
 implementation written independently of that emulator (to check the emulator), and the
 hypothesis strategies for small problems whose inputs are exact in a dtype.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from adamconf.conformance.sharpness import Recipe, Trace, correct_recipes
+from adamconf.conformance.tools.sharpness import Recipe, Trace, correct_recipes
 from adamconf.reference.config import GroupConfig
 from adamconf.reference.floats import FORMATS
 from adamconf.reference.problem import Group, InitialState, Problem

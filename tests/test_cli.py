@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from adamconf.conformance import golden
 from adamconf.conformance.cli import main
+from adamconf.conformance.corpus import golden
 
 HERE = Path(__file__).parent
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
@@ -32,9 +32,13 @@ def test_run_numpy_whole_corpus_conforms(capsys, tmp_path):
     assert code == 0, out
     assert "numpy: CONFORMS" in out
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["schema_version"] == 1
+    assert report["schema_version"] == 2
     run = report["runs"][0]
     assert run["conforms"] and run["counts"]["fail"] == 0 and run["counts"]["error"] == 0
+    assert run["conformance"] == "conforms"
+    for variant in run["variants"]:
+        assert variant["conformance"] == "conforms"
+        assert 0 < variant["judged"] <= variant["selected"]
     assert run["counts"]["pass"] >= 300
     assert all(v["ok"] for v in run["validation"])
     suites = ET.parse(tmp_path / "r.xml").getroot()
@@ -156,7 +160,7 @@ def test_golden_check_names_a_changed_file(capsys, tmp_path):
 def test_cases_shows_a_full_matrix(capsys):
     code, out, _ = run_cli(capsys, "cases")
     assert code == 0
-    from adamconf.conformance.cases import catalogue
+    from adamconf.conformance.corpus.cases import catalogue
 
     assert "0 empty cells" in out and "ams+max+wd" in out
     assert f"{len(catalogue())} cases" in out
@@ -178,13 +182,13 @@ def test_help_explains(capsys):
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     out = capsys.readouterr().out
-    assert "--shard" in out and "derived" in out or "bound" in out
+    assert "--shard" in out and "--min-judged" in out and "bound" in out
 
 
 def test_console_script_exit_code():
     proc = subprocess.run([sys.executable, "-m", "adamconf.conformance.cli", "run", "--quiet",
-                           "--case", "hand/amsgrad-decreasing"], capture_output=True, text=True,
-                          env=ENV, timeout=300)
+                           "--case", "hand/amsgrad-decreasing", "--dtype", "float64"],
+                          capture_output=True, text=True, env=ENV, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

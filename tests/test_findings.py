@@ -8,7 +8,7 @@ import json
 import pytest
 
 from adamconf.conformance.cli import main
-from adamconf.conformance.findings import build_document
+from adamconf.conformance.report.findings import build_document
 
 
 def run_json(capsys, tmp_path, *argv):

@@ -4,7 +4,6 @@ shrinks, saves (once) and reproduces the failure of a wrong one."""
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import textwrap
 
@@ -13,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
-from adamconf.conformance import strategies as S
-from adamconf.conformance.cases import exact_dtypes
 from adamconf.conformance.cli import main
-from adamconf.conformance.golden import GOLDEN_DIR
+from adamconf.conformance.corpus import strategies as S
+from adamconf.conformance.corpus.cases import exact_dtypes
+from adamconf.conformance.corpus.golden import GOLDEN_DIR
 from adamconf.reference.config import GroupConfig
 from adamconf.reference.floats import representable
 
@@ -204,42 +203,48 @@ def importable(backends_module, monkeypatch):
 
 
 @pytest.fixture
-def golden_copy(tmp_path):
-    folder = tmp_path / "golden"
-    shutil.copytree(GOLDEN_DIR, folder, ignore=shutil.ignore_patterns("regressions"))
-    return folder
+def regressions(tmp_path):
+    return tmp_path / "my-regressions"
 
 
-def _regression_ids(golden) -> list[str]:
-    manifest = golden / "regressions" / "manifest.json"
+def _package_bytes() -> dict[str, bytes]:
+    """Every file of the installed golden folder, to prove fuzzing writes nothing there."""
+    return {str(p.relative_to(GOLDEN_DIR)): p.read_bytes()
+            for p in sorted(GOLDEN_DIR.rglob("*")) if p.is_file()}
+
+
+def _regression_ids(folder) -> list[str]:
+    manifest = folder / "manifest.json"
     if not manifest.exists():
         return []
     return [c["id"] for c in json.loads(manifest.read_text())["cases"]]
 
 
-def test_fuzz_passes_the_numpy_backend(golden_copy, capsys):
+def test_fuzz_passes_the_numpy_backend(regressions, capsys):
     code = main(["fuzz", "--backend", "numpy", "--max-examples", "60", "--seed", "0",
-                 "--no-database", "--golden", str(golden_copy), "-q"])
+                 "--no-database", "--regressions", str(regressions), "-q"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "no failure found" in out and "examples/s" in out
     assert "60 examples" in out or "examples in" in out
-    assert _regression_ids(golden_copy) == []
+    assert _regression_ids(regressions) == []
 
 
-def test_fuzz_finds_shrinks_saves_and_reproduces_a_wrong_backend(importable, golden_copy,
+def test_fuzz_finds_shrinks_saves_and_reproduces_a_wrong_backend(importable, regressions,
                                                                  tmp_path, capsys):
     spec = f"{importable}:EpsInsideSqrt"
+    package_before = _package_bytes()
     fuzz = ["fuzz", "--backend", spec, "--max-examples", "100", "--seed", "7",
-            "--database", str(tmp_path / "db"), "--golden", str(golden_copy),
+            "--database", str(tmp_path / "db"), "--regressions", str(regressions),
             "--max-steps", "4", "--max-elements", "4", "--no-invalid", "-q"]
     assert main(fuzz) == 1
     out = capsys.readouterr().out
     assert "FAILURE (fail)" in out and "saved as regression case" in out
-    ids = _regression_ids(golden_copy)
+    ids = _regression_ids(regressions)
     assert len(ids) == 1 and ids[0].startswith("regression/eps-inside-")
-    assert f"--case {ids[0]}" in out and f"--golden {golden_copy}" in out
-    manifest = json.loads((golden_copy / "regressions" / "manifest.json").read_text())
+    assert f"--case {ids[0]}" in out and f"--regressions {regressions}" in out
+    assert _package_bytes() == package_before  # nothing under the installed package changed
+    manifest = json.loads((regressions / "manifest.json").read_text())
     entry = manifest["cases"][0]
     assert "regression" in entry["tags"] and "regime:fuzz" in entry["tags"]
     # shrunk: one group holding one parameter of at most one element
@@ -249,7 +254,7 @@ def test_fuzz_finds_shrinks_saves_and_reproduces_a_wrong_backend(importable, gol
     assert "eps-inside-sqrt" in out  # the dialect it implements is named
 
     # the saved case reproduces the failure through 'adamconf run'
-    assert main(["run", "--backend", spec, "--golden", str(golden_copy), "--case", ids[0],
+    assert main(["run", "--backend", spec, "--regressions", str(regressions), "--case", ids[0],
                  "--variant", "production", "--dtype", "float32", "-q"]) == 1
     capsys.readouterr()
 
@@ -257,7 +262,8 @@ def test_fuzz_finds_shrinks_saves_and_reproduces_a_wrong_backend(importable, gol
     assert main(fuzz) == 1
     out = capsys.readouterr().out
     assert "already stored as regression case" in out
-    assert _regression_ids(golden_copy) == ids
+    assert _regression_ids(regressions) == ids
+    assert _package_bytes() == package_before
 
 
 def test_fuzz_reports_a_backend_that_accepts_a_negative_lr(importable, capsys):
@@ -273,9 +279,9 @@ def test_fuzz_reports_a_backend_that_accepts_a_negative_lr(importable, capsys):
     assert "the reference" not in out  # the reference refused every one of them
 
 
-def test_fuzz_stops_when_the_time_is_up(importable, golden_copy, capsys):
+def test_fuzz_stops_when_the_time_is_up(importable, regressions, capsys):
     code = main(["fuzz", "--backend", f"{importable}:Plain", "--seconds", "3", "--seed", "3",
-                 "--no-database", "--golden", str(golden_copy), "--no-invalid", "-q"])
+                 "--no-database", "--regressions", str(regressions), "--no-invalid", "-q"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "stopped: time budget spent" in out

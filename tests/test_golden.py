@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adamconf.conformance import golden
-from adamconf.conformance.cases import ALL_DTYPES, catalogue, coverage_matrix, exact_dtypes
+from adamconf.conformance.corpus import golden
+from adamconf.conformance.corpus.cases import ALL_DTYPES, catalogue, coverage_matrix, exact_dtypes
 from adamconf.reference.dialects import DIALECTS, SPEC
 from adamconf.reference.engine import run_float64
 from adamconf.reference.floats import representable

@@ -17,9 +17,11 @@ import pytest
 
 from adamconf.adapters.base import Variant
 from adamconf.adapters.numpy_backend import NumpyBackend
-from adamconf.conformance import html_report
-from adamconf.conformance.golden import load_corpus
-from adamconf.conformance.runner import BackendProcess, CaseResult, run
+from adamconf.conformance.corpus.golden import load_corpus
+from adamconf.conformance.harness.runner import run
+from adamconf.conformance.harness.worker import BackendProcess
+from adamconf.conformance.judge.outcome import CaseResult
+from adamconf.conformance.report import html as html_report
 
 REPO = Path(__file__).resolve().parent.parent
 SCREENSHOT = REPO / "out" / "ci" / "report-screenshot.png"
@@ -119,7 +121,7 @@ def runs(tmp_path_factory):
     # PYTHONPATH would reach only a separate `adamconf run` process).
     sys.path.insert(0, str(folder))
     try:
-        corpus = [g for g in load_corpus(regressions=False) if g.id in CASES]
+        corpus = [g for g in load_corpus() if g.id in CASES]
         assert len(corpus) == len(CASES)
         info = NumpyBackend().probe()
         variants = [v for v in info.variants if v.name == "production"
@@ -128,8 +130,8 @@ def runs(tmp_path_factory):
         for spec in ("wrong_adam:ScaledBackend", "wrong_adam:EpsHatBackend"):
             with BackendProcess(spec) as process:
                 reply = process.request("probe")
-                assert reply[0] == "ok", reply
-                wrong = reply[1]
+                assert reply.ok, reply
+                wrong = reply.value
                 chosen = [v for v in wrong.variants if v.dtype == "float32"]
                 out.append(run(spec, corpus, variants=chosen, info=wrong, process=process))
         return out

@@ -533,7 +533,7 @@ def test_backend_construct_raises_documented_errors(kwargs, message):
 # the benchmark's plumbing (timings themselves are not asserted)
 
 def test_bench_parses_sizes_and_refuses_bad_ones():
-    from adamconf.conformance.bench import UsageError, parse_sizes
+    from adamconf.conformance.tools.bench import UsageError, parse_sizes
 
     assert parse_sizes("10,12-14,2^20") == [10, 12, 13, 14, 20]
     for bad in ("x", "14-12", "40", ""):
@@ -545,7 +545,7 @@ def test_bench_runs_and_writes_json(tmp_path, capsys):
     import argparse
     import json
 
-    from adamconf.conformance import bench
+    from adamconf.conformance.tools import bench
 
     parser = argparse.ArgumentParser()
     bench.add_arguments(parser)

@@ -21,8 +21,10 @@ from correct_impls import DTYPES, FAMILY, independent_float32, runs_long_cases, 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adamconf.conformance import tolerance
-from adamconf.conformance.sharpness import (
+from adamconf.conformance.judge import bounds as tolerance
+from adamconf.conformance.judge.bounds import Bounds, error_bounds
+from adamconf.conformance.judge.verdict import Verdict, judge
+from adamconf.conformance.tools.sharpness import (
     CORRECT_FLOAT32,
     Recipe,
     Trace,
@@ -32,8 +34,6 @@ from adamconf.conformance.sharpness import (
     sensitivity_table,
     spec_bounds,
 )
-from adamconf.conformance.tolerance import Bounds, error_bounds
-from adamconf.conformance.verdict import Verdict, judge
 from adamconf.reference.config import GroupConfig
 from adamconf.reference.dialects import DIALECTS, SPEC
 from adamconf.reference.engine import run_reference
@@ -45,7 +45,7 @@ _BOUNDS: dict = {}  # (case id, dtype, mode) → Bounds, shared by the tests of 
 
 @pytest.fixture(scope="module")
 def corpus():
-    golden = pytest.importorskip("adamconf.conformance.golden")
+    golden = pytest.importorskip("adamconf.conformance.corpus.golden")
     return golden.load_corpus()
 
 

@@ -38,30 +38,24 @@ def pytest_addoption(parser) -> None:
 
 class _State:
     def __init__(self, config) -> None:
-        from .golden import GOLDEN_DIR, load_corpus
-        from .runner import BackendProcess, select_variants
+        from adamconf.conformance.corpus.golden import GOLDEN_DIR, load_corpus
+        from adamconf.conformance.errors import UsageError
+        from adamconf.conformance.harness.runner import choose_variants, probe_backend
 
         self.spec = config.getoption("adamconf_backend")
-        self.process = BackendProcess(self.spec, config.getoption("adamconf_timeout"))
-        reply = self.process.request("probe")
-        if reply[0] != "ok":
-            self.process.close()
-            raise pytest.UsageError(f"adamconf: backend {self.spec!r} could not start: "
-                                    f"{reply[1]}")
-        self.info = reply[1]
-        if not self.info.installed:
-            self.process.close()
-            raise pytest.UsageError(f"adamconf: backend {self.spec!r} is not installed: "
-                                    f"{self.info.install_hint}")
         try:
-            self.variants = select_variants(
-                self.info, names=config.getoption("adamconf_variant"),
-                devices=config.getoption("adamconf_device"),
-                dtypes=config.getoption("adamconf_dtype"))
-        except ValueError as exc:
+            self.info, self.process = probe_backend(self.spec,
+                                                    config.getoption("adamconf_timeout"))
+        except UsageError as exc:
+            raise pytest.UsageError(f"adamconf: {exc}") from None
+        try:
+            self.variants = choose_variants(
+                self.info, self.spec, config.getoption("adamconf_variant"),
+                config.getoption("adamconf_device"), config.getoption("adamconf_dtype"))
+            self.corpus = load_corpus(config.getoption("adamconf_golden") or GOLDEN_DIR)
+        except UsageError as exc:
             self.process.close()
             raise pytest.UsageError(f"adamconf: {exc}") from None
-        self.corpus = load_corpus(config.getoption("adamconf_golden") or GOLDEN_DIR)
 
 
 _STATE_KEY = pytest.StashKey[_State]()
@@ -82,7 +76,7 @@ def pytest_report_header(config) -> list[str] | None:
     state = config.stash.get(_STATE_KEY, None)
     if state is None:
         return None
-    from ..reference.engine import DEFAULT_DPS
+    from adamconf.reference.engine import DEFAULT_DPS
 
     versions = ", ".join(f"{k} {v}" for k, v in state.info.versions.items())
     return [f"adamconf backend: {state.spec} ({versions}); devices: "
@@ -102,21 +96,19 @@ class ConformanceItem(pytest.Item):
         self.golden, self.variant = golden, variant
 
     def runtest(self) -> None:
-        from .runner import CaseResult, _observed, case_setup, judge_case, repro_command
+        from adamconf.conformance.harness.runner import case_setup, repro_command, result_of
+        from adamconf.conformance.judge.outcome import Status
 
         state = self.config.stash[_STATE_KEY]
         reply = state.process.request("run", case_setup(self.golden.case.problem),
                                       self.variant)
-        if reply[0] == "unsupported":
-            pytest.skip(f"unsupported: {reply[1]}")
-        if reply[0] != "ok":
-            result = CaseResult(self.golden.id, self.variant, "error", reply[1],
-                                repro=repro_command(state.spec, self.golden.id, self.variant))
-            raise ConformanceFailure(result)
-        result = judge_case(self.golden, self.variant, _observed(reply[1]), state.spec)
-        if result.status == "inconclusive":
+        result = result_of(self.golden, self.variant, reply,
+                           repro=repro_command(state.spec, self.golden.id, self.variant))
+        if result.status is Status.UNSUPPORTED:
+            pytest.skip(f"unsupported: {result.message}")
+        if result.status is Status.INCONCLUSIVE:
             pytest.skip(f"inconclusive (not a pass): {result.message}")
-        if result.status != "pass":
+        if result.status is not Status.PASS:
             raise ConformanceFailure(result)
 
     def repr_failure(self, excinfo, style=None):
@@ -132,6 +124,57 @@ class ConformanceItem(pytest.Item):
 
     def reportinfo(self):
         return "adamconf", None, f"{self.golden.id}[{self.variant.id}]"
+
+
+class ValidationItem(pytest.Item):
+    """A documented ValueError: constructing the optimizer with this value must raise it."""
+
+    def __init__(self, *, variant, parameter: str, shown: str, override: dict,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.variant, self.parameter, self.shown, self.override = (variant, parameter, shown,
+                                                                   override)
+
+    def runtest(self) -> None:
+        from adamconf.conformance.harness.worker import ReplyKind
+        from adamconf.reference.config import DEFAULTS
+
+        state = self.config.stash[_STATE_KEY]
+        kwargs = {**DEFAULTS, **self.override, "amsgrad": False, "maximize": False}
+        reply = state.process.request("construct", self.variant, kwargs, timeout=120)
+        if reply.kind is ReplyKind.UNSUPPORTED:
+            pytest.skip(f"unsupported: {reply.message}")
+        if reply.kind is ReplyKind.RAISED and reply.exception_type == "ValueError":
+            return
+        got = "accepted silently" if reply.ok else reply.message
+        raise ConformanceFailure(f"{self.parameter}={self.shown} must raise ValueError (as "
+                                 f"documented); {self.variant.name}/{self.variant.device}: "
+                                 f"{got}")
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, ConformanceFailure):
+            return str(excinfo.value.args[0])
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return "adamconf", None, self.name
+
+
+def _validation_items(session, state) -> list[ValidationItem]:
+    from adamconf.conformance.harness.runner import INVALID_HYPERPARAMETERS
+
+    items, seen = [], set()
+    for variant in state.variants:
+        key = (variant.name, variant.device)
+        if key in seen:
+            continue
+        seen.add(key)
+        for parameter, shown, override in INVALID_HYPERPARAMETERS:
+            name = f"valueerror[{variant.name}/{variant.device}:{parameter}={shown}]"
+            items.append(ValidationItem.from_parent(session, name=name, variant=variant,
+                                                    parameter=parameter, shown=shown,
+                                                    override=override))
+    return items
 
 
 def _xfail_entries(config, backend: str) -> list[tuple[str, str]]:
@@ -154,12 +197,13 @@ def pytest_collection_modifyitems(session, config, items) -> None:
     state = config.stash.get(_STATE_KEY, None)
     if state is None:
         return
-    from .runner import plan
+    from adamconf.conformance.harness.runner import plan
 
     new = []
     for golden, variant in plan(state.corpus, state.variants):
         new.append(ConformanceItem.from_parent(session, name=f"{golden.id}[{variant.id}]",
                                                golden=golden, variant=variant))
+    new.extend(_validation_items(session, state))
     entries = _xfail_entries(config, state.spec)
     used = set()
     for item in new:

@@ -13,7 +13,10 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["GroupConfig", "coerce_lr", "validate_hyperparameters"]
+__all__ = ["GroupConfig", "DEFAULTS", "coerce_lr", "validate_hyperparameters"]
+
+# The documented defaults of mindspore.experimental.optim.Adam
+DEFAULTS: dict[str, Any] = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}
 
 
 def coerce_lr(lr: Any) -> float:
@@ -102,10 +105,10 @@ class GroupConfig:
     case, since the documentation lets lr change between steps.
     """
 
-    lr: float = 1e-3
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 0.0
+    lr: float = DEFAULTS["lr"]
+    betas: tuple[float, float] = DEFAULTS["betas"]
+    eps: float = DEFAULTS["eps"]
+    weight_decay: float = DEFAULTS["weight_decay"]
     amsgrad: bool = field(default=False, kw_only=True)
     maximize: bool = field(default=False, kw_only=True)
 

@@ -24,7 +24,8 @@ from .dialects import SPEC, Dialect
 from .floats import mpf_to_float64
 from .problem import Problem, Trajectory
 
-__all__ = ["run_reference", "run_float64", "adam_step", "DEFAULT_DPS", "PrecisionError"]
+__all__ = ["run_reference", "run_float64", "adam_step", "initial_vmax", "DEFAULT_DPS",
+           "PrecisionError"]
 
 DEFAULT_DPS = 50
 MAX_DPS = 800
@@ -176,7 +177,7 @@ def _initial(problem: Problem, name: str, index: int, shape) -> np.ndarray:
     return np.asarray(getattr(state, name)[index], dtype=np.float64)
 
 
-def _initial_vmax(problem: Problem, dialect: Dialect, index: int, shape) -> np.ndarray:
+def initial_vmax(problem: Problem, dialect: Dialect, index: int, shape) -> np.ndarray:
     """The resumed v̂max in the dialect's own meaning (raw dialects keep max of raw v)."""
     vmax = _initial(problem, "vmax", index, shape)
     if dialect.vmax_kind == "raw" and problem.initial_state is not None:
@@ -197,7 +198,7 @@ def run_float64(problem: Problem, dialect: Dialect = SPEC) -> Trajectory:
         for i, p in enumerate(problem.params):
             theta, m = p.copy(), _initial(problem, "m", i, p.shape).copy()
             v = _initial(problem, "v", i, p.shape).copy()
-            vmax = _initial_vmax(problem, dialect, i, p.shape).copy()
+            vmax = initial_vmax(problem, dialect, i, p.shape).copy()
             outs = [np.empty((problem.steps,) + p.shape) for _ in range(4)]
             for k in range(problem.steps):
                 theta, m, v, vmax = adam_step(NUMPY_ARITH, dialect, consts[k][owner[i]],
@@ -233,7 +234,7 @@ def _run_mp(problem: Problem, dialect: Dialect, dps: int
         theta0 = p.reshape(-1)
         m0 = _initial(problem, "m", i, p.shape).reshape(-1)
         v0 = _initial(problem, "v", i, p.shape).reshape(-1)
-        vmax0 = _initial_vmax(problem, dialect, i, p.shape).reshape(-1)
+        vmax0 = initial_vmax(problem, dialect, i, p.shape).reshape(-1)
         grads = problem.grads[i].reshape(steps, -1)
         group_consts = [consts[k][owner[i]] for k in range(steps)]
         for e in range(p.size):

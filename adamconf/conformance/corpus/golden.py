@@ -22,35 +22,38 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import mpmath
 import numpy as np
 
-from ..reference.config import GroupConfig
-from ..reference.engine import DEFAULT_DPS, run_reference
-from ..reference.problem import Group, InitialState, Problem, Trajectory
-from .cases import Case, catalogue
+from adamconf.conformance.corpus.cases import Case, catalogue, select_cases
+from adamconf.conformance.errors import UsageError
+from adamconf.conformance.files import atomic_folder
+from adamconf.reference.config import GroupConfig
+from adamconf.reference.engine import DEFAULT_DPS, run_reference
+from adamconf.reference.problem import Group, InitialState, Problem, Trajectory
 
 __all__ = ["GOLDEN_DIR", "FORMAT", "FORMAT_VERSION", "GoldenCase", "GoldenError",
            "load_corpus", "regenerate", "check", "write_corpus", "case_file_name",
            "encode_case", "decode_case", "add_regression", "problem_digest"]
 
 GOLDEN_DIR = Path(__file__).with_name("golden")
-REGRESSIONS = "regressions"
+REGRESSIONS_ENV = "ADAMCONF_REGRESSIONS"
+DEFAULT_REGRESSIONS = "adamconf-regressions"
 FORMAT = "adamconf-golden"
 FORMAT_VERSION = 1
 GENERATOR_VERSION = 1  # bump when the engine or the catalogue changes what is stored
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-class GoldenError(Exception):
+class GoldenError(UsageError):
     """A golden folder that cannot be used: missing, corrupt, foreign, or out of date."""
 
 
@@ -226,42 +229,13 @@ def write_corpus(folder: Path, cases: list[Case], results: dict[str, tuple[bytes
 
 def regenerate(folder: Path = GOLDEN_DIR, *, dps: int = DEFAULT_DPS, workers: int | None = None,
                progress=True) -> float:
-    """Recompute the whole catalogue and swap it into ``folder`` atomically; returns seconds.
-
-    The regression cases under ``folder/regressions`` are carried over with their inputs,
-    their outputs recomputed.
-    """
+    """Recompute the whole catalogue and swap it into ``folder`` atomically; returns seconds."""
     started = time.perf_counter()
-    folder = Path(folder)
     cases = catalogue()
-    regression_cases = [g.case for g in _load_folder(folder / REGRESSIONS)] \
-        if (folder / REGRESSIONS / "manifest.json").exists() else []
-    results = compute_corpus(cases + regression_cases, dps, workers=workers, progress=progress)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.new-", dir=folder.parent))
-    try:
+    results = compute_corpus(cases, dps, workers=workers, progress=progress)
+    with atomic_folder(folder) as staging:
         write_corpus(staging, cases, results, dps)
-        if regression_cases:
-            write_corpus(staging / REGRESSIONS, regression_cases, results, dps, "regressions")
-        _swap_in(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return time.perf_counter() - started
-
-
-def _swap_in(staging: Path, folder: Path) -> None:
-    """Replace ``folder`` by ``staging`` with two renames; the old one survives a crash."""
-    backup = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-    if folder.exists():
-        os.rename(folder, backup)
-    try:
-        os.rename(staging, folder)
-    except BaseException:
-        if backup.exists():
-            os.rename(backup, folder)
-        raise
-    shutil.rmtree(backup, ignore_errors=True)
 
 
 # --- reading and checking ---------------------------------------------------------------
@@ -312,13 +286,23 @@ def _load_folder(folder: Path, verify: bool = True) -> list[GoldenCase]:
     return out
 
 
-def load_corpus(folder: Path | str = GOLDEN_DIR, *, regressions: bool = True) -> list[GoldenCase]:
-    """Every golden case (the catalogue, then the regression cases), checksums verified."""
+def load_corpus(folder: Path | str = GOLDEN_DIR) -> list[GoldenCase]:
+    """Every case of a golden folder, checksums verified."""
+    return _load_folder(Path(folder))
+
+
+def default_regressions_folder() -> Path:
+    """Where fuzzing saves regression cases: ``$ADAMCONF_REGRESSIONS``, else
+    ``./adamconf-regressions`` in the working folder — the user's, never the package's."""
+    return Path(os.environ.get(REGRESSIONS_ENV) or DEFAULT_REGRESSIONS)
+
+
+def load_regressions(folder: Path | str) -> list[GoldenCase]:
+    """The regression cases saved in a folder of the user's ([] where none were saved)."""
     folder = Path(folder)
-    corpus = _load_folder(folder)
-    if regressions and (folder / REGRESSIONS / "manifest.json").exists():
-        corpus.extend(_load_folder(folder / REGRESSIONS))
-    return corpus
+    if not (folder / "manifest.json").exists():
+        return []
+    return _load_folder(folder)
 
 
 @dataclass
@@ -346,18 +330,13 @@ def check(folder: Path | str = GOLDEN_DIR, *, dps: int | None = None, workers: i
     started = time.perf_counter()
     folder = Path(folder)
     problems: list[str] = []
-    parts: list[tuple[Path, list[Case] | None]] = [(folder, None)]
-    if (folder / REGRESSIONS / "manifest.json").exists():
-        parts.append((folder / REGRESSIONS, None))
-    for part, _ in parts:
-        manifest = _read_manifest(part)
-        for entry in manifest["cases"]:
-            path = part / entry["file"]
-            if not path.is_file():
-                problems.append(f"{path.relative_to(folder)}: missing (case {entry['id']})")
-            elif hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
-                problems.append(f"{path.relative_to(folder)}: SHA-256 differs from the manifest "
-                                f"(case {entry['id']}): the file was changed or corrupted")
+    for entry in _read_manifest(folder)["cases"]:
+        path = folder / entry["file"]
+        if not path.is_file():
+            problems.append(f"{entry['file']}: missing (case {entry['id']})")
+        elif hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
+            problems.append(f"{entry['file']}: SHA-256 differs from the manifest "
+                            f"(case {entry['id']}): the file was changed or corrupted")
     manifest = _read_manifest(folder)
     dps = dps or manifest.get("precision_dps", DEFAULT_DPS)
     notes = []
@@ -367,21 +346,17 @@ def check(folder: Path | str = GOLDEN_DIR, *, dps: int | None = None, workers: i
         notes.append(f"the corpus was written with mpmath {manifest.get('mpmath_version')}; "
                      f"this is mpmath {mpmath.__version__}")
     cases = catalogue()
-    regression_cases = [g.case for g in _load_folder(folder / REGRESSIONS, verify=False)] \
-        if len(parts) > 1 else []
-    results = compute_corpus(cases + regression_cases, dps, workers=workers, progress=progress)
+    results = compute_corpus(cases, dps, workers=workers, progress=progress)
     with tempfile.TemporaryDirectory() as scratch:
         fresh = Path(scratch) / "golden"
         write_corpus(fresh, cases, results, dps)
-        if regression_cases:
-            write_corpus(fresh / REGRESSIONS, regression_cases, results, dps, "regressions")
         problems.extend(_compare_trees(fresh, folder))
     return CheckResult(not problems, problems, time.perf_counter() - started, notes)
 
 
 def _compare_trees(fresh: Path, stored: Path) -> list[str]:
     problems = []
-    for sub in ("", REGRESSIONS):
+    for sub in ("",):
         a, b = fresh / sub, stored / sub
         if not a.exists() and not b.exists():
             continue
@@ -420,15 +395,19 @@ def problem_digest(problem: Problem) -> str:
     return digest.hexdigest()
 
 
-def add_regression(case: Case, folder: Path | str = GOLDEN_DIR, *,
+def add_regression(case: Case, folder: Path | str, *,
                    dps: int = DEFAULT_DPS) -> tuple[GoldenCase, bool]:
-    """Store ``case`` in ``folder/regressions`` (atomically); returns (stored case, is_new).
+    """Store ``case`` in the user's regressions ``folder`` (atomically); returns (stored case,
+    is_new). The installed package is never written to.
 
     A case whose inputs are already stored (same digest) is not stored twice: the stored
     one is returned with ``is_new = False``.
     """
-    folder = Path(folder) / REGRESSIONS
-    existing = _load_folder(folder) if (folder / "manifest.json").exists() else []
+    folder = Path(folder).resolve()
+    if folder == GOLDEN_DIR.resolve() or GOLDEN_DIR.resolve() in folder.parents:
+        raise UsageError(f"{folder} is inside the installed golden corpus; regression cases "
+                         "belong in a folder of yours (--regressions DIR)")
+    existing = load_regressions(folder)
     digest = problem_digest(case.problem)
     for g in existing:
         if problem_digest(g.case.problem) == digest:
@@ -437,12 +416,24 @@ def add_regression(case: Case, folder: Path | str = GOLDEN_DIR, *,
     results = {g.id: encode_case(g.case, g.reference) for g in existing}
     reference = run_reference(case.problem, dps=dps)
     results[case.id] = encode_case(case, reference)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.new-", dir=folder.parent))
-    try:
+    with atomic_folder(folder) as staging:
         write_corpus(staging, cases, results, dps, "regressions")
-        _swap_in(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return GoldenCase(case, reference, reference.precision), True
+
+
+def select_golden(corpus: list[GoldenCase], *, case_ids: Sequence[str] = (),
+                  patterns: Sequence[str] = (), tags: Sequence[str] = ()) -> list[GoldenCase]:
+    """The cases chosen by exact ids, or by id patterns and tags; a UsageError when none."""
+    if case_ids:
+        ids = {g.id: g for g in corpus}
+        unknown = [i for i in case_ids if i not in ids]
+        if unknown:
+            raise UsageError(f"no case with id {', '.join(map(repr, unknown))}; "
+                             "'adamconf cases --list' lists them")
+        return [ids[i] for i in case_ids]
+    chosen = {c.id for c in select_cases([g.case for g in corpus], patterns, tags)}
+    selected = [g for g in corpus if g.id in chosen]
+    if not selected:
+        what = " ".join([f"-k {p}" for p in patterns] + [f"--tag {t}" for t in tags])
+        raise UsageError(f"no case matches {what}; 'adamconf cases --list' lists ids and tags")
+    return selected

@@ -17,14 +17,15 @@ on; the reasons are kept per element as a bit mask (:data:`REASONS`).
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..reference.dialects import SPEC, Dialect
-from ..reference.engine import _initial_vmax  # the resume convention of raw-vmax dialects
-from ..reference.floats import FloatFormat, get_format, round_to
-from ..reference.problem import Problem, Trajectory
+from adamconf.reference.dialects import SPEC, Dialect
+from adamconf.reference.engine import initial_vmax  # the resume convention of raw-vmax dialects
+from adamconf.reference.floats import FloatFormat, get_format, round_to
+from adamconf.reference.problem import Problem, Trajectory
 
 __all__ = ["Bounds", "error_bounds", "REASONS", "describe_reasons", "scalar_format",
            "UNDERFLOW_MODES"]
@@ -339,7 +340,7 @@ def _param_bounds(problem: Problem, reference: Trajectory, index: int, dialect: 
     theta0 = p0.reshape(-1)
     m0 = np.zeros(n) if state is None else state.m[index].reshape(-1)
     v0 = np.zeros(n) if state is None else state.v[index].reshape(-1)
-    vmax0 = _initial_vmax(problem, dialect, index, p0.shape).reshape(-1)
+    vmax0 = initial_vmax(problem, dialect, index, p0.shape).reshape(-1)
     theta_p, m_p, v_p = (_previous(x0, x) for x0, x in ((theta0, theta), (m0, m), (v0, v)))
     grad = problem.grads[index].reshape(steps, n)
 
@@ -639,3 +640,33 @@ def error_bounds(problem: Problem, reference: Trajectory, dtype: str, dialect: D
     return Bounds(dtype=dtype, dialect=dialect.name, underflow=underflow,
                   scalar_dtype=S.fmt.name, theta=out["theta"], m=out["m"], v=out["v"],
                   vmax=out["vmax"], reasons=reasons, nan_ok=nan_ok)
+
+
+_BOUNDS_CACHE_SIZE = 4096
+_bounds_cache: OrderedDict[tuple, tuple] = OrderedDict()
+
+
+def cached_bounds(problem: Problem, reference: Trajectory, dtype: str, dialect: Dialect):
+    """The (flush, gradual) bounds pair for ``judge``, computed once per problem, reference,
+    dtype and dialect: every variant of a backend in one dtype shares them.
+
+    Keyed by the objects' identity (the entry holds them, so an id cannot be reused while
+    it is cached); least recently used entries are dropped past a few thousand.
+    """
+    key = (id(problem), id(reference), dtype, dialect.name)
+    entry = _bounds_cache.get(key)
+    if entry is None:
+        flush = error_bounds(problem, reference, dtype, dialect, underflow="flush")
+        entry = [problem, reference, flush, None]
+        _bounds_cache[key] = entry
+        if len(_bounds_cache) > _BOUNDS_CACHE_SIZE:
+            _bounds_cache.popitem(last=False)
+    else:
+        _bounds_cache.move_to_end(key)
+
+    def gradual():
+        if entry[3] is None:
+            entry[3] = error_bounds(problem, reference, dtype, dialect, underflow="gradual")
+        return entry[3]
+
+    return entry[2], gradual

@@ -22,7 +22,6 @@ Exit codes: 0 no failure found, 1 a failure found, 2 usage or environment error.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import random
@@ -35,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["add_arguments", "run", "default_database_path", "FuzzStats", "Finding",
+__all__ = ["FuzzSettings", "run", "default_database_path", "FuzzStats", "Finding",
            "InvalidFinding", "DEFAULT_MAX_EXAMPLES", "INVALID_PHASE_EXAMPLES"]
 
 DEFAULT_MAX_EXAMPLES = 200
@@ -47,66 +46,6 @@ def default_database_path() -> Path:
     """Where hypothesis keeps failing examples between runs: the user's cache folder."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
     return Path(base) / "adamconf" / "hypothesis"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = (
-        "Generate cases with hypothesis (edges of every hyperparameter, values over the "
-        "dtype's range, empty and 0-d parameters, several groups, lr schedules, resumed "
-        "states), run them through the backend, judge them by the derived bound; a failure "
-        "is shrunk to a minimal case, saved as a regression case and printed with the "
-        "command that reproduces it. Also checks that documented-invalid hyperparameters "
-        "raise ValueError.")
-    parser.epilog = ("Exit codes: 0 no failure found, 1 a failure found (or an invalid value "
-                     "accepted), 2 usage or environment error.")
-    g = parser.add_argument_group("what to fuzz")
-    g.add_argument("--backend", "-b", default="numpy", metavar="NAME",
-                   help="backend name or 'package.module:factory' (default: numpy)")
-    g.add_argument("--variant", dest="variants", action="append", default=[], metavar="NAME",
-                   help="only this variant; repeatable (default: the backend's first float32 "
-                        "variant; with several selected, each is fuzzed)")
-    g.add_argument("--device", dest="devices", action="append", default=[], metavar="DEVICE",
-                   help="only this device; repeatable")
-    g.add_argument("--dtype", dest="dtypes", action="append", default=[], metavar="DTYPE",
-                   help="only this dtype; repeatable")
-    g.add_argument("--allow-non-finite", action="store_true",
-                   help="also draw NaN and ±inf parameters and gradients")
-    g.add_argument("--max-steps", type=int, default=20, metavar="N",
-                   help="steps per case at most (default 20)")
-    g.add_argument("--max-elements", type=int, default=16, metavar="N",
-                   help="elements over all parameters of a case at most (default 16)")
-    h = parser.add_argument_group("search")
-    h.add_argument("--max-examples", type=int, default=None, metavar="N",
-                   help=f"examples per variant (default {DEFAULT_MAX_EXAMPLES}; with --seconds "
-                        "and no --max-examples, until the time is up); shrinking runs more")
-    h.add_argument("--seconds", type=float, default=None, metavar="S",
-                   help="wall-clock budget for the whole run; hypothesis is stopped cleanly when "
-                        "it is spent (a failure found by then is saved as shrunk so far)")
-    h.add_argument("--seed", type=int, default=None, metavar="N",
-                   help="random seed (printed when not given, so a run can be repeated)")
-    h.add_argument("--derandomize", action="store_true",
-                   help="the same examples on every run (a seed derived from the settings)")
-    h.add_argument("--database", type=Path, default=None, metavar="PATH",
-                   help="hypothesis example database: failing examples are replayed first on "
-                        f"the next run (default: {default_database_path()})")
-    h.add_argument("--no-database", action="store_true", help="use no example database")
-    h.add_argument("--timeout", type=float, default=60.0, metavar="S",
-                   help="seconds one example may take in the backend before it is an error "
-                        "(default 60)")
-    i = parser.add_argument_group("invalid hyperparameters")
-    i.add_argument("--invalid", action="store_true",
-                   help="fuzz only the documented ValueErrors (lr < 0, eps < 0, betas outside "
-                        "[0, 1), weight_decay < 0, lr of a wrong type), --max-examples of them")
-    i.add_argument("--no-invalid", action="store_true",
-                   help=f"skip the short invalid-hyperparameter phase "
-                        f"({INVALID_PHASE_EXAMPLES} examples) that runs by default")
-    o = parser.add_argument_group("output")
-    o.add_argument("--golden", type=Path, metavar="DIR",
-                   help="golden folder whose regressions/ receives failing cases (default: "
-                        "the one installed with adamconf)")
-    o.add_argument("--no-save", action="store_true",
-                   help="do not save failing cases (print them only)")
-    o.add_argument("--quiet", "-q", action="store_true", help="no progress display")
 
 
 # --- results ---------------------------------------------------------------------------
@@ -241,22 +180,25 @@ def _is_final_run() -> bool:
 
 def _evaluate(case, variant, spec: str, process) -> tuple[str, str, Any]:
     """(outcome, message, observed) for one case on one variant."""
-    from ..reference.engine import run_reference
-    from .golden import GoldenCase
-    from .runner import _observed, case_setup, judge_case
+    from adamconf.conformance.corpus.golden import GoldenCase
+    from adamconf.conformance.harness.runner import case_setup
+    from adamconf.conformance.harness.worker import ReplyKind
+    from adamconf.conformance.judge.case import judge_case
+    from adamconf.conformance.judge.outcome import Observed
+    from adamconf.reference.engine import run_reference
 
     reply = process.request("run", case_setup(case.problem), variant)
-    if reply[0] == "unsupported":
-        return "unsupported", reply[1], None
-    if reply[0] != "ok":
-        detail = reply[1]
-        if reply[0] == "raised" and len(reply) > 2 and reply[2]:
-            last = [line for line in str(reply[2]).strip().splitlines() if line.strip()]
+    if reply.kind is ReplyKind.UNSUPPORTED:
+        return "unsupported", reply.message, None
+    if not reply.ok:
+        detail = reply.message
+        if reply.kind is ReplyKind.RAISED and reply.traceback:
+            last = [line for line in reply.traceback.strip().splitlines() if line.strip()]
             where = [line.strip() for line in last if line.strip().startswith("File ")]
             if where:
                 detail += f" (at {where[-1]})"
         return "error", f"the backend failed on a valid case: {detail}", None
-    observed = _observed(reply[1])
+    observed = Observed.from_payload(reply.value)
     # The search judges against the 50-digit reference without its certificate (half the
     # cost); a failure is judged again against the certified one before it counts.
     for certify in (False, True):
@@ -266,14 +208,14 @@ def _evaluate(case, variant, spec: str, process) -> tuple[str, str, Any]:
             return "harness", f"the reference failed: {type(exc).__name__}: {exc}", observed
         golden = GoldenCase(case, reference, reference.precision)
         try:
-            result = judge_case(golden, variant, observed, spec, identify=False)
+            result = judge_case(golden, variant, observed, identify=False)
         except ValueError as exc:  # a malformed trajectory (shapes) is the backend's error
             return "error", f"could not judge the backend's output: {exc}", observed
         except Exception as exc:
             return "harness", f"the judge failed: {type(exc).__name__}: {exc}", observed
         if result.status != "fail":
             break
-    return result.status, result.message, observed
+    return result.status.value, result.message, observed
 
 
 def _fuzz_variant(spec: str, process, variant, *, settings_kwargs: dict, seed: int | None,
@@ -284,7 +226,7 @@ def _fuzz_variant(spec: str, process, variant, *, settings_kwargs: dict, seed: i
     from hypothesis import seed as hypothesis_seed
     from hypothesis import settings as hypothesis_settings
 
-    from .strategies import cases
+    from adamconf.conformance.corpus.strategies import cases
 
     stats = FuzzStats(variant)
     finals: list[Finding] = []
@@ -343,12 +285,13 @@ def _fuzz_variant(spec: str, process, variant, *, settings_kwargs: dict, seed: i
 # --- invalid hyperparameters -------------------------------------------------------------
 
 def _documented_invalid():
-    from .runner import _DEFAULTS, INVALID_HYPERPARAMETERS
-    from .strategies import InvalidHyperparameters
+    from adamconf.conformance.corpus.strategies import InvalidHyperparameters
+    from adamconf.conformance.harness.runner import INVALID_HYPERPARAMETERS
+    from adamconf.reference.config import DEFAULTS
 
     out = []
     for parameter, _, override in INVALID_HYPERPARAMETERS:
-        kwargs = {**_DEFAULTS, **override, "amsgrad": False, "maximize": False}
+        kwargs = {**DEFAULTS, **override, "amsgrad": False, "maximize": False}
         value = override.get(parameter.split("[")[0])
         if parameter.startswith("betas"):
             value = override["betas"][int(parameter[6])]
@@ -376,8 +319,9 @@ def _check_invalid(process, variants, *, examples: int, settings_kwargs: dict,
     from hypothesis import settings as hypothesis_settings
     from hypothesis.database import InMemoryExampleDatabase
 
-    from ..reference.config import GroupConfig
-    from .strategies import invalid_hyperparameters
+    from adamconf.conformance.corpus.strategies import invalid_hyperparameters
+    from adamconf.conformance.harness.worker import ReplyKind
+    from adamconf.reference.config import GroupConfig
 
     findings: list[InvalidFinding] = []
     seen_reference: set[str] = set()
@@ -405,15 +349,15 @@ def _check_invalid(process, variants, *, examples: int, settings_kwargs: dict,
             findings.append(InvalidFinding("reference", item.parameter, shown, outcome))
         reply = process.request("construct", where_variant, item.kwargs)
         where = f"{where_variant.name}/{where_variant.device}"
-        if reply[0] == "ok":
+        if reply.ok:
             findings.append(InvalidFinding(where, item.parameter, shown, "accepted"))
-        elif reply[0] == "raised":
-            if (reply[3] if len(reply) > 3 else "") != "ValueError":
+        elif reply.kind is ReplyKind.RAISED:
+            if reply.exception_type != "ValueError":
                 findings.append(InvalidFinding(where, item.parameter, shown,
-                                               f"raised {reply[1][:200]}"))
-        elif reply[0] == "error":
+                                               f"raised {reply.message[:200]}"))
+        elif reply.kind is ReplyKind.ERROR:
             findings.append(InvalidFinding(where, item.parameter, shown,
-                                           f"backend error: {reply[1][:200]}"))
+                                           f"backend error: {reply.message[:200]}"))
         # "unsupported": the variant cannot build an optimizer here at all; nothing to judge
 
     for variant in keys:
@@ -439,7 +383,7 @@ def _check_invalid(process, variants, *, examples: int, settings_kwargs: dict,
 # --- the command ---------------------------------------------------------------------------
 
 def _choose_variants(info, args) -> list:
-    from .cli import choose_variants
+    from adamconf.conformance.harness.runner import choose_variants
 
     variants = choose_variants(info, args.backend, args.variants, args.devices, args.dtypes)
     if not (args.variants or args.devices or args.dtypes):
@@ -458,7 +402,7 @@ def _database(args):
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         if args.database is not None:
-            from .cli import UsageError
+            from adamconf.conformance.errors import UsageError
 
             raise UsageError(f"--database {path}: cannot create it ({exc})") from None
         return None, f"none ({path} cannot be created: {exc})"
@@ -468,8 +412,8 @@ def _database(args):
 def _regression_case(finding: Finding, backend_name: str):
     import numpy as np
 
-    from .cases import Case
-    from .golden import problem_digest
+    from adamconf.conformance.corpus.cases import Case
+    from adamconf.conformance.corpus.golden import problem_digest
 
     case = finding.case
     safe = "".join(ch if ch.isalnum() or ch in "-." else "-" for ch in backend_name)
@@ -502,10 +446,11 @@ def _describe_problem(case) -> list[str]:
     return lines
 
 
-def _report_finding(finding: Finding, spec: str, info, golden_dir: Path,
-                    default_golden: bool, save: bool, out: TextIO) -> None:
-    from .golden import add_regression
-    from .runner import identify_dialects, repro_command
+def _report_finding(finding: Finding, spec: str, info, regressions: Path, save: bool,
+                    out: TextIO) -> None:
+    from adamconf.conformance.corpus.golden import add_regression
+    from adamconf.conformance.harness.runner import repro_command
+    from adamconf.conformance.judge.identify import identify_dialects
 
     variant = finding.variant
     out.write(f"\nFAILURE ({finding.kind}) on {info.name} {variant.id}:\n  {finding.message}\n")
@@ -529,41 +474,74 @@ def _report_finding(finding: Finding, spec: str, info, golden_dir: Path,
         out.write("  (not saved: --no-save) the minimal case:\n")
         out.write("\n".join(_describe_problem(finding.case)) + "\n")
         return
-    stored, is_new = add_regression(case, golden_dir)
+    stored, is_new = add_regression(case, regressions)
     finding.stored_id, finding.is_new = stored.id, is_new
-    where = "the package's golden folder" if default_golden else golden_dir
     if is_new:
-        out.write(f"  saved as regression case {stored.id} in {where}/regressions\n")
+        out.write(f"  saved as regression case {stored.id} in {regressions}\n")
     else:
-        out.write(f"  already stored as regression case {stored.id} (not saved again)\n")
-    repro = repro_command(spec, stored.id, variant)
-    if not default_golden:
-        repro += f" --golden {shlex.quote(str(golden_dir))}"
+        out.write(f"  already stored as regression case {stored.id} in {regressions} (not "
+                  "saved again)\n")
+    repro = (repro_command(spec, stored.id, variant)
+             + f" --regressions {shlex.quote(str(regressions))}")
     finding.repro = repro
     out.write(f"  reproduce: {repro}\n")
 
 
-def run(args) -> int:
-    from .cli import EXIT_NONCONFORMING, EXIT_OK, UsageError, probe_backend
-    from .golden import GOLDEN_DIR
+@dataclass(frozen=True)
+class FuzzSettings:
+    """What ``adamconf fuzz`` (and :func:`run`) does; checked when made."""
 
-    if args.max_examples is not None and args.max_examples < 1:
-        raise UsageError(f"--max-examples {args.max_examples}: give a number of examples >= 1")
-    if args.seconds is not None and not (args.seconds > 0 and math.isfinite(args.seconds)):
-        raise UsageError(f"--seconds {args.seconds}: give a positive number of seconds")
-    if args.max_steps < 1 or args.max_elements < 1:
-        raise UsageError("--max-steps and --max-elements must be at least 1")
-    if args.timeout <= 0:
-        raise UsageError("--timeout must be a positive number of seconds")
-    if args.invalid and args.no_invalid:
-        raise UsageError("--invalid and --no-invalid exclude each other")
-    if args.database is not None and args.no_database:
-        raise UsageError("--database and --no-database exclude each other")
-    golden_dir = Path(args.golden) if args.golden else GOLDEN_DIR
-    default_golden = args.golden is None
-    if not args.no_save and args.golden is not None and not golden_dir.is_dir():
-        raise UsageError(f"--golden {golden_dir}: no such folder; give an existing golden "
-                         "folder (a copy of the package's, for instance)")
+    backend: str = "numpy"
+    variants: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
+    dtypes: tuple[str, ...] = ()
+    allow_non_finite: bool = False
+    max_steps: int = 20
+    max_elements: int = 16
+    max_examples: int | None = None
+    seconds: float | None = None
+    seed: int | None = None
+    derandomize: bool = False
+    database: Path | None = None
+    no_database: bool = False
+    timeout: float = 60.0
+    invalid: bool = False
+    no_invalid: bool = False
+    regressions: Path | None = None  # default: the user's folder (default_regressions_folder)
+    no_save: bool = False
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        from adamconf.conformance.errors import UsageError
+
+        if self.max_examples is not None and self.max_examples < 1:
+            raise UsageError(f"--max-examples {self.max_examples}: give a number of examples "
+                             ">= 1")
+        if self.seconds is not None and not (self.seconds > 0 and math.isfinite(self.seconds)):
+            raise UsageError(f"--seconds {self.seconds}: give a positive number of seconds")
+        if self.max_steps < 1 or self.max_elements < 1:
+            raise UsageError("--max-steps and --max-elements must be at least 1")
+        if self.timeout <= 0:
+            raise UsageError("--timeout must be a positive number of seconds")
+        if self.invalid and self.no_invalid:
+            raise UsageError("--invalid and --no-invalid exclude each other")
+        if self.database is not None and self.no_database:
+            raise UsageError("--database and --no-database exclude each other")
+        for name in ("variants", "devices", "dtypes"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+
+def run(args: FuzzSettings) -> int:
+    """Fuzz as the settings say; print findings and the summary; the exit code."""
+    from adamconf.conformance.corpus.golden import default_regressions_folder
+    from adamconf.conformance.errors import UsageError
+    from adamconf.conformance.harness.runner import probe_backend
+
+    try:
+        import hypothesis  # noqa: F401
+    except ImportError:
+        raise UsageError("adamconf fuzz needs hypothesis: pip install 'adamconf[fuzz]'") from None
+    regressions = Path(args.regressions) if args.regressions else default_regressions_folder()
 
     from hypothesis import HealthCheck, Phase, Verbosity
 
@@ -590,11 +568,6 @@ def run(args) -> int:
     deadline = time.monotonic() + args.seconds if args.seconds else None
     interrupted = False
     try:
-        if not info.installed:
-            from ..adapters.registry import INSTALL_HINTS
-
-            raise UsageError(f"backend {args.backend!r} is not installed here: "
-                             f"{info.install_hint or INSTALL_HINTS.get(args.backend, '')}")
         variants = _choose_variants(info, args)
         if stream is not None:
             versions = ", ".join(f"{k} {v}" for k, v in info.versions.items())
@@ -634,15 +607,14 @@ def run(args) -> int:
         process.close()
 
     for finding in findings:
-        _report_finding(finding, args.backend, info, golden_dir, default_golden,
-                        not args.no_save, out)
+        _report_finding(finding, args.backend, info, regressions, not args.no_save, out)
     if invalid:
         _report_invalid(invalid, invalid_checked, out)
     _print_summary(all_stats, findings, invalid, invalid_checked, time.perf_counter() - started,
                    seed, out)
     if interrupted:
         return 130
-    return EXIT_NONCONFORMING if findings or invalid else EXIT_OK
+    return 1 if findings or invalid else 0
 
 
 def _report_invalid(invalid: list[InvalidFinding], checked: int, out: TextIO) -> None:

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..reference.dialects import DIALECTS, Dialect
-from ..reference.engine import NUMPY_ARITH, StepConstants, _initial_vmax, adam_step
-from ..reference.floats import FORMATS, round_to
-from ..reference.problem import Problem
+from adamconf.reference.dialects import DIALECTS, Dialect
+from adamconf.reference.engine import NUMPY_ARITH, StepConstants, adam_step, initial_vmax
+from adamconf.reference.floats import FORMATS, round_to
+from adamconf.reference.problem import Problem
 
 __all__ = ["Recipe", "Trace", "emulate", "dialect_float32", "CORRECT_FLOAT32",
            "correct_recipes", "sensitivity_table", "tightness", "ratios", "spec_bounds",
@@ -376,7 +376,7 @@ def dialect_float32(problem: Problem, dialect: Dialect) -> Trace:
             theta = p.astype(f)
             m = (np.zeros(p.shape) if state is None else state.m[i]).astype(f)
             v = (np.zeros(p.shape) if state is None else state.v[i]).astype(f)
-            vmax = np.asarray(round_to(_initial_vmax(problem, dialect, i, p.shape),
+            vmax = np.asarray(round_to(initial_vmax(problem, dialect, i, p.shape),
                                        "float32")).astype(f)
             traj = [np.empty((problem.steps,) + p.shape) for _ in range(4)]
             for k in range(problem.steps):
@@ -399,7 +399,7 @@ def _applicable(corpus: Iterable, dtype: str) -> list:
 
 def spec_bounds(golden, dtype: str, cache: dict | None = None):
     """The spec's flush-mode bounds for a golden case (cached by case id and dtype)."""
-    from .tolerance import error_bounds
+    from adamconf.conformance.judge.bounds import error_bounds
 
     key = (golden.case.id, dtype, "flush")
     if cache is not None and key in cache:
@@ -415,7 +415,7 @@ def sensitivity_table(corpus: Sequence, dialects: Iterable[Dialect] | None = Non
                       ) -> list[tuple[str, list[tuple[str, int]]]]:
     """Per dialect (spec excluded): the golden cases whose float32 run fails against the
     spec, each with its first failing step (1-based); at most ``limit`` per dialect."""
-    from .verdict import judge
+    from adamconf.conformance.judge.verdict import judge
 
     cases = _applicable(corpus, "float32")
     table = []

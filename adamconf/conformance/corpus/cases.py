@@ -21,9 +21,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..reference.config import GroupConfig
-from ..reference.floats import FORMATS, representable, round_to
-from ..reference.problem import Group, InitialState, Problem
+from adamconf.reference.config import GroupConfig
+from adamconf.reference.floats import FORMATS, representable, round_to
+from adamconf.reference.problem import Group, InitialState, Problem
 
 __all__ = ["Case", "OPTION_COMBOS", "REGIMES", "catalogue", "coverage_matrix", "select_cases",
            "ALL_DTYPES"]

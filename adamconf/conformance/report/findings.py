@@ -15,35 +15,16 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from .. import __version__
+from adamconf import __version__
 
 DEFAULT_OUT = Path("docs/findings.md")
-
-
-def add_arguments(p) -> None:
-    p.description = ("Run every selected backend (default: every installed one) over the whole "
-                     "corpus, all variants, and write a Markdown findings document.")
-    p.add_argument("--backend", "-b", action="append", metavar="NAME",
-                   help="backends to run (default: every installed built-in backend)")
-    p.add_argument("--device", dest="devices", action="append", default=[], metavar="DEVICE",
-                   help="only this device (repeatable)")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="PATH",
-                   help=f"where to write the document (default {DEFAULT_OUT})")
-    p.add_argument("--json-dir", type=Path, metavar="DIR",
-                   help="also keep each backend's JSON report in this folder")
-    p.add_argument("--from-json", type=Path, nargs="+", metavar="REPORT",
-                   help="build the document from these 'adamconf run --json' reports instead "
-                        "of running anything")
-    p.add_argument("--title", default="Findings", help="the document's title")
-    p.add_argument("--timeout", type=float, default=300.0)
-    p.add_argument("--quiet", "-q", action="store_true")
 
 
 # --- a run report, read back from JSON (the document is built from JSON either way) -------
 
 def _results_from_json(run: dict):
-    from ..adapters.base import Variant
-    from .runner import CaseResult
+    from adamconf.adapters.base import Variant
+    from adamconf.conformance.judge.outcome import CaseResult
 
     out = []
     for r in run["results"]:
@@ -57,8 +38,8 @@ def _results_from_json(run: dict):
 
 def build_document(reports: list[dict], title: str = "Findings") -> str:
     """Markdown from one or more JSON reports (each with one or more runs)."""
-    from .html_report import FEATURES, cell_word
-    from .runner import variant_dialects
+    from adamconf.conformance.judge.identify import variant_dialects
+    from adamconf.conformance.report.html import FEATURES, cell_word
 
     created = max(r["created"] for r in reports)
     lines = [f"# {title}", "",
@@ -151,59 +132,40 @@ def build_document(reports: list[dict], title: str = "Findings") -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def run(args) -> int:
-    from . import report
-    from .cli import UsageError, probe_backend
-    from .golden import load_corpus
-    from .runner import run as run_backend
-    from .runner import select_variants
+def write_findings(backends: list[str] | None = None, *, devices: list[str] = (),
+                   out: Path | str = DEFAULT_OUT, json_dir: Path | None = None,
+                   from_json: list[Path] | None = None, title: str = "Findings",
+                   timeout: float = 300.0, quiet: bool = False) -> Path:
+    """Run the backends (default: every built-in one that starts here) over the corpus, or
+    read earlier JSON reports, and write the Markdown document; returns its path."""
+    from adamconf.conformance.api import check, read_reports
+    from adamconf.conformance.errors import UsageError
+    from adamconf.conformance.files import atomic_write
+    from adamconf.conformance.harness.registry import BUILTIN
+    from adamconf.conformance.report import formats
+    from adamconf.conformance.report.text import Progress
 
-    if args.from_json:
-        try:
-            reports = [json.loads(p.read_text()) for p in args.from_json]
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UsageError(f"cannot read a JSON report: {exc}") from None
-        for p, r in zip(args.from_json, reports):
-            if r.get("tool") != "adamconf" or r.get("schema_version") != report.JSON_SCHEMA_VERSION:
-                raise UsageError(f"{p} is not an adamconf JSON report of schema version "
-                                 f"{report.JSON_SCHEMA_VERSION}")
+    if from_json:
+        reports = read_reports(from_json)
     else:
-        from ..adapters.registry import BUILTIN
-
-        corpus = load_corpus()
         reports = []
-        for spec in args.backend or list(BUILTIN):
-            info, process = probe_backend(spec, args.timeout)
+        for spec in backends or list(BUILTIN):
             try:
-                if not info.installed:
-                    if args.backend:
-                        raise UsageError(f"backend {spec!r} is not installed: "
-                                         f"{info.install_hint}")
-                    print(f"findings: {spec} is not installed; left out", file=sys.stderr)
-                    continue
-                try:
-                    variants = select_variants(info, devices=args.devices)
-                except ValueError:
-                    variants = []
-                if not variants:
-                    print(f"findings: {spec} has no variant on {args.devices}", file=sys.stderr)
-                    continue
-                print(f"findings: {spec}: {len(variants)} variants", file=sys.stderr)
-                result = run_backend(spec, corpus, variants=variants, info=info,
-                                     timeout=args.timeout, process=process,
-                                     on_result=report.Progress(enabled=not args.quiet))
-            finally:
-                process.close()
-            data = report.to_json([result])
-            reports.append(data)
-            if args.json_dir:
-                report.write_json(args.json_dir / f"{spec}.json", [result])
+                result = check(spec, devices=devices, timeout=timeout,
+                               progress=Progress(enabled=not quiet))
+            except UsageError as exc:
+                if backends:
+                    raise
+                print(f"findings: {spec} left out: {exc}", file=sys.stderr)
+                continue
+            reports.append(result.to_json())
+            if json_dir:
+                formats.write_json(Path(json_dir) / f"{spec}.json", result.runs)
         if not reports:
             raise UsageError("no backend ran; install one (see 'adamconf backends')")
-    text = build_document(reports, args.title)
-    report._atomic_write(args.out, text.encode())
-    print(f"findings written to {args.out}")
-    return 0
+    out = Path(out)
+    atomic_write(out, build_document(reports, title).encode())
+    return out
 
 
-__all__ = ["build_document", "run", "add_arguments"]
+__all__ = ["build_document", "write_findings", "DEFAULT_OUT"]

@@ -1,6 +1,6 @@
 """Hypothesis strategies that draw whole cases of the spec, for fuzzing and property tests.
 
-``cases(dtype)`` draws a :class:`~adamconf.conformance.cases.Case` whose every input
+``cases(dtype)`` draws a :class:`~adamconf.conformance.corpus.cases.Case` whose every input
 (parameters, gradients, resumed state) is exactly representable in ``dtype``: several
 param groups with their own hyperparameters (edges included: ε = 0, subnormal, tiny,
 default, large; β1 = 0 and just below 1; β2 just below 1 and default; lr = 0, tiny,
@@ -30,11 +30,11 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from ..reference.config import GroupConfig
-from ..reference.floats import FORMATS, FloatFormat, get_format
-from ..reference.problem import Group, InitialState, Problem
-from .cases import Case
-from .golden import problem_digest
+from adamconf.conformance.corpus.cases import Case
+from adamconf.conformance.corpus.golden import problem_digest
+from adamconf.reference.config import GroupConfig
+from adamconf.reference.floats import FORMATS, FloatFormat, get_format
+from adamconf.reference.problem import Group, InitialState, Problem
 
 __all__ = ["DTYPES", "PARAM_PROFILES", "GRAD_PROFILES", "values", "arrays", "shapes",
            "learning_rates", "epsilons", "beta1s", "beta2s", "weight_decays",

@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from ..reference.dialects import SPEC, Dialect
-from ..reference.floats import to_hex, ulp_distance
-from ..reference.problem import Problem, Trajectory
-from .tolerance import REASONS, Bounds, describe_reasons, error_bounds
+from adamconf.conformance.judge.bounds import REASONS, Bounds, describe_reasons, error_bounds
+from adamconf.reference.dialects import SPEC, Dialect
+from adamconf.reference.floats import to_hex, ulp_distance
+from adamconf.reference.problem import Problem, Trajectory
 
-__all__ = ["Verdict", "judge", "STATUSES"]
+__all__ = ["Verdict", "judge", "STATUSES", "short_hex"]
 
 STATUSES = ("pass", "fail", "inconclusive")
 QUANTITIES = Trajectory.QUANTITIES
@@ -113,7 +113,7 @@ class Verdict:
             where = f"step {f['step']} {f['quantity']} param {f['param']}"
             if f["index"]:
                 where += "[" + ", ".join(str(i) for i in f["index"]) + "]"
-            got = _short_hex(f["got"])
+            got = short_hex(f["got"])
             if f["kind"] == "class":
                 detail = "expected a value of that class"
             else:
@@ -131,7 +131,7 @@ def _times(r: float) -> str:
     return f"{r:.2g}×" if r < 10 else f"{r:.3g}×"
 
 
-def _short_hex(h: str) -> str:
+def short_hex(h: str) -> str:
     """0x1.fffffe0000000p-3 → 0x1.fffffep-3 (a narrow dtype's value, without padding)."""
     if "p" not in h or "." not in h:
         return h

@@ -6,7 +6,7 @@ import importlib
 import sys
 from importlib import metadata
 
-from .base import Backend
+from adamconf.adapters.base import Backend
 
 __all__ = ["BUILTIN", "INSTALL_HINTS", "UnknownBackend", "load_backend", "known_backends"]
 

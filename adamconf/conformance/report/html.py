@@ -29,12 +29,13 @@ from pathlib import Path
 import mpmath
 import numpy as np
 
-from .. import __version__
-from ..reference.dialects import DIALECTS
-from ..reference.engine import DEFAULT_DPS
-from .report import _atomic_write
-from .runner import CaseResult, RunResult, variant_dialects
-from .verdict import _short_hex  # 0x1.fffffe0000000p-3 → 0x1.fffffep-3
+from adamconf import __version__
+from adamconf.conformance.files import atomic_write
+from adamconf.conformance.judge.identify import variant_dialects
+from adamconf.conformance.judge.outcome import CaseResult, RunResult
+from adamconf.conformance.judge.verdict import short_hex  # 0x1.fffffe0000000p-3 → 0x1.fffffep-3
+from adamconf.reference.dialects import DIALECTS
+from adamconf.reference.engine import DEFAULT_DPS
 
 __all__ = ["write_html", "render_html", "FEATURES", "cell_word", "CELL_ORDER",
            "CASES_PER_VARIANT", "PLOTS_HINT"]
@@ -393,8 +394,8 @@ def _first_failure_rows(ff: dict) -> list[tuple[str, str]]:
     index = "".join(f"[{i}]" for i in ff.get("index") or [])
     where = (f"{ff.get('quantity', '?')} at step {ff.get('step', '?')} (t = {ff.get('t', '?')}),"
              f" param {ff.get('param', '?')}{index}")
-    rows = [("first failure", where), ("got", _short_hex(str(ff.get("got")))),
-            ("want", _short_hex(str(ff.get("want"))))]
+    rows = [("first failure", where), ("got", short_hex(str(ff.get("got")))),
+            ("want", short_hex(str(ff.get("want"))))]
     if ff.get("kind") == "class":
         rows.append(("error", "a value of another class (NaN / +∞ / −∞ / finite)"))
     else:
@@ -522,4 +523,4 @@ def render_html(runs: Sequence[RunResult], *, created: str | None = None) -> str
 
 def write_html(path: Path | str, runs: Sequence[RunResult]) -> None:
     """Write the report to ``path`` atomically (a temp file in the same folder, then rename)."""
-    _atomic_write(Path(path), render_html(runs).encode("utf-8"))
+    atomic_write(Path(path), render_html(runs).encode("utf-8"))

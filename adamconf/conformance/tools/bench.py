@@ -180,7 +180,7 @@ def bench_step(exponents: list[int], dtype: str = "float32", threads: int | None
                repeats: int = 7, kernels: list[str] | None = None, amsgrad: bool = False,
                use_torch: bool = True) -> dict[str, Any]:
     """Time the NumPy production step and torch's CPU Adam; return a JSON-ready dict."""
-    from ..adapters.numpy_adam import Adam, aligned_zeros, default_threads, numba_available
+    from adamconf.adapters.numpy_adam import Adam, aligned_zeros, default_threads, numba_available
 
     threads = default_threads() if threads is None else threads
     load_at_start = _load_average()
@@ -313,9 +313,9 @@ def plain_mpmath_adam(params: list[np.ndarray], grads: list[np.ndarray], lr: flo
 
 def bench_reference(elements: int = 64, steps: int = 200, dps: int = 50) -> dict[str, Any]:
     """Element-steps per second of ``run_reference`` (uncertified) and of the plain loop."""
-    from ..reference.config import GroupConfig
-    from ..reference.engine import run_reference
-    from ..reference.problem import Group, Problem
+    from adamconf.reference.config import GroupConfig
+    from adamconf.reference.engine import run_reference
+    from adamconf.reference.problem import Group, Problem
 
     rng = np.random.default_rng(1)
     theta0 = rng.standard_normal(elements)
@@ -434,7 +434,7 @@ def _machine() -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark from parsed options; 0 on success, 2 on a usage error."""
-    from ..adapters.numpy_adam import KERNELS, numba_available
+    from adamconf.adapters.numpy_adam import KERNELS, numba_available
 
     try:
         if args.sizes is not None:

@@ -1,0 +1,182 @@
+"""The Python API: what the CLI does, callable from a test, a notebook or a debugger.
+
+>>> from adamconf import check
+>>> result = check("numpy", dtypes=["float64"], cases="t1/plain", validate=False)
+>>> result.conforms
+True
+>>> result.verdict
+{'production/cpu/float64': 'conforms'}
+
+``check`` runs a backend (a name, ``'package.module:factory'``, or a backend object) over
+the golden cases you select and judges every value by the derived bound; a backend object
+runs in this process by default (breakpoints work), or in a worker with
+``in_process=False``. Bad input raises :class:`adamconf.conformance.errors.UsageError`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from adamconf.conformance.errors import UsageError
+from adamconf.conformance.judge.outcome import CaseResult, Conformance, RunResult, Status
+
+__all__ = ["check", "fuzz", "CheckResult", "load_cases", "read_reports"]
+
+
+@dataclass
+class CheckResult:
+    """The runs of one ``check`` call (one per backend)."""
+
+    runs: list[RunResult] = field(default_factory=list)
+
+    @property
+    def conformance(self) -> Conformance:
+        states = [r.conformance for r in self.runs]
+        if Conformance.DOES_NOT_CONFORM in states:
+            return Conformance.DOES_NOT_CONFORM
+        if not states or Conformance.NO_VERDICT in states:
+            return Conformance.NO_VERDICT
+        return Conformance.CONFORMS
+
+    @property
+    def conforms(self) -> bool:
+        return self.conformance is Conformance.CONFORMS
+
+    @property
+    def verdict(self) -> dict[str, str]:
+        """Variant id → 'conforms', 'does not conform' or 'no verdict'."""
+        return {d.variant: d.conformance.value for run in self.runs for d in run.decisions()}
+
+    @property
+    def failures(self) -> list[CaseResult]:
+        return [r for run in self.runs for r in run.results
+                if r.status in (Status.FAIL, Status.ERROR)]
+
+    def to_json(self) -> dict:
+        from adamconf.conformance.report.formats import to_json
+
+        return to_json(self.runs)
+
+    def __repr__(self) -> str:
+        return f"CheckResult({self.conformance.value}: {self.verdict})"
+
+
+def _as_list(value: str | Sequence[str] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def load_cases(*, golden: Path | str | None = None, regressions: Path | str | None = None,
+               cases: str | Sequence[str] | None = None, case_ids: Sequence[str] = (),
+               tags: Sequence[str] = ()) -> list:
+    """The golden cases selected by patterns (substring or glob), exact ids and tags, with the
+    user's regression cases from ``regressions`` (a folder of theirs) when given."""
+    from adamconf.conformance.corpus.golden import (
+        GOLDEN_DIR,
+        load_corpus,
+        load_regressions,
+        select_golden,
+    )
+
+    corpus = load_corpus(golden or GOLDEN_DIR)
+    if regressions is not None:
+        corpus += load_regressions(regressions)
+    return select_golden(corpus, case_ids=case_ids, patterns=_as_list(cases), tags=tags)
+
+
+def _progress_printer(progress):
+    if progress is True:
+        from adamconf.conformance.report.text import Progress
+
+        return Progress()
+    return progress or None
+
+
+def check(backend="numpy", *, variants: Sequence[str] = (), devices: Sequence[str] = (),
+          dtypes: Sequence[str] = (), cases: str | Sequence[str] | None = None,
+          case_ids: Sequence[str] = (), tags: Sequence[str] = (),
+          golden: Path | str | None = None, regressions: Path | str | None = None,
+          validate: bool = True, identify: bool = True, timeout: float = 300.0,
+          min_judged: float = 0.0, shard: tuple[int, int] | None = None,
+          in_process: bool | None = None,
+          progress: bool | Callable[[int, int, CaseResult], None] | None = None) -> CheckResult:
+    """Run ``backend`` (or each of a list of them) over the selected cases and judge it.
+
+    ``cases`` are id patterns (``"ams*"``, ``"t1/"``); ``variants``/``devices``/``dtypes``
+    choose among the backend's variants; ``min_judged`` (a fraction) turns a run that
+    judged fewer of its selected cases into a failure.
+    """
+    if not 0.0 <= min_judged <= 1.0:
+        raise UsageError(f"min_judged={min_judged!r}: give a fraction between 0 and 1")
+    corpus = load_cases(golden=golden, regressions=regressions, cases=cases,
+                        case_ids=case_ids, tags=tags)
+    backends = backend if isinstance(backend, (list, tuple)) else [backend]
+    result = CheckResult()
+    for one in backends:
+        result.runs.append(_check_one(one, corpus, variants=variants, devices=devices,
+                                      dtypes=dtypes, validate=validate, identify=identify,
+                                      timeout=timeout, min_judged=min_judged, shard=shard,
+                                      in_process=in_process,
+                                      progress=_progress_printer(progress)))
+    return result
+
+
+def _check_one(backend, corpus, *, variants, devices, dtypes, validate, identify, timeout,
+               min_judged, shard, in_process, progress) -> RunResult:
+    from adamconf.conformance.harness.runner import choose_variants, probe_backend, run
+    from adamconf.conformance.harness.worker import InProcessBackend
+
+    if isinstance(backend, str):
+        if in_process:
+            raise UsageError("in_process=True needs a backend object, not a name")
+        info, process = probe_backend(backend, timeout)
+        spec = backend
+    else:
+        process = (InProcessBackend(backend) if in_process is not False
+                   else None)
+        if process is None:
+            raise UsageError("a backend object runs in this process; for a worker, register "
+                             "it and pass 'package.module:factory'")
+        reply = process.request("probe")
+        if not reply.ok:
+            raise UsageError(f"backend {getattr(backend, 'name', backend)!r} could not be "
+                             f"probed: {reply.message}")
+        info = reply.value
+        spec = info.name
+    try:
+        chosen = choose_variants(info, spec, variants, devices, dtypes)
+        return run(spec, corpus, variants=chosen, info=info, shard=shard, timeout=timeout,
+                   validate=validate, identify=identify, process=process,
+                   min_judged=min_judged, on_result=progress)
+    finally:
+        process.close()
+
+
+def read_reports(paths: Sequence[Path | str]) -> list[dict]:
+    """JSON reports of earlier runs, checked to be adamconf's and of this schema."""
+    from adamconf.conformance.report.formats import JSON_SCHEMA_VERSION
+
+    reports = []
+    for p in paths:
+        try:
+            data = json.loads(Path(p).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UsageError(f"cannot read the JSON report {p}: {exc}") from None
+        if data.get("tool") != "adamconf" or data.get("schema_version") != JSON_SCHEMA_VERSION:
+            raise UsageError(f"{p} is not an adamconf JSON report of schema version "
+                             f"{JSON_SCHEMA_VERSION}")
+        reports.append(data)
+    return reports
+
+
+def fuzz(backend: str = "numpy", **settings) -> int:
+    """Fuzz ``backend`` with hypothesis (keywords as the options of ``adamconf fuzz``:
+    ``max_examples``, ``seconds``, ``dtypes``, ``regressions``, …); prints what it finds and
+    returns the exit code (0 nothing found, 1 a failure found)."""
+    from adamconf.conformance.harness.fuzz import FuzzSettings, run
+
+    return run(FuzzSettings(backend=backend, **settings))

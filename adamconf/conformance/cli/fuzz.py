@@ -1,0 +1,88 @@
+"""``adamconf fuzz``: hypothesis-generated cases against a backend, judged by the bound."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+from pathlib import Path
+
+from adamconf.conformance.corpus.golden import DEFAULT_REGRESSIONS, REGRESSIONS_ENV
+from adamconf.conformance.harness.fuzz import (
+    DEFAULT_MAX_EXAMPLES,
+    INVALID_PHASE_EXAMPLES,
+    default_database_path,
+)
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("fuzz", help="hypothesis-generated cases against a backend; "
+                                         "failures are saved as regression cases")
+    add_arguments(parser)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Generate cases with hypothesis (edges of every hyperparameter, values over the "
+        "dtype's range, empty and 0-d parameters, several groups, lr schedules, resumed "
+        "states), run them through the backend, judge them by the derived bound; a failure "
+        "is shrunk to a minimal case, saved as a regression case and printed with the "
+        "command that reproduces it. Also checks that documented-invalid hyperparameters "
+        "raise ValueError.")
+    parser.epilog = ("Exit codes: 0 no failure found, 1 a failure found (or an invalid value "
+                     "accepted), 2 usage or environment error.")
+    g = parser.add_argument_group("what to fuzz")
+    g.add_argument("--backend", "-b", default="numpy", metavar="NAME",
+                   help="backend name or 'package.module:factory' (default: numpy)")
+    g.add_argument("--variant", dest="variants", action="append", default=[], metavar="NAME",
+                   help="only this variant; repeatable (default: the backend's first float32 "
+                        "variant; with several selected, each is fuzzed)")
+    g.add_argument("--device", dest="devices", action="append", default=[], metavar="DEVICE",
+                   help="only this device; repeatable")
+    g.add_argument("--dtype", dest="dtypes", action="append", default=[], metavar="DTYPE",
+                   help="only this dtype; repeatable")
+    g.add_argument("--allow-non-finite", action="store_true",
+                   help="also draw NaN and ±inf parameters and gradients")
+    g.add_argument("--max-steps", type=int, default=20, metavar="N",
+                   help="steps per case at most (default 20)")
+    g.add_argument("--max-elements", type=int, default=16, metavar="N",
+                   help="elements over all parameters of a case at most (default 16)")
+    h = parser.add_argument_group("search")
+    h.add_argument("--max-examples", type=int, default=None, metavar="N",
+                   help=f"examples per variant (default {DEFAULT_MAX_EXAMPLES}; with --seconds "
+                        "and no --max-examples, until the time is up); shrinking runs more")
+    h.add_argument("--seconds", type=float, default=None, metavar="S",
+                   help="wall-clock budget for the whole run; hypothesis is stopped cleanly when "
+                        "it is spent (a failure found by then is saved as shrunk so far)")
+    h.add_argument("--seed", type=int, default=None, metavar="N",
+                   help="random seed (printed when not given, so a run can be repeated)")
+    h.add_argument("--derandomize", action="store_true",
+                   help="the same examples on every run (a seed derived from the settings)")
+    h.add_argument("--database", type=Path, default=None, metavar="PATH",
+                   help="hypothesis example database: failing examples are replayed first on "
+                        f"the next run (default: {default_database_path()})")
+    h.add_argument("--no-database", action="store_true", help="use no example database")
+    h.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                   help="seconds one example may take in the backend before it is an error "
+                        "(default 60)")
+    i = parser.add_argument_group("invalid hyperparameters")
+    i.add_argument("--invalid", action="store_true",
+                   help="fuzz only the documented ValueErrors (lr < 0, eps < 0, betas outside "
+                        "[0, 1), weight_decay < 0, lr of a wrong type), --max-examples of them")
+    i.add_argument("--no-invalid", action="store_true",
+                   help=f"skip the short invalid-hyperparameter phase "
+                        f"({INVALID_PHASE_EXAMPLES} examples) that runs by default")
+    o = parser.add_argument_group("output")
+    o.add_argument("--regressions", type=Path, metavar="DIR",
+                   help=f"folder that receives the shrunk failing cases (default: "
+                        f"${REGRESSIONS_ENV}, else ./{DEFAULT_REGRESSIONS}); never the "
+                        "installed package")
+    o.add_argument("--no-save", action="store_true",
+                   help="do not save failing cases (print them only)")
+    o.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+
+
+def execute(args: argparse.Namespace) -> int:
+    from adamconf.conformance.harness.fuzz import FuzzSettings, run
+
+    names = {f.name for f in fields(FuzzSettings)}
+    return run(FuzzSettings(**{k: v for k, v in vars(args).items() if k in names}))

@@ -1,0 +1,1 @@
+"""The cases: the catalogue, the golden files and their data, hypothesis strategies."""

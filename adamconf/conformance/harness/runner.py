@@ -1,0 +1,219 @@
+"""The runner: cases × variants through a backend in its worker, each judged by the bound.
+
+The parent holds the reference and does all judging; the worker (:mod:`.worker`) only
+steps the backend's optimizer.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import time
+from collections.abc import Callable, Sequence
+
+from adamconf.adapters.base import (
+    BackendInfo,
+    CaseSetup,
+    GroupSetup,
+    Hyperparameters,
+    ResumeState,
+    Variant,
+)
+from adamconf.conformance.corpus.golden import GoldenCase
+from adamconf.conformance.errors import UsageError
+from adamconf.conformance.harness.registry import (
+    INSTALL_HINTS,
+    UnknownBackend,
+    known_backends,
+    load_backend,
+)
+from adamconf.conformance.harness.worker import DEFAULT_TIMEOUT, BackendProcess, ReplyKind
+from adamconf.conformance.judge.case import judge_case
+from adamconf.conformance.judge.outcome import (
+    CaseResult,
+    Observed,
+    RunResult,
+    Status,
+    ValidationResult,
+)
+from adamconf.reference.config import DEFAULTS
+from adamconf.reference.problem import Problem
+
+__all__ = ["case_setup", "probe_backend", "select_variants", "choose_variants", "plan", "run",
+           "check_validation", "result_of", "repro_command", "INVALID_HYPERPARAMETERS"]
+
+# The documented errors: (parameter, value shown, keyword arguments for construct)
+INVALID_HYPERPARAMETERS: list[tuple[str, str, dict]] = [
+    ("lr", "-0.001", {"lr": -1e-3}),
+    ("lr", "'0.01' (a str)", {"lr": "0.01"}),
+    ("eps", "-1e-08", {"eps": -1e-8}),
+    ("betas[0]", "-0.1", {"betas": (-0.1, 0.999)}),
+    ("betas[0]", "1.0", {"betas": (1.0, 0.999)}),
+    ("betas[1]", "1.0", {"betas": (0.9, 1.0)}),
+    ("betas[1]", "-0.5", {"betas": (0.9, -0.5)}),
+    ("weight_decay", "-0.01", {"weight_decay": -0.01}),
+]
+
+
+def repro_command(backend: str, case_id: str, variant: Variant) -> str:
+    return (f"adamconf run --backend {shlex.quote(backend)} --variant {shlex.quote(variant.name)} "
+            f"--device {shlex.quote(variant.device)} --dtype {variant.dtype} "
+            f"--case {shlex.quote(case_id)}")
+
+
+def case_setup(problem: Problem) -> CaseSetup:
+    """The plain data a backend is handed for ``problem`` (no spec code crosses the seam)."""
+    state = problem.initial_state
+    return CaseSetup(
+        groups=tuple(GroupSetup(Hyperparameters(g.config.lr, g.config.betas, g.config.eps,
+                                                g.config.weight_decay, g.config.amsgrad,
+                                                g.config.maximize), g.params, g.lrs)
+                     for g in problem.groups),
+        grads=problem.grads,
+        initial_state=None if state is None else ResumeState(state.step, state.m, state.v,
+                                                             state.vmax))
+
+
+def select_variants(info: BackendInfo, *, names: Sequence[str] = (), devices: Sequence[str] = (),
+                    dtypes: Sequence[str] = ()) -> list[Variant]:
+    """The backend's variants filtered by name, device and dtype; ValueError names the valid."""
+    for label, wanted, valid in (
+            ("variant", names, sorted({v.name for v in info.variants})),
+            ("device", devices, sorted({v.device for v in info.variants})),
+            ("dtype", dtypes, sorted({v.dtype for v in info.variants}))):
+        unknown = [w for w in wanted if w not in valid]
+        if unknown:
+            raise ValueError(f"unknown {label} {', '.join(map(repr, unknown))} for backend "
+                             f"{info.name}; valid: {', '.join(valid) or '(none)'}")
+    return [v for v in info.variants
+            if (not names or v.name in names) and (not devices or v.device in devices)
+            and (not dtypes or v.dtype in dtypes)]
+
+
+def probe_backend(spec: str, timeout: float = 180.0, *, require_installed: bool = True
+                  ) -> tuple[BackendInfo, BackendProcess]:
+    """Start the backend's worker and probe it: (info, the running worker).
+
+    A UsageError names the fix: an unknown name, a bad 'module:factory', a worker that
+    cannot start, a framework that is not installed.
+    """
+    names = known_backends()
+    if spec not in names and ":" not in spec:
+        raise UsageError(f"unknown backend {spec!r}; known: {', '.join(sorted(names))}, or give "
+                         "a third-party one as 'package.module:factory'")
+    if ":" in spec:
+        try:  # resolve here too, so a typo is one clear message and not a worker error
+            load_backend(spec)
+        except UnknownBackend as exc:
+            raise UsageError(str(exc)) from None
+    process = BackendProcess(spec, timeout)
+    reply = process.request("probe")
+    hint = INSTALL_HINTS.get(spec, "")
+    if not reply.ok:
+        process.close()
+        raise UsageError(f"backend {spec!r} could not start: {reply.message}"
+                         + (f"; to install it: {hint}" if hint else ""))
+    info = reply.value
+    if require_installed and not info.installed:
+        process.close()
+        raise UsageError(f"backend {spec!r} is not installed here: "
+                         f"{info.install_hint or hint}")
+    return info, process
+
+
+def choose_variants(info: BackendInfo, spec: str, names: Sequence[str] = (),
+                    devices: Sequence[str] = (), dtypes: Sequence[str] = ()) -> list[Variant]:
+    """The backend's variants for a --variant/--device/--dtype choice; a UsageError names the
+    valid ones."""
+    try:
+        variants = select_variants(info, names=names, devices=devices, dtypes=dtypes)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not variants:
+        raise UsageError(f"backend {spec!r} has no variant with that combination of "
+                         f"--variant/--device/--dtype; 'adamconf backends -b {spec}' lists them")
+    return variants
+
+
+def plan(corpus: Sequence[GoldenCase], variants: Sequence[Variant],
+         shard: tuple[int, int] | None = None) -> list[tuple[GoldenCase, Variant]]:
+    """Every (case, variant) whose dtype the case's inputs are exact in, then the shard."""
+    tasks = [(g, v) for v in variants for g in corpus if v.dtype in g.case.dtypes]
+    if shard is not None:
+        index, count = shard
+        tasks = tasks[index - 1::count]
+    return tasks
+
+
+def check_validation(process: BackendProcess, variants: Sequence[Variant]
+                     ) -> list[ValidationResult]:
+    """Each documented invalid value, once per (variant name, device): must raise ValueError."""
+    seen, out = set(), []
+    for variant in variants:
+        key = (variant.name, variant.device)
+        if key in seen:
+            continue
+        seen.add(key)
+        for parameter, shown, override in INVALID_HYPERPARAMETERS:
+            kwargs = {**DEFAULTS, **override, "amsgrad": False, "maximize": False}
+            reply = process.request("construct", variant, kwargs, timeout=120)
+            if reply.kind is ReplyKind.RAISED:
+                ok = reply.exception_type == "ValueError"
+                out.append(ValidationResult(variant.name, variant.device, parameter, shown,
+                                            reply.message, ok))
+            elif reply.kind is ReplyKind.UNSUPPORTED:
+                continue
+            else:
+                raised = None if reply.ok else reply.message
+                out.append(ValidationResult(variant.name, variant.device, parameter, shown,
+                                            raised, False))
+    return out
+
+
+def result_of(golden: GoldenCase, variant: Variant, reply, *, repro: str = "",
+              identify: bool = True) -> CaseResult:
+    """The CaseResult for the worker's reply to a ``run`` request."""
+    if reply.kind is ReplyKind.OK:
+        try:
+            return judge_case(golden, variant, Observed.from_payload(reply.value), repro=repro,
+                              identify=identify)
+        except Exception as exc:  # a malformed trajectory is the backend's error
+            return CaseResult(golden.id, variant, Status.ERROR, "could not judge the backend's "
+                              f"output: {type(exc).__name__}: {exc}", tags=golden.case.tags,
+                              repro=repro)
+    status = Status.UNSUPPORTED if reply.kind is ReplyKind.UNSUPPORTED else Status.ERROR
+    return CaseResult(golden.id, variant, status, reply.message, tags=golden.case.tags,
+                      repro=repro)
+
+
+def run(spec: str, corpus: Sequence[GoldenCase], *, variants: Sequence[Variant],
+        info: BackendInfo | None = None, shard: tuple[int, int] | None = None,
+        timeout: float = DEFAULT_TIMEOUT, validate: bool = True, identify: bool = True,
+        process: BackendProcess | None = None, min_judged: float = 0.0,
+        on_result: Callable[[int, int, CaseResult], None] | None = None) -> RunResult:
+    """Run every planned (case, variant) through the backend; judge each; never raise for one."""
+    started = time.perf_counter()
+    tasks = plan(corpus, variants, shard)
+    name = info.name if info is not None else spec
+    outcome = RunResult(name, info, settings={"shard": shard, "timeout": timeout,
+                                              "min_judged": min_judged, "pid": os.getpid()},
+                        variants_selected=list(variants))
+    own = process is None
+    process = process or BackendProcess(spec, timeout)
+    try:
+        if validate:
+            outcome.validation = check_validation(process, variants)
+        for n, (golden, variant) in enumerate(tasks, 1):
+            t0 = time.perf_counter()
+            reply = process.request("run", case_setup(golden.case.problem), variant)
+            repro = repro_command(spec, golden.id, variant)
+            result = result_of(golden, variant, reply, repro=repro, identify=identify)
+            result.seconds = time.perf_counter() - t0
+            outcome.results.append(result)
+            if on_result is not None:
+                on_result(n, len(tasks), result)
+    finally:
+        if own:
+            process.close()
+    outcome.seconds = time.perf_counter() - started
+    return outcome

@@ -1,0 +1,1 @@
+"""Judging: derived error bounds, verdicts, dialect identification, and the conform rule."""

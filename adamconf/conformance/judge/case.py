@@ -1,0 +1,30 @@
+"""Judging one case on one variant: the verdict against the spec, then, for a failure, the
+dialects that the trajectory conforms to instead."""
+
+from __future__ import annotations
+
+from adamconf.adapters.base import Variant
+from adamconf.conformance.corpus.golden import GoldenCase
+from adamconf.conformance.judge.bounds import cached_bounds
+from adamconf.conformance.judge.identify import identify_dialects
+from adamconf.conformance.judge.outcome import CaseResult, Observed, Status
+from adamconf.conformance.judge.verdict import judge
+from adamconf.reference.dialects import SPEC
+
+__all__ = ["judge_case"]
+
+
+def judge_case(golden: GoldenCase, variant: Variant, observed: Observed, *, repro: str = "",
+               identify: bool = True) -> CaseResult:
+    problem, reference = golden.case.problem, golden.reference
+    verdict = judge(problem, reference, observed, variant.dtype,
+                    bounds=cached_bounds(problem, reference, variant.dtype, SPEC))
+    result = CaseResult(golden.id, variant, Status(verdict.status), verdict=verdict,
+                        tags=golden.case.tags, repro=repro)
+    if result.status is Status.FAIL:
+        result.message = verdict.describe(golden.id, variant.id)
+        if identify:
+            result.dialects = identify_dialects(golden.case, observed, variant.dtype)
+    elif result.status is Status.INCONCLUSIVE:
+        result.message = "; ".join(verdict.inconclusive_reasons)
+    return result

@@ -1,0 +1,1 @@
+"""Developer tools apart from the judging path: the benchmark and the bound's sharpness."""
