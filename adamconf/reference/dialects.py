@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Dialect", "SPEC", "DIALECTS", "get_dialect"]
+__all__ = ["Dialect", "SPEC", "DIALECTS", "get_dialect", "PrecisionDialect", "PRECISION_DIALECTS"]
 
 
 @dataclass(frozen=True)
@@ -119,3 +119,92 @@ def get_dialect(name: str) -> Dialect:
         return DIALECTS[name]
     except KeyError:
         raise ValueError(f"unknown dialect {name!r}; known: {', '.join(DIALECTS)}") from None
+
+
+# --- precision dialects ------------------------------------------------------------------
+# What a narrow implementation does when it fails: the documented formula with some
+# hyperparameters rounded to a narrower format. Alone or combined with a semantic dialect
+# ("eps-lost+eps-hat"); each is judged against its own reference and bound.
+
+_HYPERPARAMETERS = ("lr", "betas", "eps", "weight_decay")
+
+
+@dataclass(frozen=True)
+class PrecisionDialect:
+    """Hyperparameters rounded to a format before use.
+
+    ``rounds`` names which (of lr, betas, eps, weight_decay); ``to`` is a format name, or
+    None for the variant's own dtype. A rounding that leaves the documented range (β2 =
+    0.999 is 1.0 in bfloat16) makes the dialect inapplicable: that is no longer Adam.
+    """
+
+    name: str
+    summary: str
+    known_in: str
+    rounds: tuple[str, ...]
+    to: str | None = None
+
+    def target(self, dtype: str) -> str | None:
+        """The format this dialect rounds to in a ``dtype`` run, or None where it is moot."""
+        from .floats import get_format
+
+        target = self.to or dtype
+        if get_format(target).precision >= get_format(dtype).precision and self.to is not None:
+            return None  # rounding to a format at least as wide as the run changes nothing
+        return None if target == "float64" else target
+
+    def apply(self, problem, dtype: str):
+        """``problem`` with the hyperparameters rounded, or None where nothing changes or
+        the rounded values leave the documented range."""
+        from .config import GroupConfig
+        from .floats import round_to
+        from .problem import Group, Problem
+
+        target = self.target(dtype)
+        if target is None:
+            return None
+
+        def r(x: float) -> float:
+            return float(round_to(x, target))
+
+        groups, changed = [], False
+        for group in problem.groups:
+            c = group.config
+            values = {"lr": c.lr, "betas": c.betas, "eps": c.eps,
+                      "weight_decay": c.weight_decay}
+            if "lr" in self.rounds:
+                values["lr"] = r(c.lr)
+            if "betas" in self.rounds:
+                values["betas"] = (r(c.beta1), r(c.beta2))
+            if "eps" in self.rounds:
+                values["eps"] = r(c.eps)
+            if "weight_decay" in self.rounds:
+                values["weight_decay"] = r(c.weight_decay)
+            lrs = group.lrs
+            if lrs is not None and "lr" in self.rounds:
+                lrs = round_to(lrs, target)
+            try:
+                config = GroupConfig(**values, amsgrad=c.amsgrad, maximize=c.maximize)
+                rounded = Group(config, group.params, lrs)
+            except ValueError:
+                return None
+            changed |= config != c or (lrs is not None and not (lrs == group.lrs).all())
+            groups.append(rounded)
+        if not changed:
+            return None
+        return Problem(tuple(groups), problem.grads, problem.initial_state)
+
+
+PRECISION_DIALECTS: dict[str, PrecisionDialect] = {d.name: d for d in (
+    PrecisionDialect("eps-lost", "ε rounded to the parameter's dtype (1e-8 is 0 in float16): "
+                     "where v̂ is 0 the step divides 0 by 0",
+                     "torch for-loop and foreach in float16; optax.adam in float16",
+                     rounds=("eps",)),
+    PrecisionDialect("hyper-in-dtype", "lr, β1, β2, ε and λ rounded to the parameter's dtype "
+                     "(β2 = 0.999 is 0.99902 in float16)",
+                     "implementations that hold the hyperparameters as tensors of the "
+                     "parameter's dtype", rounds=_HYPERPARAMETERS),
+    PrecisionDialect("hyper-float32", "lr, β1, β2, ε and λ held as float32 in a float64 run",
+                     "MindSpore nn.Adam (its hyperparameters are float32 Parameters)",
+                     rounds=_HYPERPARAMETERS, to="float32"),
+)}

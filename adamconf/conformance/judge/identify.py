@@ -9,7 +9,7 @@ from adamconf.conformance.corpus.cases import Case
 from adamconf.conformance.judge.bounds import cached_bounds
 from adamconf.conformance.judge.outcome import CaseResult, Observed
 from adamconf.conformance.judge.verdict import judge
-from adamconf.reference.dialects import DIALECTS, SPEC, Dialect
+from adamconf.reference.dialects import DIALECTS, PRECISION_DIALECTS, SPEC, Dialect
 from adamconf.reference.engine import run_float64, run_reference
 from adamconf.reference.problem import Problem, Trajectory
 
@@ -56,6 +56,37 @@ def identify_dialects(case: Case, observed: Observed, dtype: str) -> list[str]:
                         bounds=cached_bounds(case.problem, reference, dtype, dialect))
         if verdict.status == "pass":
             matches.append(dialect.name)
+    return matches or _precision_matches(case, observed, dtype)
+
+
+_precision_cache: dict[tuple, tuple] = {}
+
+
+def _precision_matches(case: Case, observed: Observed, dtype: str) -> list[str]:
+    """Where no semantic dialect explains a failure: the precision dialects (hyperparameters
+    rounded to a narrower format), alone and combined with each semantic one."""
+    amsgrad = any(g.config.amsgrad for g in case.problem.groups)
+    matches = []
+    for precision in PRECISION_DIALECTS.values():
+        for dialect in [SPEC, *candidate_dialects(case.problem)]:
+            if amsgrad and observed.vmax is not None and dialect.vmax_kind != observed.vmax_kind:
+                continue
+            key = (case.id, precision.name, dialect.name, dtype)
+            if key not in _precision_cache:
+                problem = precision.apply(case.problem, dtype)
+                reference = None
+                if problem is not None:
+                    reference = (run_reference(problem, dialect, certify=False)
+                                 if dtype == "float64" else run_float64(problem, dialect))
+                _precision_cache[key] = (problem, reference)
+            problem, reference = _precision_cache[key]
+            if problem is None:
+                break  # this precision dialect changes nothing here (or leaves the range)
+            verdict = judge(problem, reference, observed, dtype, dialect=dialect,
+                            bounds=cached_bounds(problem, reference, dtype, dialect))
+            if verdict.status == "pass":
+                matches.append(precision.name if dialect is SPEC
+                               else f"{precision.name}+{dialect.name}")
     return matches
 
 

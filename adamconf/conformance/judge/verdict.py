@@ -24,9 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from adamconf.conformance.judge.bounds import REASONS, Bounds, describe_reasons, error_bounds
+from adamconf.conformance.judge.bounds import (
+    RANGE,
+    REASONS,
+    Bounds,
+    describe_reasons,
+    error_bounds,
+)
 from adamconf.reference.dialects import SPEC, Dialect
-from adamconf.reference.floats import to_hex, ulp_distance
+from adamconf.reference.floats import get_format, to_hex, ulp_distance
 from adamconf.reference.problem import Problem, Trajectory
 
 __all__ = ["Verdict", "judge", "STATUSES", "short_hex"]
@@ -114,7 +120,9 @@ class Verdict:
             if f["index"]:
                 where += "[" + ", ".join(str(i) for i in f["index"]) + "]"
             got = short_hex(f["got"])
-            if f["kind"] == "class":
+            if f["kind"] == "nonfinite":
+                detail = f"non-finite where the exact value is finite: {f.get('why', '')}"
+            elif f["kind"] == "class":
                 detail = "expected a value of that class"
             else:
                 detail = f"{f['ulps']} ULP, {_times(f['ratio'])} bound"
@@ -207,8 +215,22 @@ def judge(problem: Problem, reference: Trajectory, observed: Any, dtype: str, *,
     return verdict
 
 
+def _nonfinite_why(eps: float, fmt, quantity: str) -> str:
+    """Why a non-finite value where the exact one is finite is a failure, in words."""
+    if 0 < eps < fmt.smallest_subnormal / 2:
+        return (f"ε = {eps:g} is below half of {fmt.name}'s smallest subnormal "
+                f"({fmt.smallest_subnormal:.3g}), so an implementation that adds it in "
+                f"{fmt.name} adds 0 and divides 0 by 0 where v̂ is 0; the documented ε keeps "
+                f"the denominator from 0 — computing the step in float32 (as torch's fused "
+                f"kernel does) keeps {quantity} finite")
+    return (f"the exact {quantity} is finite and within {fmt.name}'s range, and so is every "
+            "intermediate; the documented ε > 0 keeps the denominator from 0, so a "
+            "non-finite value is the implementation's (ε lost or an intermediate overflowed)")
+
+
 def _judge_with(problem: Problem, reference: Trajectory, observed: Any, dtype: str,
                 bounds: Bounds) -> Verdict:
+    fmt = get_format(dtype)
     steps = problem.steps
     owner = problem.group_of_param()
     notes: list[str] = []
@@ -252,7 +274,12 @@ def _judge_with(problem: Problem, reference: Trajectory, observed: Any, dtype: s
             nan_ok = bounds.nan_ok[name][i].reshape(steps, -1)
             class_mismatch = (_class(got) != _class(want)) & ~(nan_ok & np.isnan(got))
             over = both_finite & (error > bound)
-            failing = (over | class_mismatch) & ~bad
+            # A rule no linearisation overrides: NaN or ±∞ where the exact value is finite
+            # and in the dtype's range, with every intermediate in range and ε > 0 (the
+            # documented formula's ε keeps the denominator from 0) — it fails.
+            lost = (~np.isfinite(got) & np.isfinite(want) & (np.abs(want) <= fmt.max)
+                    & ((reasons & RANGE) == 0) & (problem.groups[owner[i]].config.eps > 0))
+            failing = ((over | class_mismatch) & ~bad) | lost
             judged = both_finite & ~bad
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 ratio = np.where(judged, error / bound, np.nan)
@@ -286,7 +313,8 @@ def _judge_with(problem: Problem, reference: Trajectory, observed: Any, dtype: s
                 k, e = np.argwhere(failing)[0]  # row-major: earliest step, then element
                 index = np.unravel_index(int(e), problem.params[i].shape) if \
                     problem.params[i].ndim else ()
-                kind = "class" if class_mismatch[k, e] else "bound"
+                kind = "nonfinite" if lost[k, e] else (
+                    "class" if class_mismatch[k, e] else "bound")
                 with np.errstate(divide="ignore", over="ignore"):  # a zero bound: ratio ∞
                     ratio = float(error[k, e] / bound[k, e]) if kind == "bound" else math.inf
                 failures.append((int(k), q_index, i, int(e), {
@@ -298,6 +326,8 @@ def _judge_with(problem: Problem, reference: Trajectory, observed: Any, dtype: s
                     else math.nan,
                     "ulps": int(ulps[k, e]) if kind == "bound" else None,
                     "ratio": ratio,
+                    "why": _nonfinite_why(problem.groups[owner[i]].config.eps, fmt, name)
+                    if kind == "nonfinite" else "",
                 }))
         with np.errstate(invalid="ignore"):
             per_step = np.where(per_step == -np.inf, np.nan, per_step)
