@@ -106,3 +106,27 @@ class NotInstalledBackend(CorrectBackend):
 
     def probe(self):
         return BackendInfo(self.name, False, install_hint="pip install absent-framework")
+
+
+class NothingSupportedBackend(CorrectBackend):
+    """Refuses every case: nothing can be judged, so it must never 'conform'."""
+
+    name = "refuses-everything-example"
+
+    def open(self, problem, variant):
+        from adamconf.adapters.base import UnsupportedFeature
+
+        raise UnsupportedFeature("this example supports nothing")
+
+
+class FewSupportedBackend(CorrectBackend):
+    """Runs only single-step cases: conforms on a few, unsupported on the rest."""
+
+    name = "few-example"
+
+    def open(self, problem, variant):
+        from adamconf.adapters.base import UnsupportedFeature
+
+        if problem.steps != 1:
+            raise UnsupportedFeature("this example runs only single-step cases")
+        return super().open(problem, variant)
