@@ -196,6 +196,15 @@ def test_files_load_without_pickle(corpus):
                 assert data[key].dtype == np.float64
 
 
-def test_dtypes_are_known(corpus):
+def test_target_dtypes_are_exactly_those_the_inputs_are_exact_in(corpus):
+    """A case may target a dtype only where every input is representable in it, and must
+    target every such dtype (a missing one is a gap in the coverage matrix)."""
+    from adamconf.conformance.corpus.cases import exact_dtypes
+    from adamconf.reference.floats import representable
+
     for g in corpus:
         assert set(g.case.dtypes) <= set(ALL_DTYPES)
+        assert tuple(g.case.dtypes) == exact_dtypes(g.case.problem), g.id
+        for dtype in g.case.dtypes:
+            for p in g.case.problem.params:
+                assert representable(p, dtype).all(), (g.id, dtype)
