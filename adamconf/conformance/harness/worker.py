@@ -8,7 +8,11 @@ run in another Python environment, and the implementation under test never sees 
 
 from __future__ import annotations
 
-import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+import time
 import traceback
 from dataclasses import dataclass
 from enum import Enum
@@ -99,7 +103,30 @@ def _answer(backend, request: tuple) -> Reply:
                      traceback=traceback.format_exc(), exception_type=type(exc).__name__)
 
 
-def _worker_main(conn, spec: str) -> None:  # runs in the subprocess
+def _watch_parent(parent_pid: int) -> None:
+    """End this process within a second of its parent's death (a killed terminal, SIGTERM
+    to the parent alone): a worker never outlives the run that started it."""
+    import threading
+
+    try:  # Linux: the kernel sends SIGKILL when the parent dies
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent_pid:
+                os._exit(3)
+
+    threading.Thread(target=watch, name="adamconf-parent-watch", daemon=True).start()
+
+
+def _serve(conn, spec: str) -> None:
     from adamconf.conformance.harness.registry import load_backend
 
     try:
@@ -122,44 +149,103 @@ def _worker_main(conn, spec: str) -> None:  # runs in the subprocess
         conn.send(_answer(backend, request))
 
 
+def main(argv: list[str] | None = None) -> int:
+    """``python -m adamconf.conformance.harness.worker --fd N --parent PID SPEC``."""
+    import argparse
+    from multiprocessing.connection import Connection
+
+    parser = argparse.ArgumentParser(prog="adamconf-worker")
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--parent", type=int, required=True)
+    parser.add_argument("spec")
+    args = parser.parse_args(argv)
+    _watch_parent(args.parent)
+    extra = os.environ.get(_SYS_PATH_ENV)
+    if extra:  # the parent's import path, so 'module:factory' resolves as it did there
+        sys.path[:0] = [p for p in extra.split(os.pathsep) if p not in sys.path]
+    _serve(Connection(args.fd), args.spec)
+    return 0
+
+
+_SYS_PATH_ENV = "ADAMCONF_WORKER_SYS_PATH"
+
+
+def _child_sys_path(python: str) -> str:
+    """The parent's import path for a worker on this interpreter; for another interpreter
+    only the entries that are not an installation's own (its site-packages are its own)."""
+    if os.path.realpath(python) == os.path.realpath(sys.executable):
+        return os.pathsep.join(p or os.getcwd() for p in sys.path)
+    own = ("site-packages", "dist-packages", f"python{sys.version_info[0]}.")
+    return os.pathsep.join(p or os.getcwd() for p in sys.path
+                           if not any(part in p for part in own) and not p.endswith(".zip"))
+
+
 class BackendProcess:
-    """A backend in a subprocess; restarted after a crash or a timeout."""
+    """A backend in a worker process (optionally another Python environment's interpreter);
+    restarted after a crash or a timeout."""
 
     def __init__(self, spec: str, timeout: float = DEFAULT_TIMEOUT,
-                 recycle_after: int = RECYCLE_AFTER) -> None:
+                 recycle_after: int = RECYCLE_AFTER, python: str | None = None) -> None:
         self.spec, self.timeout, self.recycle_after = spec, timeout, recycle_after
-        self._ctx = multiprocessing.get_context("spawn")
-        self._process = None
+        self.python = python or sys.executable
+        self._process: subprocess.Popen | None = None
         self._conn = None
         self._served = 0
 
     def _start(self) -> None:
-        parent, child = self._ctx.Pipe()
-        self._process = self._ctx.Process(target=_worker_main, args=(child, self.spec),
-                                          daemon=True, name=f"adamconf-{self.spec}")
-        self._process.start()
-        child.close()
-        self._conn = parent
+        from multiprocessing.connection import Connection
+
+        ours, theirs = socket.socketpair()
+        env = {**os.environ, _SYS_PATH_ENV: _child_sys_path(self.python)}
+        try:
+            self._process = subprocess.Popen(
+                [self.python, "-m", "adamconf.conformance.harness.worker",
+                 "--fd", str(theirs.fileno()), "--parent", str(os.getpid()), self.spec],
+                pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            ours.close()
+            raise WorkerStartError(f"cannot start {self.python}: {exc}") from None
+        finally:
+            theirs.close()
+        self._conn = Connection(ours.detach())
+
+    def _alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
 
     def _kill(self) -> None:
-        started = self._process is not None and self._process.pid is not None
-        if started and self._process.is_alive():
-            self._process.kill()
-        if started:
-            self._process.join(5)
+        if self._process is not None:
+            if self._process.poll() is None:
+                self._process.kill()
+            try:
+                self._process.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        if self._conn is not None:
+            self._conn.close()
         self._process, self._conn = None, None
 
-    def request(self, *message, timeout: float | None = None) -> Reply:
-        """Send a request; the reply, or an ERROR reply after a crash or a timeout."""
+    def send(self, *message) -> Reply | None:
+        """Send a request without waiting (pipelining); None, or an ERROR reply where the
+        worker could not be reached."""
         if self._process is not None and self._served >= self.recycle_after:
             self.close()  # frameworks that compile a graph per optimizer only ever grow
-        if self._process is None or not self._process.is_alive():
-            self._start()
-            self._served = 0
-        self._served += 1
+        try:
+            if not self._alive():
+                self._kill()
+                self._start()
+                self._served = 0
+            self._served += 1
+            self._conn.send(message)
+        except WorkerStartError as exc:
+            return Reply(ReplyKind.ERROR, message=str(exc))
+        except (OSError, BrokenPipeError):
+            return self._died()
+        return None
+
+    def receive(self, timeout: float | None = None) -> Reply:
+        """The reply to the oldest request sent; an ERROR reply after a crash or a timeout."""
         timeout = self.timeout if timeout is None else timeout
         try:
-            self._conn.send(message)
             if not self._conn.poll(timeout):
                 self._kill()
                 return Reply(ReplyKind.ERROR, message=f"timed out after {timeout:g} s (the "
@@ -167,20 +253,35 @@ class BackendProcess:
                              "just slow)")
             return self._conn.recv()
         except (EOFError, OSError, BrokenPipeError):
-            if self._process is not None:
-                self._process.join(5)  # reap it, or its exit code is not known yet
-            code = self._process.exitcode if self._process is not None else None
-            self._kill()
-            how = f"exit code {code}" if code is None or code >= 0 else _signal_name(-code)
-            return Reply(ReplyKind.ERROR,
-                         message=f"the backend process died ({how}) while running this")
+            return self._died()
+
+    def request(self, *message, timeout: float | None = None) -> Reply:
+        """Send a request and wait for its reply."""
+        failed = self.send(*message)
+        return failed if failed is not None else self.receive(timeout)
+
+    def _died(self) -> Reply:
+        code = None
+        if self._process is not None:
+            try:
+                code = self._process.wait(5)  # reap it, or its exit code is not known yet
+            except subprocess.TimeoutExpired:
+                pass
+        self._kill()
+        how = f"exit code {code}" if code is None or code >= 0 else _signal_name(-code)
+        return Reply(ReplyKind.ERROR,
+                     message=f"the backend process died ({how}) while running this")
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
 
     def close(self) -> None:
-        if self._process is not None and self._process.is_alive():
+        if self._alive():
             try:
                 self._conn.send(("stop",))
-                self._process.join(5)
-            except (OSError, BrokenPipeError):
+                self._process.wait(5)
+            except (OSError, BrokenPipeError, subprocess.TimeoutExpired):
                 pass
         self._kill()
 
@@ -189,6 +290,10 @@ class BackendProcess:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class WorkerStartError(RuntimeError):
+    """The worker's interpreter could not be started."""
 
 
 def _signal_name(number: int) -> str:
@@ -219,3 +324,10 @@ class InProcessBackend:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+if __name__ == "__main__":
+    # through the package, so that replies pickle as this module's classes, not __main__'s
+    from adamconf.conformance.harness.worker import main as _main
+
+    sys.exit(_main())

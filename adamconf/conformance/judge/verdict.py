@@ -219,10 +219,11 @@ def _nonfinite_why(eps: float, fmt, quantity: str) -> str:
     """Why a non-finite value where the exact one is finite is a failure, in words."""
     if 0 < eps < fmt.smallest_subnormal / 2:
         return (f"ε = {eps:g} is below half of {fmt.name}'s smallest subnormal "
-                f"({fmt.smallest_subnormal:.3g}), so an implementation that adds it in "
-                f"{fmt.name} adds 0 and divides 0 by 0 where v̂ is 0; the documented ε keeps "
-                f"the denominator from 0 — computing the step in float32 (as torch's fused "
-                f"kernel does) keeps {quantity} finite")
+                f"({fmt.smallest_subnormal:.3g}): an implementation that adds it in "
+                f"{fmt.name} adds 0, and where v̂ is 0 in {fmt.name} (v underflows, or the "
+                "gradient is 0) it divides by √v̂ + ε = 0 (0/0 is NaN, m̂/0 is ±∞); the "
+                "documented ε keeps the denominator from 0 — computing the step in float32, "
+                f"as torch's fused kernel does, keeps {quantity} finite")
     return (f"the exact {quantity} is finite and within {fmt.name}'s range, and so is every "
             "intermediate; the documented ε > 0 keeps the denominator from 0, so a "
             "non-finite value is the implementation's (ε lost or an intermediate overflowed)")
