@@ -102,14 +102,18 @@ def check(backend="numpy", *, variants: Sequence[str] = (), devices: Sequence[st
           golden: Path | str | None = None, regressions: Path | str | None = None,
           validate: bool = True, identify: bool = True, timeout: float = 300.0,
           min_judged: float = 0.0, shard: tuple[int, int] | None = None,
-          in_process: bool | None = None,
+          in_process: bool | None = None, jobs: int = 1, python: str | None = None,
           progress: bool | Callable[[int, int, CaseResult], None] | None = None) -> CheckResult:
     """Run ``backend`` (or each of a list of them) over the selected cases and judge it.
 
     ``cases`` are id patterns (``"ams*"``, ``"t1/"``); ``variants``/``devices``/``dtypes``
     choose among the backend's variants; ``min_judged`` (a fraction) turns a run that
-    judged fewer of its selected cases into a failure.
+    judged fewer of its selected cases into a failure; ``jobs`` lanes run and judge in
+    parallel; ``python`` runs the backend's worker on another interpreter (a virtual
+    environment where its framework is installed — it needs adamconf and numpy there).
     """
+    if jobs < 1:
+        raise UsageError(f"jobs={jobs!r}: give at least 1")
     if not 0.0 <= min_judged <= 1.0:
         raise UsageError(f"min_judged={min_judged!r}: give a fraction between 0 and 1")
     corpus = load_cases(golden=golden, regressions=regressions, cases=cases,
@@ -120,20 +124,21 @@ def check(backend="numpy", *, variants: Sequence[str] = (), devices: Sequence[st
         result.runs.append(_check_one(one, corpus, variants=variants, devices=devices,
                                       dtypes=dtypes, validate=validate, identify=identify,
                                       timeout=timeout, min_judged=min_judged, shard=shard,
-                                      in_process=in_process,
+                                      in_process=in_process, jobs=jobs,
+                                      python=_python_for(one, python),
                                       progress=_progress_printer(progress)))
     return result
 
 
 def _check_one(backend, corpus, *, variants, devices, dtypes, validate, identify, timeout,
-               min_judged, shard, in_process, progress) -> RunResult:
+               min_judged, shard, in_process, jobs, python, progress) -> RunResult:
     from adamconf.conformance.harness.runner import choose_variants, probe_backend, run
     from adamconf.conformance.harness.worker import InProcessBackend
 
     if isinstance(backend, str):
         if in_process:
             raise UsageError("in_process=True needs a backend object, not a name")
-        info, process = probe_backend(backend, timeout)
+        info, process = probe_backend(backend, timeout, python=python)
         spec = backend
     else:
         process = (InProcessBackend(backend) if in_process is not False
@@ -151,9 +156,35 @@ def _check_one(backend, corpus, *, variants, devices, dtypes, validate, identify
         chosen = choose_variants(info, spec, variants, devices, dtypes)
         return run(spec, corpus, variants=chosen, info=info, shard=shard, timeout=timeout,
                    validate=validate, identify=identify, process=process,
-                   min_judged=min_judged, on_result=progress)
+                   min_judged=min_judged, jobs=jobs, on_result=progress)
     finally:
         process.close()
+
+
+CONFIG_FILE = "adamconf.toml"
+
+
+def _python_for(backend, python: str | None) -> str | None:
+    """The interpreter for a backend's worker: the one given, else the user's config file
+    (``adamconf.toml`` in the working folder, a table ``[python]`` of backend = path)."""
+    if python is not None or not isinstance(backend, str):
+        return python
+    path = Path(CONFIG_FILE)
+    if not path.is_file():
+        return None
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        raise UsageError(f"{path} needs Python 3.11 to be read (tomllib); pass --python "
+                         "instead") from None
+    try:
+        table = tomllib.loads(path.read_text()).get("python", {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    chosen = table.get(backend)
+    if chosen is not None and not isinstance(chosen, str):
+        raise UsageError(f"{path}: [python] {backend} must be a path to an interpreter")
+    return chosen
 
 
 def read_reports(paths: Sequence[Path | str]) -> list[dict]:

@@ -36,6 +36,13 @@ def add_parser(sub) -> None:
     b.add_argument("--strict", action="store_true",
                    help="exit 1 when any case is inconclusive (by default they are reported, "
                         "never counted as passes, and do not change the exit code)")
+    b.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                   help="lanes that run and judge in parallel, each with its own worker "
+                        "(default: the machine's cores)")
+    b.add_argument("--python", metavar="PATH", default=None,
+                   help="run the backend's worker on this interpreter (a virtual environment "
+                        "where its framework is installed; it needs adamconf and numpy "
+                        "there); per backend: a [python] table in ./adamconf.toml")
     b.add_argument("--min-judged", type=float, default=None, metavar="FRACTION",
                    help="a variant that judged (pass or fail) fewer than this fraction of its "
                         "selected cases does not conform (e.g. 0.5)")
@@ -53,6 +60,11 @@ def execute(args) -> int:
 
     if args.min_judged is not None and not 0.0 <= args.min_judged <= 1.0:
         raise UsageError(f"--min-judged {args.min_judged}: give a fraction between 0 and 1")
+    from adamconf.conformance.harness.lanes import default_jobs
+
+    jobs = default_jobs() if args.jobs is None else args.jobs
+    if jobs < 1:
+        raise UsageError(f"--jobs {jobs}: give at least 1")
     regressions = regressions_folder(args)
     runs = []
     for spec in args.backend or ["numpy"]:
@@ -62,7 +74,7 @@ def execute(args) -> int:
                        golden=args.golden, regressions=regressions, shard=args.shard,
                        validate=not args.no_validate, identify=not args.no_identify,
                        timeout=args.timeout, min_judged=args.min_judged or 0.0,
-                       progress=progress)
+                       jobs=jobs, python=args.python, progress=progress)
         runs.extend(result.runs)
     report.print_summary(runs, verbose=args.verbose)
     if args.json:

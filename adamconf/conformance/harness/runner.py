@@ -90,8 +90,8 @@ def select_variants(info: BackendInfo, *, names: Sequence[str] = (), devices: Se
             and (not dtypes or v.dtype in dtypes)]
 
 
-def probe_backend(spec: str, timeout: float = 180.0, *, require_installed: bool = True
-                  ) -> tuple[BackendInfo, BackendProcess]:
+def probe_backend(spec: str, timeout: float = 180.0, *, require_installed: bool = True,
+                  python: str | None = None) -> tuple[BackendInfo, BackendProcess]:
     """Start the backend's worker and probe it: (info, the running worker).
 
     A UsageError names the fix: an unknown name, a bad 'module:factory', a worker that
@@ -101,17 +101,18 @@ def probe_backend(spec: str, timeout: float = 180.0, *, require_installed: bool 
     if spec not in names and ":" not in spec:
         raise UsageError(f"unknown backend {spec!r}; known: {', '.join(sorted(names))}, or give "
                          "a third-party one as 'package.module:factory'")
-    if ":" in spec:
+    if ":" in spec and python is None:
         try:  # resolve here too, so a typo is one clear message and not a worker error
             load_backend(spec)
         except UnknownBackend as exc:
             raise UsageError(str(exc)) from None
-    process = BackendProcess(spec, timeout)
+    process = BackendProcess(spec, timeout, python=python)
     reply = process.request("probe")
     hint = INSTALL_HINTS.get(spec, "")
     if not reply.ok:
         process.close()
-        raise UsageError(f"backend {spec!r} could not start: {reply.message}"
+        where = f" with {python}" if python else ""
+        raise UsageError(f"backend {spec!r} could not start{where}: {reply.message}"
                          + (f"; to install it: {hint}" if hint else ""))
     info = reply.value
     if require_installed and not info.installed:
@@ -189,31 +190,69 @@ def result_of(golden: GoldenCase, variant: Variant, reply, *, repro: str = "",
 def run(spec: str, corpus: Sequence[GoldenCase], *, variants: Sequence[Variant],
         info: BackendInfo | None = None, shard: tuple[int, int] | None = None,
         timeout: float = DEFAULT_TIMEOUT, validate: bool = True, identify: bool = True,
-        process: BackendProcess | None = None, min_judged: float = 0.0,
+        process: BackendProcess | None = None, min_judged: float = 0.0, jobs: int = 1,
+        python: str | None = None,
         on_result: Callable[[int, int, CaseResult], None] | None = None) -> RunResult:
-    """Run every planned (case, variant) through the backend; judge each; never raise for one."""
+    """Run every planned (case, variant) through the backend; judge each; never raise for one.
+
+    With ``jobs`` > 1, that many lanes (each a process with its own worker) run and judge
+    slices of the plan in parallel; the results come back in the plan's order, the same
+    as with one lane.
+    """
     started = time.perf_counter()
     tasks = plan(corpus, variants, shard)
     name = info.name if info is not None else spec
     outcome = RunResult(name, info, settings={"shard": shard, "timeout": timeout,
-                                              "min_judged": min_judged, "pid": os.getpid()},
+                                              "min_judged": min_judged, "jobs": jobs,
+                                              "pid": os.getpid()},
                         variants_selected=list(variants))
     own = process is None
-    process = process or BackendProcess(spec, timeout)
+    process = process or BackendProcess(spec, timeout, python=python)
     try:
         if validate:
             outcome.validation = check_validation(process, variants)
-        for n, (golden, variant) in enumerate(tasks, 1):
-            t0 = time.perf_counter()
-            reply = process.request("run", case_setup(golden.case.problem), variant)
-            repro = repro_command(spec, golden.id, variant)
-            result = result_of(golden, variant, reply, repro=repro, identify=identify)
-            result.seconds = time.perf_counter() - t0
-            outcome.results.append(result)
-            if on_result is not None:
-                on_result(n, len(tasks), result)
+        parallel = jobs > 1 and len(tasks) > 1 and isinstance(process, BackendProcess)
+        if parallel:
+            if own:
+                process.close()  # the lanes start their own workers
+            from adamconf.conformance.harness.lanes import run_parallel
+
+            outcome.results = run_parallel(spec, tasks, jobs=jobs, timeout=timeout,
+                                           identify=identify, python=process.python,
+                                           on_result=on_result)
+        else:
+            outcome.results = run_lane(process, spec, tasks, identify=identify,
+                                       on_result=on_result)
     finally:
         if own:
             process.close()
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def run_lane(process, spec: str, tasks: Sequence[tuple[GoldenCase, Variant]], *,
+             identify: bool = True, on_result=None, done: int = 0, total: int | None = None
+             ) -> list[CaseResult]:
+    """The tasks one after another through one worker, pipelined: the next request is in the
+    worker while this process judges the last reply."""
+    results: list[CaseResult] = []
+    total = len(tasks) if total is None else total
+
+    def send(k: int):
+        golden, variant = tasks[k]
+        return process.send("run", case_setup(golden.case.problem), variant), time.perf_counter()
+
+    in_flight = send(0) if tasks else None
+    for k, (golden, variant) in enumerate(tasks):
+        failed, t0 = in_flight
+        reply = failed if failed is not None else process.receive()
+        waited = time.perf_counter() - t0
+        in_flight = send(k + 1) if k + 1 < len(tasks) else None
+        t1 = time.perf_counter()
+        result = result_of(golden, variant, reply, identify=identify,
+                           repro=repro_command(spec, golden.id, variant))
+        result.seconds = waited + time.perf_counter() - t1
+        results.append(result)
+        if on_result is not None:
+            on_result(done + len(results), total, result)
+    return results

@@ -103,7 +103,7 @@ def _answer(backend, request: tuple) -> Reply:
                      traceback=traceback.format_exc(), exception_type=type(exc).__name__)
 
 
-def _watch_parent(parent_pid: int) -> None:
+def watch_parent(parent_pid: int) -> None:
     """End this process within a second of its parent's death (a killed terminal, SIGTERM
     to the parent alone): a worker never outlives the run that started it."""
     import threading
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parent", type=int, required=True)
     parser.add_argument("spec")
     args = parser.parse_args(argv)
-    _watch_parent(args.parent)
+    watch_parent(args.parent)
     extra = os.environ.get(_SYS_PATH_ENV)
     if extra:  # the parent's import path, so 'module:factory' resolves as it did there
         sys.path[:0] = [p for p in extra.split(os.pathsep) if p not in sys.path]
@@ -312,9 +312,16 @@ class InProcessBackend:
     def __init__(self, backend) -> None:
         self.backend = backend
         self.timeout = None
+        self._pending: list[Reply] = []
 
     def request(self, *message, timeout: float | None = None) -> Reply:
         return _answer(self.backend, message)
+
+    def send(self, *message) -> None:
+        self._pending.append(_answer(self.backend, message))
+
+    def receive(self, timeout: float | None = None) -> Reply:
+        return self._pending.pop(0)
 
     def close(self) -> None:
         pass
