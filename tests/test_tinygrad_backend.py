@@ -4,7 +4,8 @@ is not installed, or its CPU device cannot start: it needs clang on PATH).
 What was found: ``tinygrad.nn.optim.Adam`` computes the documented update (β^t as a float32
 running product) and passes the plain cases in float32 and float16. Its moments and lr are
 float32 whatever the parameters' dtype, so float64 parameters fail and match no known
-dialect. A 0-d parameter makes its step fail. Only lr < 0 raises ValueError.
+dialect. A 0-d parameter makes the unfused step fail (the fused one handles it). Only
+lr < 0 raises ValueError.
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ def info():
     return info
 
 
-def _run(tmp_path, *args: str) -> dict[tuple[str, str], dict]:
+def _run(tmp_path, *args: str, variant: str = "Adam") -> dict[tuple[str, str], dict]:
     """(case, dtype) → result, from the CLI's JSON report."""
     out = tmp_path / "run.json"
-    main(["run", "--backend", "tinygrad", "--quiet", "--no-validate", "--json", str(out), *args])
+    main(["run", "--backend", "tinygrad", "--quiet", "--no-validate", "--json", str(out),
+          "--variant", variant, *args])
     run = json.loads(out.read_text())["runs"][0]
     return {(r["case"], r["variant"]["dtype"]): r for r in run["results"]}
 
@@ -45,10 +47,11 @@ def _run(tmp_path, *args: str) -> dict[tuple[str, str], dict]:
 def test_probe(info):
     assert info.installed and info.devices == ["cpu"]
     ids = {v.id for v in info.variants}
-    assert {"Adam/cpu/float32", "Adam/cpu/float16", "Adam/cpu/float64"} <= ids
+    assert {f"{name}/cpu/{dtype}" for name in ("Adam", "Adam-fused")
+            for dtype in ("float32", "float16", "float64")} <= ids
     refused = {u.what for u in info.unsupported}
     # bfloat16 needs a clang that knows __bf16: a variant or a reason, never silence
-    assert ("Adam/cpu/bfloat16" in ids) != ("Adam/cpu/bfloat16" in refused)
+    assert ("Adam/cpu/bfloat16" in ids) != ("cpu/bfloat16" in refused)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
@@ -58,7 +61,15 @@ def test_plain_cases_pass(info, tmp_path, dtype):
     assert {c: r["status"] for (c, _), r in results.items()} == dict.fromkeys(cases, "pass")
 
 
-def test_float64_parameters_get_float32_moments(info, tmp_path):
+def test_fused_passes_plain_cases_and_handles_a_0d_parameter(info, tmp_path):
+    cases = ["t1/plain", "resumed/plain", "empty-0d/plain"]
+    results = _run(tmp_path, "--dtype", "float32", *[a for c in cases for a in ("--case", c)],
+                   variant="Adam-fused")
+    assert {c: r["status"] for (c, _), r in results.items()} == dict.fromkeys(cases, "pass")
+
+
+def test_float64_parameters_get_float32_scalars(info, tmp_path):
+    # lr, b1_t and b2_t are float32 (and m, v: OPTIM_DTYPE); 1 − β2 alone is then off by 1e-5
     result = _run(tmp_path, "--dtype", "float64", "--case", "t1/plain")[("t1/plain", "float64")]
     assert result["status"] == "fail" and result["dialects"] == []
 

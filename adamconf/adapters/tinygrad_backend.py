@@ -17,7 +17,10 @@ the documented update (ε outside √v̂, both moments bias-corrected), with:
   float64 parameter gets float32 moments too;
 - lr a float32 tensor of shape (1,) (``least_upper_dtype(default_float, float32)``).
 
-Variant ``Adam`` × device ``cpu`` × dtype (float32, float16, bfloat16, float64). The device
+Variants ``Adam`` (``fused=False``, the default) and ``Adam-fused`` (``fused=True``, what
+``FUSE_OPTIM=1`` selects: the parameters and gradients are concatenated into one flat
+tensor, one update runs on it, and it is split back; m and v are one flat buffer each)
+× device ``cpu`` × dtype (float32, float16, bfloat16, float64). The device
 is tinygrad's CPU device with its default renderer (C compiled by clang: tinygrad's CPU
 device needs a ``clang`` on PATH, even for its own worker programs), selected with
 ``Context(DEV="CPU")``. A dtype it cannot compile (bfloat16 with clang 14: "__bf16 is not
@@ -25,9 +28,9 @@ supported on this target") is found by trying one step at probe time and listed 
 unsupported with the compiler's message. (``DEV=CPU:LLVM`` runs bfloat16, but with the
 libLLVM 14/15 found here tinygrad's IR for vectorised stores fails to verify; not listed.)
 
-A 0-d parameter is refused as tinygrad's Adam fails on it: lr has shape (1,), so the
+A 0-d parameter is refused by ``Adam`` as it fails on it: lr has shape (1,), so the
 update does too and cannot be assigned to shape () — measured at the first step, not
-assumed.
+assumed. ``Adam-fused`` handles it (the update is computed on the flat tensor).
 
 How the adapter uses it, as a user would:
 
@@ -72,7 +75,9 @@ NAME = "tinygrad"
 INSTALL_HINT = ("pip install 'adamconf[tinygrad]' (or pip install tinygrad); its CPU device "
                 "needs clang on PATH (e.g. apt-get install clang)")
 ADAM = "Adam"
-VARIANT_NAMES = (ADAM,)
+ADAM_FUSED = "Adam-fused"
+VARIANT_NAMES = (ADAM, ADAM_FUSED)
+FUSED = {ADAM: False, ADAM_FUSED: True}
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 # variant device → the value of tinygrad's DEV that selects it (device:renderer)
 DEVICES = {"cpu": "CPU"}
@@ -160,7 +165,8 @@ class TinygradSession:
                 params = [tg.tensor(p, variant) for p in group.params]
                 self._params.extend(params)
                 self.optimizers.append(tg.optim.Adam(params, lr=cfg.lr, b1=cfg.beta1,
-                                                     b2=cfg.beta2, eps=cfg.eps))
+                                                     b2=cfg.beta2, eps=cfg.eps,
+                                                     fused=FUSED[variant.name]))
             self.optimizer = tg.optim.OptimizerGroup(*self.optimizers)
             if problem.initial_state is not None:
                 self._load_state(problem)
@@ -170,12 +176,16 @@ class TinygradSession:
         index = 0
         for opt, group in zip(self.optimizers, problem.groups):
             cfg = group.config
+            rows = range(index, index + len(group.params))
+            index += len(group.params)
             for buffers, values in ((opt.m, init.m), (opt.v, init.v)):
-                for i, buffer in enumerate(buffers):
-                    host = np.array(values[index + i], dtype=np.float64)
-                    buffer.assign(tg.Tensor(host, device="CPU", dtype=tg.dtypes.float64)
-                                  .cast(buffer.dtype)).realize()
-            index += len(opt.m)
+                if opt.fused:  # one flat buffer: the parameters' values concatenated
+                    hosts = [np.concatenate([np.ravel(values[i]) for i in rows])]
+                else:
+                    hosts = [np.array(values[i], dtype=np.float64) for i in rows]
+                for buffer, host in zip(buffers, hosts):
+                    buffer.assign(tg.Tensor(np.asarray(host, dtype=np.float64), device="CPU",
+                                            dtype=tg.dtypes.float64).cast(buffer.dtype)).realize()
             for product, beta in ((opt.b1_t, cfg.beta1), (opt.b2_t, cfg.beta2)):
                 power = float(np.float64(beta) ** init.step)  # β^t, rounded once by the cast
                 product.assign(tg.Tensor([power], device="CPU", dtype=tg.dtypes.float64)
@@ -209,12 +219,18 @@ class TinygradSession:
         with self._tg.context(self._variant):
             return [self._tg.array(p) for p in self._params]
 
+    def _per_param(self, opt, buffers) -> list[np.ndarray]:
+        if not opt.fused:
+            return [self._tg.array(b) for b in buffers]
+        flat = self._tg.array(buffers[0])
+        return [flat[start:end].reshape(p.shape) for p, start, end
+                in zip(opt.params, opt.pos_params, opt.pos_params[1:])]
+
     def state(self) -> OptimizerState | None:
-        tg = self._tg
-        with tg.context(self._variant):
+        with self._tg.context(self._variant):
             return OptimizerState(step=None,
-                                  m=[tg.array(m) for o in self.optimizers for m in o.m],
-                                  v=[tg.array(v) for o in self.optimizers for v in o.v],
+                                  m=[a for o in self.optimizers for a in self._per_param(o, o.m)],
+                                  v=[a for o in self.optimizers for a in self._per_param(o, o.v)],
                                   vmax=None)
 
 
@@ -266,10 +282,11 @@ class TinygradBackend:
                     working.append(dtype)
                 else:
                     self._refused[(device, dtype)] = reason
-                    info.unsupported.append(Unsupported(f"{ADAM}/{device}/{dtype}", reason))
+                    info.unsupported.append(Unsupported(f"{device}/{dtype}", reason))
             if working:
                 info.devices.append(device)
-                info.variants += [Variant(NAME, ADAM, device, dtype) for dtype in working]
+                info.variants += [Variant(NAME, name, device, dtype) for name in VARIANT_NAMES
+                                  for dtype in working]
         info.unsupported += [Unsupported("weight_decay", NO_WEIGHT_DECAY),
                              Unsupported("amsgrad", NO_AMSGRAD),
                              Unsupported("maximize", NO_MAXIMIZE)]
@@ -304,7 +321,7 @@ class TinygradBackend:
         beta1, beta2 = betas
         with tg.context(variant):
             tg.optim.Adam([tg.tensor(np.zeros(2), variant)], lr=lr, b1=beta1, b2=beta2,
-                          eps=eps)
+                          eps=eps, fused=FUSED[variant.name])
 
 
 def _version() -> str:
