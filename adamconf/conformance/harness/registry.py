@@ -15,6 +15,10 @@ BUILTIN: dict[str, str] = {
     "torch": "adamconf.adapters.torch_backend:TorchBackend",
     "mindspore": "adamconf.adapters.mindspore_backend:MindSporeBackend",
     "jax": "adamconf.adapters.jax_backend:JaxBackend",
+    "sklearn": "adamconf.adapters.sklearn_backend:SklearnBackend",
+    "tinygrad": "adamconf.adapters.tinygrad_backend:TinygradBackend",
+    "mlx": "adamconf.adapters.mlx_backend:MlxBackend",
+    "autograd": "adamconf.adapters.autograd_backend:AutogradBackend",
 }
 
 INSTALL_HINTS: dict[str, str] = {
@@ -22,6 +26,10 @@ INSTALL_HINTS: dict[str, str] = {
     "torch": "pip install 'adamconf[torch]' (or pip install torch)",
     "mindspore": "pip install 'adamconf[mindspore]' (or pip install mindspore)",
     "jax": "pip install 'adamconf[jax]' (or pip install jax optax)",
+    "sklearn": "pip install 'adamconf[sklearn]' (or pip install scikit-learn)",
+    "tinygrad": "pip install 'adamconf[tinygrad]' (or pip install tinygrad)",
+    "mlx": "pip install 'adamconf[mlx]' (or pip install 'mlx[cpu]' on Linux, mlx on macOS)",
+    "autograd": "pip install 'adamconf[autograd]' (or pip install autograd)",
 }
 
 ENTRY_POINT_GROUP = "adamconf.backends"
