@@ -352,7 +352,7 @@ def _check_invalid(process, variants, *, examples: int, settings_kwargs: dict,
         if reply.ok:
             findings.append(InvalidFinding(where, item.parameter, shown, "accepted"))
         elif reply.kind is ReplyKind.RAISED:
-            if reply.exception_type != "ValueError":
+            if not reply.value_error:
                 findings.append(InvalidFinding(where, item.parameter, shown,
                                                f"raised {reply.message[:200]}"))
         elif reply.kind is ReplyKind.ERROR:

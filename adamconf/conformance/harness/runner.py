@@ -159,7 +159,7 @@ def check_validation(process: BackendProcess, variants: Sequence[Variant]
             kwargs = {**DEFAULTS, **override, "amsgrad": False, "maximize": False}
             reply = process.request("construct", variant, kwargs, timeout=120)
             if reply.kind is ReplyKind.RAISED:
-                ok = reply.exception_type == "ValueError"
+                ok = reply.value_error
                 out.append(ValidationResult(variant.name, variant.device, parameter, shown,
                                             reply.message, ok))
             elif reply.kind is ReplyKind.UNSUPPORTED:

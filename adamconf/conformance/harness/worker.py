@@ -48,6 +48,7 @@ class Reply:
     message: str = ""
     traceback: str = ""
     exception_type: str = ""
+    value_error: bool = False  # the exception is a ValueError (or a subclass of it)
 
     @property
     def ok(self) -> bool:
@@ -100,7 +101,8 @@ def _answer(backend, request: tuple) -> Reply:
         return Reply(ReplyKind.UNSUPPORTED, message=str(exc))
     except Exception as exc:
         return Reply(ReplyKind.RAISED, message=f"{type(exc).__name__}: {exc}",
-                     traceback=traceback.format_exc(), exception_type=type(exc).__name__)
+                     traceback=traceback.format_exc(), exception_type=type(exc).__name__,
+                     value_error=isinstance(exc, ValueError))
 
 
 def watch_parent(parent_pid: int) -> None:
