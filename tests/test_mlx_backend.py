@@ -15,8 +15,8 @@ import pytest
 pytest.importorskip("mlx.core")
 
 from adamconf.adapters.base import UnsupportedFeature, Variant  # noqa: E402
-from adamconf.conformance.harness.registry import load_backend  # noqa: E402
 from adamconf.conformance.cli import main  # noqa: E402
+from adamconf.conformance.harness.registry import load_backend  # noqa: E402
 
 pytestmark = pytest.mark.framework
 

@@ -88,9 +88,9 @@ def test_a_backend_judged_on_a_few_cases_says_how_many(capsys):
 
 
 def test_python_api_check_in_process():
-    from adamconf import check
-
     from example_backends import EpsHatBackend
+
+    from adamconf import check
 
     result = check(EpsHatBackend(), cases="t1/", validate=False)
     assert not result.conforms
