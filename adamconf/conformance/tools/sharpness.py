@@ -71,6 +71,9 @@ class Recipe:
         flush subnormal inputs and results to zero (GPU "denormals are zero" mode).
     opmath:
         16-bit D only: intermediates in float32, each stored quantity rounded to D.
+        Without it, a 16-bit recipe still adds ε in float32 and divides there (ε = 1e-8
+        is 0 in float16: an implementation that loses it divides by 0 where v̂ is 0,
+        which is not the documented algorithm), every other intermediate rounded to D.
     """
 
     name: str
@@ -117,9 +120,13 @@ class _Arith:
         return np.where(np.abs(x) < tiny, np.zeros_like(x) * np.sign(x), x).astype(x.dtype)
 
     def r(self, x):
-        """A result of one operation in W (already rounded by numpy), flushed if need be."""
+        """A result of one operation in W (already rounded by numpy), flushed if need be; a
+        float32 result of a 16-bit W (past the ε sum) stays float32."""
         if not self.ftz:
             return x
+        x = np.asarray(x)
+        if x.dtype == np.float32 and self.W.itemsize < 4:
+            return self._fz(x, FORMATS["float32"].smallest_normal)
         return self._fz(np.asarray(x, dtype=self.W), self.tiny_w)
 
     def c(self, x) -> np.ndarray:
@@ -153,6 +160,14 @@ class _Arith:
 
     def sqrt(self, x):
         return self.r(np.sqrt(x))
+
+    def plus_eps(self, x, eps):
+        """x + ε: in W, except that a 16-bit W adds ε in float32 (and what follows from
+        the sum stays float32 by numpy's promotion until it is stored in D)."""
+        if self.W.itemsize >= 4:
+            return self.r(x + self.c(eps))
+        wide = np.float32(round_to(float(eps), "float32"))
+        return self.r(np.asarray(x, dtype=np.float32) + wide)
 
     def div(self, a, b):
         return self.r(np.true_divide(a, b))
@@ -242,7 +257,7 @@ def _step(A: _Arith, recipe: Recipe, sc: _Scalars, st: dict, theta, m, v, vmax, 
         vmax = A.store(np.maximum(vmax, A.div(v, C(bc2))))
     if order in ("documented", "fma"):
         second = vmax if cfg.amsgrad else A.div(v, C(bc2))
-        denom = A.r(A.sqrt(second) + C(sc.eps))
+        denom = A.plus_eps(A.sqrt(second), sc.eps)
         update = A.div(A.div(m, C(bc1)), denom)
         if order == "fma":
             theta = A.fma(-C(lr), update, theta)
@@ -250,22 +265,22 @@ def _step(A: _Arith, recipe: Recipe, sc: _Scalars, st: dict, theta, m, v, vmax, 
             theta = A.r(theta - A.r(C(lr) * update))
     elif order == "torch":
         if cfg.amsgrad:
-            denom = A.r(A.sqrt(vmax) + C(sc.eps))
+            denom = A.plus_eps(A.sqrt(vmax), sc.eps)
         else:
-            denom = A.r(A.div(A.sqrt(v), C(sqrt_bc2)) + C(sc.eps))
+            denom = A.plus_eps(A.div(A.sqrt(v), C(sqrt_bc2)), sc.eps)
         step_size = float(lr) / float(bc1)
         theta = A.r(theta + A.r(C(-step_size) * A.div(m, denom)))
     elif order == "folded":
         sb = C(sqrt_bc2)
         root = A.r(A.sqrt(vmax) * sb) if cfg.amsgrad else A.sqrt(v)
-        denom = A.r(root + C(float(sc.eps) * float(sqrt_bc2)))
+        denom = A.plus_eps(root, float(sc.eps) * float(sqrt_bc2))
         step = C(float(lr) * float(sqrt_bc2) / float(bc1))
         theta = A.r(theta - A.r(step * A.div(m, denom)))
     elif not _capturable_safe(A, sc, lr, bc1, sqrt_bc2, v, vmax, cfg.amsgrad):
         # torch's own capturable form divides by the step size: 0/0 = NaN where v = 0 at
         # lr = 0 (or a step size that underflows), ∞ where √v/step overflows. A correct
         # implementation updates by (−step)·(m/d) there, as the non-capturable form does.
-        denom = A.r(A.sqrt(vmax if cfg.amsgrad else A.div(v, C(bc2))) + C(sc.eps))
+        denom = A.plus_eps(A.sqrt(vmax if cfg.amsgrad else A.div(v, C(bc2))), sc.eps)
         theta = A.r(theta + A.r(C(-float(lr) / float(bc1)) * A.div(m, denom)))
     else:  # capturable: scalar tensors in S, combined with arrays in W
         S = sc.S
