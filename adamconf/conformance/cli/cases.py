@@ -16,6 +16,10 @@ def add_parser(sub) -> None:
     p.add_argument("--list", action="store_true", help="only the list of cases")
     p.add_argument("--regressions", type=Path, metavar="DIR",
                    help="also list the regression cases saved in this folder by 'adamconf fuzz'")
+    p.add_argument("--judged", action="store_true",
+                   help="run the numpy backend (a correct implementation) over the cases and "
+                        "show, per feature and dtype, how many it judges conclusively (pass "
+                        "or fail, not inconclusive); a 0 is a cell nothing can judge")
 
 
 def execute(args) -> int:
@@ -50,4 +54,34 @@ def execute(args) -> int:
                 cells.append(f"{n if n else '·':>{w}}")
             print(f"{row:<12}" + " ".join(cells))
         print(f"{gaps} empty cells")
+    if args.judged:
+        return _judged_matrix(args)
+    return EXIT_OK
+
+
+def _judged_matrix(args) -> int:
+    """Feature × dtype: cases the numpy backend judged conclusively / cases selected."""
+    from adamconf.conformance.api import check
+    from adamconf.conformance.corpus.cases import ALL_DTYPES, FEATURES
+    from adamconf.conformance.harness.lanes import default_jobs
+    from adamconf.conformance.report.text import Progress
+
+    result = check("numpy", variants=["production"], cases=args.patterns or None,
+                   tags=args.tags, validate=False, identify=False, jobs=default_jobs(),
+                   progress=Progress())
+    results = result.runs[0].results
+    dtypes = [d for d in ALL_DTYPES if any(r.variant.dtype == d for r in results)]
+    print("\nJudged conclusively by the numpy backend (production), per feature and dtype: "
+          "judged/selected")
+    print(f"{'':<16}" + "".join(f"{d:>12}" for d in dtypes))
+    empty = 0
+    for name, _, predicate in FEATURES:
+        cells = []
+        for dtype in dtypes:
+            chosen = [r for r in results if r.variant.dtype == dtype and predicate(r.tags)]
+            judged = sum(r.status in ("pass", "fail") for r in chosen)
+            empty += bool(chosen) and judged == 0
+            cells.append(f"{judged}/{len(chosen)}" if chosen else "·")
+        print(f"{name:<16}" + "".join(f"{c:>12}" for c in cells))
+    print(f"{empty} cells with cases but none judged")
     return EXIT_OK

@@ -16,7 +16,7 @@ dtype in which all its inputs are exact.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -25,8 +25,8 @@ from adamconf.reference.config import GroupConfig
 from adamconf.reference.floats import FORMATS, representable, round_to
 from adamconf.reference.problem import Group, InitialState, Problem
 
-__all__ = ["Case", "OPTION_COMBOS", "REGIMES", "catalogue", "coverage_matrix", "select_cases",
-           "ALL_DTYPES"]
+__all__ = ["Case", "FEATURES", "OPTION_COMBOS", "REGIMES", "catalogue", "coverage_matrix",
+           "select_cases", "ALL_DTYPES"]
 
 ALL_DTYPES = ("float64", "float32", "float16", "bfloat16")
 
@@ -119,6 +119,7 @@ class _Regime:
     build: Callable[[np.random.Generator, GroupConfig], tuple[tuple[Group, ...],
                                                               tuple[np.ndarray, ...],
                                                               InitialState | None]]
+    feature: str  # the column of the coverage and report matrices (FEATURES) it fills
 
 
 def _single(config: GroupConfig, params, grads, lrs=None, state=None):
@@ -245,6 +246,14 @@ def _half_normal(rng, cfg):
     return _single(replace(cfg, eps=2.0 ** -10), [p], [_normal_grads(rng, 10, (6,), 1.5)])
 
 
+def _eps_f16(rng, cfg):
+    """ε comparable to √v̂, every moment in float16's normal range (v = 0.1·g² ≥ 2^-12)."""
+    p = _params(rng, (6,))
+    magnitude = 2.0 ** rng.integers(-4, 0, size=(12, 6)) * rng.integers(8, 16, size=(12, 6)) / 8
+    g = rng.choice([-1.0, 1.0], size=(12, 6)) * magnitude
+    return _single(replace(cfg, betas=(0.5, 0.9), eps=2.0 ** -5), [p], [_exact(g, _SMALL)])
+
+
 def _beta2_low(rng, cfg):
     """β2 = 0.99 and β1 = 0.5: (1 − β2)·v stays above half an ulp of v in bfloat16."""
     p = _params(rng, (6,))
@@ -291,32 +300,92 @@ def _non_finite(rng, cfg):
 
 
 REGIMES: tuple[_Regime, ...] = (
-    _Regime("t1", "a single step (t = 1) on 64 elements of varied size", _t1),
-    _Regime("short", "12 steps on a 3×4 parameter", _few_steps),
-    _Regime("long", "1000 steps on 4 elements: moments settle, v̂ rises and falls", _long),
-    _Regime("resumed", "resumed at step ~10^7 from a given m, v, v̂max", _resumed),
-    _Regime("zero-grad", "gradients exactly 0 for the first steps and in one element", _zero_grads),
-    _Regime("tiny-grad", "gradients near 1e-30 (below ε, representable in float32)", _tiny_grads),
-    _Regime("huge-grad", "gradients near 2^55 (g² near 2^110, within float32)", _huge_grads),
-    _Regime("subnormal32", "float32-subnormal gradients with ε = 1e-40", _subnormal32_grads),
-    _Regime("subnormal16", "float16-subnormal gradients with ε = 1e-10", _subnormal16_grads),
-    _Regime("sign-flip", "gradients flip sign every step", _sign_flips),
+    _Regime("t1", "a single step (t = 1) on 64 elements of varied size",
+            _t1, "basic"),
+    _Regime("short", "12 steps on a 3×4 parameter",
+            _few_steps, "basic"),
+    _Regime("long", "1000 steps on 4 elements: moments settle, v̂ rises and falls",
+            _long, "basic"),
+    _Regime("resumed", "resumed at step ~10^7 from a given m, v, v̂max",
+            _resumed, "resumed state"),
+    _Regime("zero-grad", "gradients exactly 0 for the first steps and in one element",
+            _zero_grads, "gradient range"),
+    _Regime("tiny-grad", "gradients near 1e-30 (below ε, representable in float32)",
+            _tiny_grads, "gradient range"),
+    _Regime("huge-grad", "gradients near 2^55 (g² near 2^110, within float32)",
+            _huge_grads, "gradient range"),
+    _Regime("subnormal32", "float32-subnormal gradients with ε = 1e-40",
+            _subnormal32_grads, "gradient range"),
+    _Regime("subnormal16", "float16-subnormal gradients with ε = 1e-10",
+            _subnormal16_grads, "gradient range"),
+    _Regime("sign-flip", "gradients flip sign every step",
+            _sign_flips, "basic"),
     _Regime("decreasing", "one large gradient then small ones (v̂ falls; amsgrad decides)",
-            _decreasing),
-    _Regime("eps0", "ε = 0, with one element's gradient always 0 (0/0 → NaN)", _eps_zero),
-    _Regime("eps-large", "ε = 1e-3 against gradients near 1e-3", _eps_large),
-    _Regime("beta1-0", "β1 = 0", _beta1_zero),
-    _Regime("beta2-near-1", "β2 = 1 − 2^-20 over 20 steps", _beta2_near_one),
-    _Regime("schedule", "lr changes between steps: warm-up from 0, then a decay", _schedule),
-    _Regime("lr-zero", "lr = 0 on some steps, one element's gradient always 0", _lr_zero),
+            _decreasing, "basic"),
+    _Regime("eps0", "ε = 0, with one element's gradient always 0 (0/0 → NaN)",
+            _eps_zero, "ε"),
+    _Regime("eps-large", "ε = 1e-3 against gradients near 1e-3",
+            _eps_large, "ε"),
+    _Regime("beta1-0", "β1 = 0",
+            _beta1_zero, "basic"),
+    _Regime("beta2-near-1", "β2 = 1 − 2^-20 over 20 steps",
+            _beta2_near_one, "basic"),
+    _Regime("schedule", "lr changes between steps: warm-up from 0, then a decay",
+            _schedule, "schedules"),
+    _Regime("lr-zero", "lr = 0 on some steps, one element's gradient always 0",
+            _lr_zero, "schedules"),
     _Regime("half-normal", "gradients 0.5–4, ε = 2^-10: v stays normal in float16",
-            _half_normal),
-    _Regime("beta2-low", "β = (0.5, 0.99): v does not stagnate in bfloat16", _beta2_low),
-    _Regime("groups", "two groups with different options, one with a schedule", _groups),
+            _half_normal, "basic"),
+    _Regime("eps-f16", "ε = 2^-5 against gradients 2^-4–2^-1, β = (0.5, 0.9): ε matters and v "
+            "stays normal in float16", _eps_f16, "ε"),
+    _Regime("beta2-low", "β = (0.5, 0.99): v does not stagnate in bfloat16",
+            _beta2_low, "basic"),
+    _Regime("groups", "two groups with different options, one with a schedule",
+            _groups, "schedules"),
     _Regime("empty-0d", "an empty parameter, a 0-d parameter and a vector in one group",
-            _empty_and_scalar),
-    _Regime("non-finite", "NaN and ±∞ gradients, an infinite parameter", _non_finite),
+            _empty_and_scalar, "shapes"),
+    _Regime("non-finite", "NaN and ±∞ gradients, an infinite parameter",
+            _non_finite, "non-finite"),
 )
+
+
+def _regime_feature(names: set[str]) -> Callable[[Sequence[str]], bool]:
+    return lambda tags: any(t.startswith("regime:") and t[7:] in names for t in tags)
+
+
+def _option(name: str) -> Callable[[Sequence[str]], bool]:
+    return lambda tags: "option:" + name in tags
+
+
+_FEATURE_TEXT = {  # in the order of the matrices' columns
+    "basic": "t = 1, short and long runs, sign flips, a falling v̂, β1 = 0, β2 near 1, "
+             "moments kept normal in 16-bit formats, hand-checked cases",
+    "ε": "ε = 0 (0/0 → NaN), ε = 1e-3 against gradients near 1e-3, ε = 2^-5 in float16",
+    "gradient range": "zero, tiny, huge and subnormal gradients",
+    "schedules": "lr changing between steps (lr = 0 too); several param groups",
+    "resumed state": "resumed at step ~10⁷ from a given m, v, v̂max",
+    "shapes": "an empty and a 0-d parameter",
+    "non-finite": "NaN and ±∞ gradients and parameters",
+}
+
+
+def _features() -> tuple[tuple[str, str, Callable[[Sequence[str]], bool]], ...]:
+    """The columns of the coverage and report matrices: each regime's declared feature, the
+    three options, everything, and the regression cases."""
+    by_feature: dict[str, set[str]] = {}
+    for regime in REGIMES:
+        by_feature.setdefault(regime.feature, set()).add(regime.name)
+    by_feature["basic"].add("hand")
+    columns = [("all cases", "every case of the variant", lambda tags: True),
+               ("basic", _FEATURE_TEXT["basic"], _regime_feature(by_feature.pop("basic"))),
+               ("amsgrad", "cases with amsgrad=True", _option("amsgrad")),
+               ("maximize", "cases with maximize=True", _option("maximize")),
+               ("weight decay", "cases with weight_decay > 0", _option("weight-decay"))]
+    columns += [(name, _FEATURE_TEXT[name], _regime_feature(by_feature[name]))
+                for name in _FEATURE_TEXT if name in by_feature]
+    columns.append(("regressions", "cases that fuzzing found and saved",
+                    lambda tags: "regression" in tags))
+    return tuple(columns)
 
 
 def _grid_case(regime: _Regime, combo: tuple[bool, bool, bool]) -> Case:
@@ -357,6 +426,9 @@ def _hand_checked() -> list[Case]:
                      (np.tile([0.5, -0.125, 2.0], (50, 1)),))),
     ]
     return cases
+
+
+FEATURES = _features()
 
 
 def catalogue() -> list[Case]:

@@ -23,13 +23,14 @@ import io
 import math
 import platform
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import mpmath
 import numpy as np
 
 from adamconf import __version__
+from adamconf.conformance.corpus.cases import FEATURES
 from adamconf.conformance.files import atomic_write
 from adamconf.conformance.judge.identify import variant_dialects
 from adamconf.conformance.judge.outcome import CaseResult, RunResult
@@ -43,29 +44,8 @@ __all__ = ["write_html", "render_html", "FEATURES", "cell_word", "CELL_ORDER",
 CASES_PER_VARIANT = 40
 PLOTS_HINT = "install adamconf[report] for the plots (pip install 'adamconf[report]')"
 
-_REGIMES = lambda *names: lambda tags: any("regime:" + n in tags for n in names)  # noqa: E731
-_OPTION = lambda name: lambda tags: "option:" + name in tags  # noqa: E731
+# the columns of the summary matrix: declared with the regimes, in the catalogue
 
-# (column, what it holds, predicate on a case's tags). A case may sit in several columns.
-FEATURES: tuple[tuple[str, str, Callable[[Sequence[str]], bool]], ...] = (
-    ("all cases", "every case of the variant", lambda tags: True),
-    ("basic", "t = 1, short and long runs, sign flips, a falling v̂, β1 = 0, β2 = 1 − 2⁻²⁰, "
-     "hand-checked cases", _REGIMES("t1", "short", "long", "sign-flip", "decreasing",
-                                    "beta1-0", "beta2-near-1", "hand")),
-    ("amsgrad", "cases with amsgrad=True", _OPTION("amsgrad")),
-    ("maximize", "cases with maximize=True", _OPTION("maximize")),
-    ("weight decay", "cases with weight_decay > 0", _OPTION("weight-decay")),
-    ("ε", "ε = 0 (0/0 → NaN) and ε = 1e-3 against gradients near 1e-3",
-     _REGIMES("eps0", "eps-large")),
-    ("gradient range", "zero, tiny, huge and subnormal gradients",
-     _REGIMES("zero-grad", "tiny-grad", "huge-grad", "subnormal32", "subnormal16")),
-    ("schedules", "lr changing between steps; several param groups",
-     _REGIMES("schedule", "groups")),
-    ("resumed state", "resumed at step ~10⁷ from a given m, v, v̂max", _REGIMES("resumed")),
-    ("shapes", "an empty and a 0-d parameter", _REGIMES("empty-0d")),
-    ("non-finite", "NaN and ±∞ gradients and parameters", _REGIMES("non-finite")),
-    ("regressions", "cases that fuzzing found and saved", lambda tags: "regression" in tags),
-)
 
 # Cell words, most severe first: a cell shows the first that applies to its cases.
 CELL_ORDER = (
