@@ -64,9 +64,15 @@ class EpsHatBackend:
 
     def construct(self, variant, *, lr, betas, eps, weight_decay, amsgrad=False,
                   maximize=False):
-        from adamconf.reference.config import validate_hyperparameters
-
-        validate_hyperparameters(lr, betas, eps, weight_decay)
+        # its own checks, as any implementation has (never the spec's validator)
+        if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not lr >= 0:
+            raise ValueError(f"Invalid learning rate: {lr!r}")
+        if not eps >= 0:
+            raise ValueError(f"Invalid epsilon value: {eps!r}")
+        if not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError(f"Invalid betas: {betas!r}")
+        if not weight_decay >= 0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay!r}")
 
 
 class CorrectBackend(EpsHatBackend):
@@ -130,3 +136,21 @@ class FewSupportedBackend(CorrectBackend):
         if problem.steps != 1:
             raise UnsupportedFeature("this example runs only single-step cases")
         return super().open(problem, variant)
+
+
+class WhereAmIBackend(CorrectBackend):
+    """The correct example, saying which interpreter its worker runs on and whether the
+    spec's libraries are importable there (a worker needs only adamconf's adapters and
+    numpy)."""
+
+    name = "where-am-i-example"
+
+    def probe(self):
+        import importlib.util
+        import sys
+
+        info = super().probe()
+        info.versions = {"python": sys.executable,
+                         "mpmath": "importable" if importlib.util.find_spec("mpmath")
+                         else "absent"}
+        return info

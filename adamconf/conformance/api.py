@@ -125,7 +125,7 @@ def check(backend="numpy", *, variants: Sequence[str] = (), devices: Sequence[st
                                       dtypes=dtypes, validate=validate, identify=identify,
                                       timeout=timeout, min_judged=min_judged, shard=shard,
                                       in_process=in_process, jobs=jobs,
-                                      python=_python_for(one, python),
+                                      python=python_for(one, python),
                                       progress=_progress_printer(progress)))
     return result
 
@@ -164,7 +164,7 @@ def _check_one(backend, corpus, *, variants, devices, dtypes, validate, identify
 CONFIG_FILE = "adamconf.toml"
 
 
-def _python_for(backend, python: str | None) -> str | None:
+def python_for(backend, python: str | None) -> str | None:
     """The interpreter for a backend's worker: the one given, else the user's config file
     (``adamconf.toml`` in the working folder, a table ``[python]`` of backend = path)."""
     if python is not None or not isinstance(backend, str):

@@ -1,0 +1,104 @@
+"""The runner's planning, variant choice, validation checks, lanes, and the registry."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from adamconf.adapters.base import BackendInfo, Variant
+from adamconf.conformance.cli import main
+from adamconf.conformance.corpus.golden import load_corpus, select_golden
+from adamconf.conformance.errors import UsageError
+from adamconf.conformance.harness.registry import UnknownBackend, known_backends, load_backend
+from adamconf.conformance.harness.runner import (
+    check_validation,
+    choose_variants,
+    plan,
+    select_variants,
+)
+from adamconf.conformance.harness.worker import InProcessBackend
+
+V64 = Variant("x", "plain", "cpu", "float64")
+V16 = Variant("x", "plain", "cpu", "float16")
+INFO = BackendInfo("x", True, {}, ["cpu"], ["float64", "float16"], [V64, V16])
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return load_corpus()
+
+
+def test_plan_keeps_only_dtypes_a_case_is_exact_in(corpus):
+    tasks = plan(corpus, [V64, V16])
+    assert all(v.dtype in g.case.dtypes for g, v in tasks)
+    assert sum(v is V64 for _, v in tasks) == len(corpus)  # float64 takes every case
+    assert 0 < sum(v is V16 for _, v in tasks) < len(corpus)
+
+
+def test_shards_partition_the_plan(corpus):
+    whole = plan(corpus, [V64, V16])
+    parts = [plan(corpus, [V64, V16], (i, 3)) for i in (1, 2, 3)]
+    assert sorted(map(id, [t[0] for p in parts for t in p])) == sorted(
+        map(id, [t[0] for t in whole]))
+    assert sum(map(len, parts)) == len(whole)
+
+
+def test_variant_choice_names_what_is_valid():
+    assert select_variants(INFO, dtypes=["float16"]) == [V16]
+    with pytest.raises(ValueError, match="unknown dtype 'float8'.*valid: float16, float64"):
+        select_variants(INFO, dtypes=["float8"])
+    with pytest.raises(UsageError, match="unknown device 'tpu'"):
+        choose_variants(INFO, "x", devices=["tpu"])
+
+
+def test_case_selection(corpus):
+    assert [g.id for g in select_golden(corpus, case_ids=["t1/plain"])] == ["t1/plain"]
+    assert {g.id for g in select_golden(corpus, patterns=["t1/*"])} == {
+        g.id for g in corpus if g.id.startswith("t1/")}
+    with pytest.raises(UsageError, match="no case with id 'nope'"):
+        select_golden(corpus, case_ids=["nope"])
+
+
+def test_validation_counts_a_value_error_and_names_what_was_accepted():
+    from example_backends import AcceptsEverythingBackend, CorrectBackend
+
+    good = check_validation(InProcessBackend(CorrectBackend()),
+                            [Variant("correct-example", "plain", "cpu", "float64")])
+    assert good and all(v.ok for v in good)
+    lenient = check_validation(InProcessBackend(AcceptsEverythingBackend()),
+                               [Variant("lenient-example", "plain", "cpu", "float64")])
+    assert lenient and not any(v.ok for v in lenient)
+    assert all(v.raised is None for v in lenient)  # accepted silently
+
+
+def test_registry():
+    names = known_backends()
+    assert {"numpy", "torch", "mindspore", "jax"} <= set(names)
+    assert load_backend("numpy").name == "numpy"
+    with pytest.raises(UnknownBackend, match="unknown backend 'nosuch'; known: "):
+        load_backend("nosuch")
+    with pytest.raises(UnknownBackend, match="must look like 'package.module:factory'"):
+        load_backend("module:")
+    with pytest.raises(UnknownBackend, match="has no attribute 'Nope'"):
+        load_backend("example_backends:Nope")
+
+
+def _without_timings(path) -> dict:
+    data = json.loads(path.read_text())
+    data.pop("created")
+    for run in data["runs"]:
+        run.pop("seconds")
+        run["settings"].pop("jobs")
+        for r in run["results"]:
+            r.pop("seconds")
+    return data
+
+
+def test_lanes_give_the_same_report_as_one(tmp_path, capsys):
+    args = ["run", "--quiet", "-k", "t1/", "-k", "short/", "-k", "groups/"]
+    one = main([*args, "-j", "1", "--json", str(tmp_path / "one.json")])
+    two = main([*args, "-j", "2", "--json", str(tmp_path / "two.json")])
+    capsys.readouterr()
+    assert one == two
+    assert _without_timings(tmp_path / "one.json") == _without_timings(tmp_path / "two.json")
