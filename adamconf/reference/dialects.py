@@ -51,6 +51,23 @@ class Dialect:
     bias_correction: bool = True
     step_offset: int = 0
 
+    EPS_MODES = ("outside", "hat", "inside-sqrt")
+    AMSGRAD_MODES = ("max-hat", "max-raw", "ignored", "paper")
+    WEIGHT_DECAY_MODES = ("l2", "decoupled", "maximize-after-wd")
+
+    def __post_init__(self) -> None:
+        # a typo in a switch would silently be the spec's formula: refuse it here
+        for field_name, allowed in (("eps_mode", self.EPS_MODES),
+                                    ("amsgrad_mode", self.AMSGRAD_MODES),
+                                    ("weight_decay_mode", self.WEIGHT_DECAY_MODES)):
+            value = getattr(self, field_name)
+            if value not in allowed:
+                raise ValueError(f"dialect {self.name!r}: {field_name}={value!r}; choose one "
+                                 f"of {', '.join(allowed)}")
+        if not isinstance(self.bias_correction, bool) or not isinstance(self.step_offset, int):
+            raise ValueError(f"dialect {self.name!r}: bias_correction is a bool and "
+                             "step_offset an int")
+
     @property
     def vmax_kind(self) -> str:
         """What the v̂max state holds in this dialect: ``"hat"`` or ``"raw"``."""
