@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from adamconf.adapters.base import OptimizerState, UnsupportedFeature, Variant
+from adamconf.adapters import numpy_adam
 from adamconf.adapters.numpy_adam import Adam, numba_available, one_minus_power
 from adamconf.adapters.numpy_backend import NumpyBackend
 from adamconf.reference.config import GroupConfig
@@ -420,6 +421,97 @@ def test_bad_gradients_raise_value_error_and_change_nothing(grads, message):
     with pytest.raises(ValueError, match=message):
         opt.step(grads)
     assert opt.step_count == 0 and (a == 1).all() and (b == 1).all()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"lr": float("nan")}, "Invalid learning rate: nan"),
+    ({"lr": True}, "not a bool"),
+    ({"lr": np.array(True)}, "tensor holds True"),
+    ({"lr": None}, "Invalid learning rate type: NoneType"),
+    ({"eps": float("nan")}, "Invalid epsilon value: nan"),
+    ({"eps": False}, r"Invalid epsilon value: False \(bool\); eps must be a real number"),
+    ({"betas": (float("nan"), 0.999)}, "Invalid beta parameter at index 0: nan"),
+    ({"betas": (0.9, True)}, "Invalid beta parameter at index 1: True"),
+    ({"betas": (0.9, 0.99, 0.999)}, "betas must be a pair"),
+    ({"betas": "ab"}, "betas must be a pair"),
+    ({"weight_decay": float("nan")}, "Invalid weight_decay value: nan"),
+    ({"weight_decay": "0"}, "weight_decay must be a real number"),
+])
+def test_nan_bool_and_wrong_types_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Adam([np.zeros(2)], **kwargs)
+
+
+def test_lr_may_be_a_one_element_tensor():
+    class Scalar:  # the tensor protocol the documentation allows: one element, .item()
+        size = 1
+
+        def item(self):
+            return 0.25
+
+    for lr in (np.float32(0.25), np.array(0.25), np.array([0.25]), Scalar(), 1):
+        opt = Adam([np.zeros(2)], lr=lr)
+        assert opt.param_groups[0]["lr"] is lr
+    opt.step([np.ones(2)])
+
+
+def test_adapters_share_no_code_with_the_reference():
+    """The implementation under test imports nothing from the specification or the judge."""
+    import ast
+    import pathlib
+    import subprocess
+    import sys
+
+    adapters = pathlib.Path(numpy_adam.__file__).parent
+    for name in ("numpy_adam.py", "numpy_backend.py", "base.py"):
+        tree = ast.parse((adapters / name).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                module = "." * node.level + (node.module or "")
+                assert node.level == 0 or module in (".base", ".numpy_adam"), (name, module)
+                assert not module.startswith("adamconf"), (name, module)
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith("adamconf") for a in node.names), name
+    code = ("import sys, adamconf.adapters.numpy_backend as b; b.NumpyBackend().probe(); "
+            "print(sorted(m for m in sys.modules if m.startswith('adamconf.')))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout
+    assert "reference" not in loaded and "conformance" not in loaded, loaded
+
+
+class LaxLrNumpyBackend(NumpyBackend):
+    """The numpy backend with a wrong validator in its Adam: lr < 0 is let through.
+
+    Loaded as ``test_numpy_adam:LaxLrNumpyBackend`` in the suite's backend subprocess, so
+    the patch lives and dies with that process.
+    """
+
+    def __init__(self) -> None:
+        strict = numpy_adam.validate_hyperparameters
+
+        def lax(lr, betas, eps, weight_decay):
+            if isinstance(lr, float) and lr < 0:
+                return (lr, *strict(-lr, betas, eps, weight_decay)[1:])
+            return strict(lr, betas, eps, weight_decay)
+
+        numpy_adam.validate_hyperparameters = lax
+
+
+@pytest.mark.parametrize("spec, wrong", [("numpy", set()),
+                                         ("test_numpy_adam:LaxLrNumpyBackend", {"lr -0.001"})])
+def test_suite_catches_a_wrong_validator_in_the_numpy_adam(spec, wrong):
+    from adamconf.conformance.runner import INVALID_HYPERPARAMETERS, BackendProcess, \
+        check_validation
+
+    variants = [Variant("numpy", "production", "cpu", "float32")]
+    if numba_available():
+        variants.append(Variant("numpy", "production-numba", "cpu", "float64"))
+    with BackendProcess(spec) as process:
+        results = check_validation(process, variants)
+    assert len(results) == len(INVALID_HYPERPARAMETERS) * len(variants)
+    failed = {f"{r.parameter} {r.value}" for r in results if not r.ok}
+    assert failed == wrong, [r for r in results if not r.ok]
+    assert sum(not r.ok for r in results) == len(wrong) * len(variants)
 
 
 def test_invalid_lr_set_between_steps_raises_at_step():

@@ -52,10 +52,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..reference.config import validate_hyperparameters
 
 __all__ = ["Adam", "KERNELS", "aligned_zeros", "default_threads", "numba_available",
-           "one_minus_power", "STATE_DICT_FORMAT"]
+           "one_minus_power", "validate_hyperparameters", "STATE_DICT_FORMAT"]
 
 KERNELS = ("auto", "numpy", "numba")
 STATE_DICT_FORMAT = "adamconf.numpy_adam/1"
@@ -77,6 +76,88 @@ _NUMPY_PARALLEL_MIN = 1 << 21
 # thread of their own (a parameter smaller than that runs on the calling thread alone).
 _NUMBA_BLOCK = 16384
 _NUMBA_ELEMENTS_PER_THREAD = 1 << 15
+
+
+# --------------------------------------------------------------------------------------
+# Hyperparameters. This module's own check of the documented errors, written from the
+# documentation (not shared with the reference, so that the conformance suite's check of
+# the documented ValueErrors judges this code, not the specification's).
+
+def _learning_rate(lr: Any) -> float:
+    """``lr`` as a float: an int, a float, or a tensor-like holding one number (not a bool)."""
+    if isinstance(lr, (bool, np.bool_)):
+        raise ValueError(f"Invalid learning rate: {lr!r}; lr must be an int, a float or a "
+                         "tensor holding one number, not a bool")
+    if isinstance(lr, numbers.Real):
+        return float(lr)
+    item = getattr(lr, "item", None)
+    if not callable(item):
+        raise ValueError(f"Invalid learning rate type: {type(lr).__name__}; lr must be an "
+                         "int, a float or a tensor holding one number")
+    try:
+        numel = getattr(lr, "numel", None)  # torch: .size() is a method, .numel() the count
+        count = int(numel()) if callable(numel) else int(getattr(lr, "size", 1))
+        if count != 1:
+            raise ValueError(f"Invalid learning rate: a tensor of {count} elements; lr must "
+                             "be an int, a float or a tensor holding exactly one number")
+        value = item()
+    except ValueError:
+        raise
+    except Exception as exc:  # the framework's own error reading its tensor
+        raise ValueError(f"Invalid learning rate: cannot read a {type(lr).__name__} as a "
+                         f"number ({type(exc).__name__}: {exc})") from exc
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"Invalid learning rate: the tensor holds {value!r}; lr must be a "
+                         "real number")
+    return float(value)
+
+
+def _real(label: str, name: str, value: Any) -> float:
+    """``value`` as a float: a real number (not a bool), not NaN."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"Invalid {label}: {value!r} ({type(value).__name__}); {name} must "
+                         "be a real number")
+    value = float(value)
+    if math.isnan(value):
+        raise ValueError(f"Invalid {label}: nan; {name} must be a number, not NaN")
+    return value
+
+
+def validate_hyperparameters(lr: Any, betas: Any, eps: Any, weight_decay: Any
+                             ) -> tuple[float, tuple[float, float], float, float]:
+    """The documented checks; (lr, (beta1, beta2), eps, weight_decay) as floats.
+
+    Each refusal is a ``ValueError`` naming the parameter, its value and the allowed range:
+    lr >= 0 (an int, a float or a one-element tensor; not a bool), eps >= 0, each beta in
+    [0, 1), weight_decay >= 0; NaN is refused everywhere.
+    """
+    lr = _learning_rate(lr)
+    if math.isnan(lr):
+        raise ValueError("Invalid learning rate: nan; lr must be a number >= 0")
+    if lr < 0.0:
+        raise ValueError(f"Invalid learning rate: {lr!r}; lr must be >= 0")
+    eps = _real("epsilon value", "eps", eps)
+    if eps < 0.0:
+        raise ValueError(f"Invalid epsilon value: {eps!r}; eps must be >= 0")
+    if isinstance(betas, (str, bytes)) or not isinstance(betas, Iterable):
+        raise ValueError(f"Invalid betas: {betas!r}; betas must be a pair (beta1, beta2), "
+                         "each in [0, 1)")
+    pair = list(betas)
+    if len(pair) != 2:
+        raise ValueError(f"Invalid betas: {betas!r}; betas must be a pair (beta1, beta2), "
+                         "each in [0, 1)")
+    checked = []
+    for index, beta in enumerate(pair):
+        beta = _real(f"beta parameter at index {index}", f"betas[{index}]", beta)
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {index}: {beta!r}; each beta "
+                             "must be in [0, 1)")
+        checked.append(beta)
+    weight_decay = _real("weight_decay value", "weight_decay", weight_decay)
+    if weight_decay < 0.0:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay!r}; weight_decay must "
+                         "be >= 0")
+    return lr, (checked[0], checked[1]), eps, weight_decay
 
 
 # --------------------------------------------------------------------------------------
