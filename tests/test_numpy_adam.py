@@ -11,8 +11,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from adamconf.adapters.base import OptimizerState, UnsupportedFeature, Variant
 from adamconf.adapters import numpy_adam
+from adamconf.adapters.base import OptimizerState, UnsupportedFeature, Variant
 from adamconf.adapters.numpy_adam import Adam, numba_available, one_minus_power
 from adamconf.adapters.numpy_backend import NumpyBackend
 from adamconf.reference.config import GroupConfig
@@ -198,12 +198,58 @@ def test_kernels_give_identical_bits(dtype, options):
             assert same_bits(a, b)
 
 
-def test_threaded_numpy_kernel_gives_identical_bits():
-    n = (1 << 21) + 5  # large enough for the NumPy kernel to split across threads
-    one = _random_state_run("numpy", np.float32, n, 3, threads=1, amsgrad=True)
-    two = _random_state_run("numpy", np.float32, n, 3, threads=2, amsgrad=True)
-    for a, b in zip(one, two, strict=True):
-        assert same_bits(a, b)
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_threaded_numpy_kernel_gives_identical_bits(dtype):
+    # large enough for the NumPy kernel to share it among threads, with a ragged last chunk
+    n = numpy_adam._NUMPY_PARALLEL_MIN_BYTES // np.dtype(dtype).itemsize * 3 + 5
+    one = _random_state_run("numpy", dtype, n, 3, threads=1, amsgrad=True)
+    for threads in (2, 3):
+        many = _random_state_run("numpy", dtype, n, 3, threads=threads, amsgrad=True)
+        for a, b in zip(one, many, strict=True):
+            assert same_bits(a, b)
+
+
+def test_chunk_queue_hands_out_every_chunk_once():
+    import threading
+
+    queue = numpy_adam._ChunkQueue(100_003, 10)
+    taken: list[list[int]] = [[] for _ in range(4)]
+
+    def take(k):
+        while (start := queue.take()) is not None:
+            taken[k].append(start)
+
+    threads = [threading.Thread(target=take, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(s for part in taken for s in part) == list(range(0, 100_003, 10))
+
+
+def test_step_does_not_wait_for_a_helper_thread_that_never_starts(monkeypatch):
+    """A helper the pool cannot start (busy, or lost in a fork) is cancelled, not awaited."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    busy = ThreadPoolExecutor(max_workers=1)
+    release = threading.Event()
+    busy.submit(release.wait)  # the pool's only worker is taken
+    monkeypatch.setattr(numpy_adam, "_thread_pool", lambda workers: busy)
+    n = numpy_adam._NUMPY_PARALLEL_MIN_BYTES // 4 * 2 + 3
+    p = np.linspace(-1, 1, n, dtype=np.float32)
+    reference = p.copy()
+    grad = np.cos(np.arange(n, dtype=np.float32))
+    opt = Adam([p], kernel="numpy", threads=2)
+    Adam([reference], kernel="numpy", threads=1).step([grad])
+    stepper = threading.Thread(target=opt.step, args=([grad],))
+    stepper.start()
+    stepper.join(timeout=60)
+    finished = not stepper.is_alive()
+    release.set()
+    busy.shutdown()
+    assert finished, "step() waited for a helper thread that never ran"
+    assert same_bits(p, reference)
 
 
 @needs_numba
@@ -500,8 +546,11 @@ class LaxLrNumpyBackend(NumpyBackend):
 @pytest.mark.parametrize("spec, wrong", [("numpy", set()),
                                          ("test_numpy_adam:LaxLrNumpyBackend", {"lr -0.001"})])
 def test_suite_catches_a_wrong_validator_in_the_numpy_adam(spec, wrong):
-    from adamconf.conformance.runner import INVALID_HYPERPARAMETERS, BackendProcess, \
-        check_validation
+    from adamconf.conformance.runner import (
+        INVALID_HYPERPARAMETERS,
+        BackendProcess,
+        check_validation,
+    )
 
     variants = [Variant("numpy", "production", "cpu", "float32")]
     if numba_available():
