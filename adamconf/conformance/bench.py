@@ -43,7 +43,7 @@ DEFAULT_EXPONENTS = tuple(range(10, 25))
 QUICK_EXPONENTS = (10, 16, 20)
 TORCH_IMPLS = ("for-loop", "foreach", "fused")
 DTYPES = ("float32", "float64", "float16")
-CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 # a timed batch lasts about this long (seconds), so timer and call overheads vanish
 _BATCH_SECONDS = 0.02
 _MAX_BATCH = 2000
@@ -103,9 +103,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: every available one)")
     parser.add_argument("--amsgrad", action="store_true", help="time the amsgrad step")
     parser.add_argument("--clock", default="wall", choices=CLOCKS,
-                        help="wall: elapsed time (default); cpu: CPU time of the calling "
-                             "thread, which other work on the machine does not inflate "
-                             "(needs --threads 1, so that every implementation runs there)")
+                        help="wall: elapsed time (default); cpu: CPU time of this process, "
+                             "which other work on the machine does not inflate (needs "
+                             "--threads 1: with more, waiting threads may spin)")
     parser.add_argument("--no-torch", action="store_true", help="do not time torch")
     parser.add_argument("--no-reference", action="store_true",
                         help="skip the reference-engine speed measurement")
@@ -187,8 +187,8 @@ def bench_step(exponents: list[int], dtype: str = "float32", threads: int | None
                use_torch: bool = True, clock: str = "wall") -> dict[str, Any]:
     """Time the NumPy production step and torch's CPU Adam; return a JSON-ready dict.
 
-    ``clock="cpu"`` times by the calling thread's CPU time: meaningful with ``threads=1``,
-    where every implementation computes on the calling thread.
+    ``clock="cpu"`` times by the process's CPU time: meaningful with ``threads=1``, where
+    every implementation computes on one thread (no other thread spins while it waits).
     """
     from ..adapters.numpy_adam import Adam, aligned_zeros, default_threads, numba_available
 
@@ -202,6 +202,7 @@ def bench_step(exponents: list[int], dtype: str = "float32", threads: int | None
     np_dtype = np.dtype(dtype)
     rows = []
     rng = np.random.default_rng(0)
+    numba_layer = _numba_threading_layer(kernels, torch)
     # first calls start thread pools and load compiled kernels: keep them out of the table
     _warm_up(Adam, torch, kernels, np_dtype, threads, amsgrad)
     for exponent in exponents:
@@ -259,12 +260,30 @@ def bench_step(exponents: list[int], dtype: str = "float32", threads: int | None
     if "numba" in kernels:
         import numba
         versions["numba"] = numba.__version__
+        versions["numba threading layer"] = numba_layer
     return {"dtype": dtype, "threads": threads, "amsgrad": amsgrad, "repeats": repeats,
             "clock": clock,
             "load_average_at_start": load_at_start,
             "kernels": kernels, "torch": None if torch is None else torch.__version__,
             "torch_missing": torch_missing if torch is None else None,
             "versions": versions, "rows": rows}
+
+
+def _numba_threading_layer(kernels: list[str], torch: Any) -> str | None:
+    """Keep numba's OpenMP threads out of torch's way; the layer the numba kernel runs on.
+
+    numba's default OpenMP layer loads libgomp.so.1, which resolves to the copy torch has
+    already loaded: sharing it slows torch's CPU Adam down by 10-100x in this process, so
+    the torch columns would be wrong. Unless NUMBA_THREADING_LAYER chooses a layer, the
+    kernel runs on numba's own "workqueue" threads here.
+    """
+    if "numba" not in kernels:
+        return None
+    import numba
+
+    if torch is not None and not os.environ.get("NUMBA_THREADING_LAYER"):
+        numba.config.THREADING_LAYER = "workqueue"
+    return str(numba.config.THREADING_LAYER)
 
 
 def _warm_up(adam: Any, torch: Any, kernels: list[str], dtype: np.dtype, threads: int,
@@ -382,7 +401,7 @@ def format_table(result: dict[str, Any]) -> str:
              f"{result['threads']} threads for every implementation"
              f"{', amsgrad' if result['amsgrad'] else ''}; median of {result['repeats']} "
              "repeats; ms per step"
-             f"{' (CPU time of the calling thread)' if result.get('clock') == 'cpu' else ''}"]
+             f"{' of CPU time' if result.get('clock') == 'cpu' else ''}"]
     versions = ", ".join(f"{k} {v}" for k, v in result["versions"].items())
     load = result.get("load_average_at_start")
     load_text = "" if load is None else f"; load average at start {load:.2f}"
@@ -460,8 +479,8 @@ def run(args: argparse.Namespace) -> int:
         if args.threads is not None and args.threads < 1:
             raise UsageError(f"--threads {args.threads}: use an integer >= 1")
         if args.clock == "cpu" and args.threads != 1:
-            raise UsageError("--clock cpu: add --threads 1 (the CPU time of one thread "
-                             "measures only work done on that thread)")
+            raise UsageError("--clock cpu: add --threads 1 (with more threads, CPU time "
+                             "counts threads that spin while they wait)")
         kernels = None
         if args.kernels:
             kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
