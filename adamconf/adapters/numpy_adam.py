@@ -75,7 +75,8 @@ _GROUP_KEYS = frozenset(_DEFAULTS) | {"params"}
 # measured alike (CPU time per element, one thread); 128 KiB gives threads more chunks.
 _CHUNK_BYTES = 128 * 1024
 # Bytes of one parameter from which the NumPy kernel shares it among threads (the ufuncs
-# release the GIL); below, handing chunks to another thread costs more than it saves.
+# release the GIL): two chunks, the fewest a second thread can share. A helper that starts
+# late costs the step little (the caller takes the chunks it would have taken).
 _NUMPY_PARALLEL_MIN_BYTES = 256 * 1024
 # Elements per block of the numba kernel's parallel loop, and the fewest elements worth a
 # thread of their own (a parameter smaller than that runs on the calling thread alone).
