@@ -17,11 +17,11 @@ kernels use is a different algorithm).
 
 Arithmetic. Every operation above is one IEEE operation in the parameter's dtype, in the
 order written (no FMA contraction, no folding of ε or of the bias corrections): float64 and
-float32 parameters compute in their own dtype. float16 parameters compute in float16 too:
-NumPy evaluates each float16 operation in float32 and rounds the result to float16, which
-is the correctly rounded float16 result for +, −, ×, ÷ and √ (float32's 24 bits are at
-least 2·11 + 2, so the double rounding is innocuous): every operation is rounded to
-float16, not once per step. The constants (β1, 1 − β1, β2, 1 − β2, γ, ε, λ) and the bias
+float32 parameters compute in their own dtype. float16 parameters compute the step in
+float32 (as torch's fused kernels do) and store θ, m, v and v̂max rounded to float16 after
+it: in float16 itself ε = 1e-8 is 0, and where v̂ is 0 the step would divide by 0 —
+which is not the documented algorithm, whose ε keeps the denominator from 0.
+The constants (β1, 1 − β1, β2, 1 − β2, γ, ε, λ) and the bias
 corrections 1 − β1^t and 1 − β2^t are computed once per step per group in float64 and
 rounded to the parameter's dtype; the bias corrections avoid the cancellation of
 ``1 - beta**t`` (see :func:`one_minus_power`), so they are within 1.5 float64 ulps at
@@ -30,13 +30,18 @@ a zero gradient), and the max of amsgrad propagates NaN (as ``numpy.maximum``).
 
 Kernels. ``kernel="numpy"`` walks each parameter in cache-sized chunks through ufuncs with
 ``out=`` into preallocated scratch chunks: no full-size temporary is allocated per step;
-a parameter of 2^21 elements or more is split across ``threads`` threads (the ufuncs
-release the GIL). ``kernel="numba"`` (optional extra ``adamconf[fast]``) runs the same
-operations in the same order per element, compiled with ``fastmath`` off (no FMA
-contraction, no reassociation) and parallelised over blocks of elements with ``prange`` on
-``threads`` threads; it handles float32 and float64 and gives the same bits as the NumPy
-kernel. ``kernel="auto"`` (the default) uses numba for float32/float64 parameters when it
-is installed and NumPy otherwise (always NumPy for float16).
+a parameter of 256 KiB or more is shared among ``threads`` threads (the ufuncs release the
+GIL), each taking the next chunk when it is done with one, so a thread the machine runs
+late does less of the work instead of holding up the step. ``kernel="numba"`` (optional
+extra ``adamconf[fast]``) runs the same operations in the same order per element,
+compiled with ``fastmath`` off (no FMA contraction, no reassociation) and parallelised
+over blocks of elements with ``prange`` on ``threads`` threads; it handles float32 and
+float64 and gives the same bits as the NumPy kernel. ``kernel="auto"`` (the default) uses
+numba for float32/float64 parameters when it is installed and NumPy otherwise (always
+NumPy for float16). In a process that also runs torch on the CPU, choose numba's
+threading layer with ``NUMBA_THREADING_LAYER=workqueue`` (or ``tbb``): its default
+OpenMP layer binds to the libgomp torch has loaded, and sharing it slows torch's own
+operations down many times over (measured 10-100x for torch's Adam step).
 """
 
 from __future__ import annotations
@@ -52,10 +57,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..reference.config import validate_hyperparameters
-
 __all__ = ["Adam", "KERNELS", "aligned_zeros", "default_threads", "numba_available",
-           "one_minus_power", "STATE_DICT_FORMAT"]
+           "one_minus_power", "validate_hyperparameters", "STATE_DICT_FORMAT"]
 
 KERNELS = ("auto", "numpy", "numba")
 STATE_DICT_FORMAT = "adamconf.numpy_adam/1"
@@ -66,17 +69,101 @@ _DEFAULTS: dict[str, Any] = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8,
                              "weight_decay": 0.0, "amsgrad": False, "maximize": False}
 _GROUP_KEYS = frozenset(_DEFAULTS) | {"params"}
 
-# Bytes per array per chunk of the NumPy kernel. Smaller chunks stay in L2 but pay the
-# ufunc call overhead (~1 µs, 14 calls per chunk) more often; 128 KiB measured best
-# (7 arrays × 128 KiB stay in L3).
+# Bytes per array per chunk of the NumPy kernel. The 14 ufuncs of a step pass over the
+# chunk's 6 arrays (θ, g, m, v, two scratch) while they sit in L2; smaller chunks pay the
+# call overhead (~0.5 µs a ufunc) more often, larger ones leave L2. 128 and 256 KiB
+# measured alike (CPU time per element, one thread); 128 KiB gives threads more chunks.
 _CHUNK_BYTES = 128 * 1024
-# Elements of one parameter from which the NumPy kernel splits it across threads (the
-# ufuncs release the GIL); below, thread hand-off costs more than it saves.
-_NUMPY_PARALLEL_MIN = 1 << 21
+# Bytes of one parameter from which the NumPy kernel shares it among threads (the ufuncs
+# release the GIL): two chunks, the fewest a second thread can share. A helper that starts
+# late costs the step little (the caller takes the chunks it would have taken).
+_NUMPY_PARALLEL_MIN_BYTES = 256 * 1024
 # Elements per block of the numba kernel's parallel loop, and the fewest elements worth a
 # thread of their own (a parameter smaller than that runs on the calling thread alone).
 _NUMBA_BLOCK = 16384
 _NUMBA_ELEMENTS_PER_THREAD = 1 << 15
+
+
+# --------------------------------------------------------------------------------------
+# Hyperparameters. This module's own check of the documented errors, written from the
+# documentation (not shared with the reference, so that the conformance suite's check of
+# the documented ValueErrors judges this code, not the specification's).
+
+def _learning_rate(lr: Any) -> float:
+    """``lr`` as a float: an int, a float, or a tensor-like holding one number (not a bool)."""
+    if isinstance(lr, (bool, np.bool_)):
+        raise ValueError(f"Invalid learning rate: {lr!r}; lr must be an int, a float or a "
+                         "tensor holding one number, not a bool")
+    if isinstance(lr, numbers.Real):
+        return float(lr)
+    item = getattr(lr, "item", None)
+    if not callable(item):
+        raise ValueError(f"Invalid learning rate type: {type(lr).__name__}; lr must be an "
+                         "int, a float or a tensor holding one number")
+    try:
+        numel = getattr(lr, "numel", None)  # torch: .size() is a method, .numel() the count
+        count = int(numel()) if callable(numel) else int(getattr(lr, "size", 1))
+        if count != 1:
+            raise ValueError(f"Invalid learning rate: a tensor of {count} elements; lr must "
+                             "be an int, a float or a tensor holding exactly one number")
+        value = item()
+    except ValueError:
+        raise
+    except Exception as exc:  # the framework's own error reading its tensor
+        raise ValueError(f"Invalid learning rate: cannot read a {type(lr).__name__} as a "
+                         f"number ({type(exc).__name__}: {exc})") from exc
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"Invalid learning rate: the tensor holds {value!r}; lr must be a "
+                         "real number")
+    return float(value)
+
+
+def _real(label: str, name: str, value: Any) -> float:
+    """``value`` as a float: a real number (not a bool), not NaN."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"Invalid {label}: {value!r} ({type(value).__name__}); {name} must "
+                         "be a real number")
+    value = float(value)
+    if math.isnan(value):
+        raise ValueError(f"Invalid {label}: nan; {name} must be a number, not NaN")
+    return value
+
+
+def validate_hyperparameters(lr: Any, betas: Any, eps: Any, weight_decay: Any
+                             ) -> tuple[float, tuple[float, float], float, float]:
+    """The documented checks; (lr, (beta1, beta2), eps, weight_decay) as floats.
+
+    Each refusal is a ``ValueError`` naming the parameter, its value and the allowed range:
+    lr >= 0 (an int, a float or a one-element tensor; not a bool), eps >= 0, each beta in
+    [0, 1), weight_decay >= 0; NaN is refused everywhere.
+    """
+    lr = _learning_rate(lr)
+    if math.isnan(lr):
+        raise ValueError("Invalid learning rate: nan; lr must be a number >= 0")
+    if lr < 0.0:
+        raise ValueError(f"Invalid learning rate: {lr!r}; lr must be >= 0")
+    eps = _real("epsilon value", "eps", eps)
+    if eps < 0.0:
+        raise ValueError(f"Invalid epsilon value: {eps!r}; eps must be >= 0")
+    if isinstance(betas, (str, bytes)) or not isinstance(betas, Iterable):
+        raise ValueError(f"Invalid betas: {betas!r}; betas must be a pair (beta1, beta2), "
+                         "each in [0, 1)")
+    pair = list(betas)
+    if len(pair) != 2:
+        raise ValueError(f"Invalid betas: {betas!r}; betas must be a pair (beta1, beta2), "
+                         "each in [0, 1)")
+    checked = []
+    for index, beta in enumerate(pair):
+        beta = _real(f"beta parameter at index {index}", f"betas[{index}]", beta)
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {index}: {beta!r}; each beta "
+                             "must be in [0, 1)")
+        checked.append(beta)
+    weight_decay = _real("weight_decay value", "weight_decay", weight_decay)
+    if weight_decay < 0.0:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay!r}; weight_decay must "
+                         "be >= 0")
+    return lr, (checked[0], checked[1]), eps, weight_decay
 
 
 # --------------------------------------------------------------------------------------
@@ -254,52 +341,98 @@ def _thread_pool(workers: int) -> ThreadPoolExecutor:
         return pool
 
 
-def _numpy_range(theta_all: np.ndarray, grad_all: np.ndarray, m_all: np.ndarray,
-                 v_all: np.ndarray, vmax_all: np.ndarray | None, c: _StepConstants,
-                 begin: int, end: int, scratch_a: np.ndarray, scratch_b: np.ndarray) -> None:
-    """The documented step on elements [begin, end) of flat arrays, one chunk at a time.
+class _Arrays(NamedTuple):
+    """One parameter's flat arrays for the NumPy kernel (``vmax`` None without amsgrad)."""
 
-    Each operation is one ufunc writing into the state or into the two scratch chunks.
+    theta: np.ndarray
+    grad: np.ndarray
+    m: np.ndarray
+    v: np.ndarray
+    vmax: np.ndarray | None
+
+
+def _numpy_chunk(x: _Arrays, c: _StepConstants, start: int, stop: int,
+                 scratch_a: np.ndarray, scratch_b: np.ndarray) -> None:
+    """The documented step on elements [start, stop), one ufunc per operation.
+
+    Each operation writes into the state or into the two scratch chunks (positional
+    ``out``): no allocation, and every operand stays in cache between operations.
     """
-    chunk = scratch_a.size
     multiply, add, divide, sqrt = np.multiply, np.add, np.divide, np.sqrt
+    theta, g, m, v = x.theta[start:stop], x.grad[start:stop], x.m[start:stop], x.v[start:stop]
+    k = stop - start
+    a, b = scratch_a[:k], scratch_b[:k]
+    if c.maximize:
+        np.negative(g, a)
+        g = a
+    if c.decay:
+        multiply(c.weight_decay, theta, b)
+        add(g, b, a)
+        g = a
+    # m ← β1·m + (1 − β1)·g
+    multiply(c.beta1, m, m)
+    multiply(c.one_minus_beta1, g, b)
+    add(m, b, m)
+    # v ← β2·v + (1 − β2)·(g·g)
+    np.square(g, b)  # g·g: the same IEEE product, one input stream
+    multiply(c.one_minus_beta2, b, b)
+    multiply(c.beta2, v, v)
+    add(v, b, v)
+    # the denominator √v̂ + ε (or √v̂max + ε), in b
+    divide(v, c.bias_correction2, b)
+    if x.vmax is not None:
+        vmax = x.vmax[start:stop]
+        np.maximum(vmax, b, out=vmax)  # (positional out is deprecated for maximum)
+        sqrt(vmax, b)
+    else:
+        sqrt(b, b)
+    add(b, c.eps, b)
+    # θ ← θ − γ·(m̂ / denominator)
+    divide(m, c.bias_correction1, a)
+    divide(a, b, a)
+    multiply(c.lr, a, a)
+    np.subtract(theta, a, theta)
+
+
+class _ChunkQueue:
+    """The chunk starts of one parameter, handed to whichever thread asks next.
+
+    Threads that share a step take chunks until none is left, so a thread the machine
+    runs late does less of the work instead of holding the step up.
+    """
+
+    def __init__(self, size: int, chunk: int) -> None:
+        self.size, self.chunk = size, chunk
+        self._starts = iter(range(0, size, chunk))
+        self._lock = threading.Lock()
+
+    def take(self) -> int | None:
+        with self._lock:
+            return next(self._starts, None)
+
+
+def _numpy_chunk_wide(x: _Arrays, c: _StepConstants, start: int, stop: int) -> None:
+    """A float16 chunk: the step in float32 (``c`` holds float32 constants), the results
+    rounded to float16 once, when they are stored."""
+    wide = _Arrays(*(None if a is None else a[start:stop].astype(np.float32) for a in x))
+    k = stop - start
+    _numpy_chunk(wide, c, 0, k, np.empty(k, np.float32), np.empty(k, np.float32))
+    x.theta[start:stop], x.m[start:stop], x.v[start:stop] = wide.theta, wide.m, wide.v
+    if x.vmax is not None:
+        x.vmax[start:stop] = wide.vmax
+
+
+def _numpy_worker(x: _Arrays, c: _StepConstants, queue: _ChunkQueue,
+                  scratch_a: np.ndarray, scratch_b: np.ndarray) -> None:
+    """Step the chunks ``queue`` hands out until none is left."""
+    narrow = x.theta.dtype.itemsize < 4
     with np.errstate(all="ignore"):  # IEEE results (NaN, ±∞) are the documented outcome
-        for start in range(begin, end, chunk):
-            stop = min(start + chunk, end)
-            k = stop - start
-            theta, g = theta_all[start:stop], grad_all[start:stop]
-            m, v = m_all[start:stop], v_all[start:stop]
-            a, b = scratch_a[:k], scratch_b[:k]
-            if c.maximize:
-                np.negative(g, out=a)
-                g = a
-            if c.decay:
-                multiply(c.weight_decay, theta, out=b)
-                add(g, b, out=a)
-                g = a
-            # m ← β1·m + (1 − β1)·g
-            multiply(c.beta1, m, out=m)
-            multiply(c.one_minus_beta1, g, out=b)
-            add(m, b, out=m)
-            # v ← β2·v + (1 − β2)·(g·g)
-            multiply(g, g, out=b)
-            multiply(c.one_minus_beta2, b, out=b)
-            multiply(c.beta2, v, out=v)
-            add(v, b, out=v)
-            # the denominator √v̂ + ε (or √v̂max + ε), in b
-            divide(v, c.bias_correction2, out=b)
-            if vmax_all is not None:
-                vmax = vmax_all[start:stop]
-                np.maximum(vmax, b, out=vmax)
-                sqrt(vmax, out=b)
+        while (start := queue.take()) is not None:
+            stop = min(start + queue.chunk, queue.size)
+            if narrow:
+                _numpy_chunk_wide(x, c, start, stop)
             else:
-                sqrt(b, out=b)
-            add(b, c.eps, out=b)
-            # θ ← θ − γ·(m̂ / denominator)
-            divide(m, c.bias_correction1, out=a)
-            divide(a, b, out=a)
-            multiply(c.lr, a, out=a)
-            np.subtract(theta, a, out=theta)
+                _numpy_chunk(x, c, start, stop, scratch_a, scratch_b)
 
 
 def _as_flag(name: str, value: Any, where: str) -> bool:
@@ -365,7 +498,8 @@ class Adam:
             if not sizes:
                 continue
             chunk = min(max(max(sizes), 1), _CHUNK_BYTES // dtype.itemsize)
-            pairs = self.threads if max(sizes) >= _NUMPY_PARALLEL_MIN else 1
+            parallel = max(sizes) * dtype.itemsize >= _NUMPY_PARALLEL_MIN_BYTES
+            pairs = self.threads if parallel else 1
             self._scratch[dtype] = [(np.empty(chunk, dtype), np.empty(chunk, dtype))
                                     for _ in range(pairs)]
 
@@ -497,7 +631,7 @@ class Adam:
         for p in group["params"]:
             dtype = p.dtype
             if dtype not in out:
-                d = dtype.type
+                d = np.float32 if dtype.itemsize < 4 else dtype.type  # float16: step in float32
                 out[dtype] = _StepConstants(
                     d(beta1), d(1.0 - beta1), d(beta2), d(1.0 - beta2), d(bias_correction1),
                     d(bias_correction2), d(lr), d(eps), d(weight_decay), maximize,
@@ -539,24 +673,27 @@ class Adam:
                     self._m[i].reshape(-1), self._v[i].reshape(-1), vmax, *c)
 
     def _step_numpy(self, i: int, grad: np.ndarray, c: _StepConstants) -> None:
-        arrays = (self._params[i].reshape(-1), grad.reshape(-1), self._m[i].reshape(-1),
-                  self._v[i].reshape(-1),
-                  self._vmax[i].reshape(-1) if c.amsgrad else None)
-        scratch = self._scratch[arrays[0].dtype]
-        n = arrays[0].size
-        parts = min(len(scratch), self.threads) if n >= _NUMPY_PARALLEL_MIN else 1
-        if parts == 1:
-            _numpy_range(*arrays, c, 0, n, *scratch[0])
+        x = _Arrays(self._params[i].reshape(-1), grad.reshape(-1), self._m[i].reshape(-1),
+                    self._v[i].reshape(-1), self._vmax[i].reshape(-1) if c.amsgrad else None)
+        scratch = self._scratch[x.theta.dtype]
+        queue = _ChunkQueue(x.theta.size, scratch[0][0].size)
+        chunks = -(-queue.size // queue.chunk)
+        parallel = x.theta.nbytes >= _NUMPY_PARALLEL_MIN_BYTES
+        helpers = min(len(scratch), self.threads, chunks) - 1 if parallel else 0
+        if helpers <= 0:
+            _numpy_worker(x, c, queue, *scratch[0])
             return
-        chunk = scratch[0][0].size
-        per_part = -(-n // (parts * chunk)) * chunk  # whole chunks per thread
-        bounds = [(k * per_part, min(n, (k + 1) * per_part)) for k in range(parts)]
-        pool = _thread_pool(parts - 1)
-        futures = [pool.submit(_numpy_range, *arrays, c, start, stop, *scratch[k])
-                   for k, (start, stop) in enumerate(bounds[1:], start=1) if start < stop]
-        _numpy_range(*arrays, c, *bounds[0], *scratch[0])
-        for future in futures:
-            future.result()
+        pool = _thread_pool(helpers)
+        futures = [pool.submit(_numpy_worker, x, c, queue, *scratch[k])
+                   for k in range(1, helpers + 1)]
+        try:
+            _numpy_worker(x, c, queue, *scratch[0])
+        finally:
+            # a helper that has not started finds nothing left: cancel it rather than
+            # wait for it to be scheduled; wait for those still stepping a chunk
+            for future in futures:
+                if not future.cancel():
+                    future.result()
 
     # ---- state --------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ DEFAULT_EXPONENTS = tuple(range(10, 25))
 QUICK_EXPONENTS = (10, 16, 20)
 TORCH_IMPLS = ("for-loop", "foreach", "fused")
 DTYPES = ("float32", "float64", "float16")
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 # a timed batch lasts about this long (seconds), so timer and call overheads vanish
 _BATCH_SECONDS = 0.02
 _MAX_BATCH = 2000
@@ -101,6 +102,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="NumPy kernels to time, comma-separated: numpy, numba "
                              "(default: every available one)")
     parser.add_argument("--amsgrad", action="store_true", help="time the amsgrad step")
+    parser.add_argument("--clock", default="wall", choices=CLOCKS,
+                        help="wall: elapsed time (default); cpu: CPU time of this process, "
+                             "which other work on the machine does not inflate (needs "
+                             "--threads 1: with more, waiting threads may spin)")
     parser.add_argument("--no-torch", action="store_true", help="do not time torch")
     parser.add_argument("--no-reference", action="store_true",
                         help="skip the reference-engine speed measurement")
@@ -112,24 +117,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # timing helpers
 
 def _time_batches(functions: dict[str, Callable[[], Any]], repeats: int,
-                  warmup: int = 2) -> dict[str, float]:
-    """Median seconds per call of each function, interleaved over repeats."""
+                  warmup: int = 2, clock: Callable[[], float] = time.perf_counter
+                  ) -> dict[str, float]:
+    """Median seconds per call of each function (by ``clock``), interleaved over repeats."""
     batch = {}
     for name, fn in functions.items():
         for _ in range(warmup):
             fn()
-        start = time.perf_counter()
+        start = clock()
         fn()
-        once = max(time.perf_counter() - start, 1e-7)
+        once = max(clock() - start, 1e-7)
         batch[name] = int(min(_MAX_BATCH, max(1, _BATCH_SECONDS / once)))
     samples: dict[str, list[float]] = {name: [] for name in functions}
     for _ in range(repeats):
         for name, fn in functions.items():
             count = batch[name]
-            start = time.perf_counter()
+            start = clock()
             for _ in range(count):
                 fn()
-            samples[name].append((time.perf_counter() - start) / count)
+            samples[name].append((clock() - start) / count)
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
@@ -178,8 +184,12 @@ def _torch_steppers(torch: Any, param: np.ndarray, grad: np.ndarray, amsgrad: bo
 
 def bench_step(exponents: list[int], dtype: str = "float32", threads: int | None = None,
                repeats: int = 7, kernels: list[str] | None = None, amsgrad: bool = False,
-               use_torch: bool = True) -> dict[str, Any]:
-    """Time the NumPy production step and torch's CPU Adam; return a JSON-ready dict."""
+               use_torch: bool = True, clock: str = "wall") -> dict[str, Any]:
+    """Time the NumPy production step and torch's CPU Adam; return a JSON-ready dict.
+
+    ``clock="cpu"`` times by the process's CPU time: meaningful with ``threads=1``, where
+    every implementation computes on one thread (no other thread spins while it waits).
+    """
     from adamconf.adapters.numpy_adam import Adam, aligned_zeros, default_threads, numba_available
 
     threads = default_threads() if threads is None else threads
@@ -192,6 +202,7 @@ def bench_step(exponents: list[int], dtype: str = "float32", threads: int | None
     np_dtype = np.dtype(dtype)
     rows = []
     rng = np.random.default_rng(0)
+    numba_layer = _numba_threading_layer(kernels, torch)
     # first calls start thread pools and load compiled kernels: keep them out of the table
     _warm_up(Adam, torch, kernels, np_dtype, threads, amsgrad)
     for exponent in exponents:
@@ -218,7 +229,7 @@ def bench_step(exponents: list[int], dtype: str = "float32", threads: int | None
                     functions[f"torch:{impl}"] = stepper
         source, target = param.copy(), np.empty_like(param)
         functions["copy"] = lambda t=target, s=source: np.copyto(t, s)
-        times = _time_batches(functions, repeats)
+        times = _time_batches(functions, repeats, clock=CLOCKS[clock])
         copy_gbps = 2 * param.nbytes / times["copy"] / 1e9
         torch_ms: dict[str, Any] = {}
         for impl in TORCH_IMPLS:
@@ -249,11 +260,30 @@ def bench_step(exponents: list[int], dtype: str = "float32", threads: int | None
     if "numba" in kernels:
         import numba
         versions["numba"] = numba.__version__
+        versions["numba threading layer"] = numba_layer
     return {"dtype": dtype, "threads": threads, "amsgrad": amsgrad, "repeats": repeats,
+            "clock": clock,
             "load_average_at_start": load_at_start,
             "kernels": kernels, "torch": None if torch is None else torch.__version__,
             "torch_missing": torch_missing if torch is None else None,
             "versions": versions, "rows": rows}
+
+
+def _numba_threading_layer(kernels: list[str], torch: Any) -> str | None:
+    """Keep numba's OpenMP threads out of torch's way; the layer the numba kernel runs on.
+
+    numba's default OpenMP layer loads libgomp.so.1, which resolves to the copy torch has
+    already loaded: sharing it slows torch's CPU Adam down by 10-100x in this process, so
+    the torch columns would be wrong. Unless NUMBA_THREADING_LAYER chooses a layer, the
+    kernel runs on numba's own "workqueue" threads here.
+    """
+    if "numba" not in kernels:
+        return None
+    import numba
+
+    if torch is not None and not os.environ.get("NUMBA_THREADING_LAYER"):
+        numba.config.THREADING_LAYER = "workqueue"
+    return str(numba.config.THREADING_LAYER)
 
 
 def _warm_up(adam: Any, torch: Any, kernels: list[str], dtype: np.dtype, threads: int,
@@ -370,7 +400,8 @@ def format_table(result: dict[str, Any]) -> str:
     lines = [f"Adam step, one parameter of 2^k {result['dtype']} elements, "
              f"{result['threads']} threads for every implementation"
              f"{', amsgrad' if result['amsgrad'] else ''}; median of {result['repeats']} "
-             "repeats; ms per step"]
+             "repeats; ms per step"
+             f"{' of CPU time' if result.get('clock') == 'cpu' else ''}"]
     versions = ", ".join(f"{k} {v}" for k, v in result["versions"].items())
     load = result.get("load_average_at_start")
     load_text = "" if load is None else f"; load average at start {load:.2f}"
@@ -447,6 +478,9 @@ def run(args: argparse.Namespace) -> int:
                              "too noisy to report)")
         if args.threads is not None and args.threads < 1:
             raise UsageError(f"--threads {args.threads}: use an integer >= 1")
+        if args.clock == "cpu" and args.threads != 1:
+            raise UsageError("--clock cpu: add --threads 1 (with more threads, CPU time "
+                             "counts threads that spin while they wait)")
         kernels = None
         if args.kernels:
             kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
@@ -464,7 +498,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     report: dict[str, Any] = {"schema": SCHEMA, "machine": _machine()}
     step = bench_step(exponents, dtype=args.dtype, threads=args.threads, repeats=repeats,
-                      kernels=kernels, amsgrad=args.amsgrad, use_torch=not args.no_torch)
+                      kernels=kernels, amsgrad=args.amsgrad, use_torch=not args.no_torch,
+                      clock=args.clock)
     report["step"] = step
     print(format_table(step))
     if not args.no_reference:
