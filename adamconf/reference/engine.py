@@ -24,14 +24,18 @@ from .dialects import SPEC, Dialect
 from .floats import mpf_to_float64
 from .problem import Problem, Trajectory
 
-__all__ = ["run_reference", "run_float64", "adam_step", "DEFAULT_DPS", "PrecisionError"]
+__all__ = ["run_reference", "run_float64", "adam_step", "DEFAULT_DPS", "PrecisionError",
+           "CertificateError"]
 
 DEFAULT_DPS = 50
-MAX_DPS = 800
 
 
 class PrecisionError(RuntimeError):
-    """The precision certificate could not be met even at ``MAX_DPS`` digits."""
+    """The precision certificate could not be met even at the highest precision."""
+
+
+class CertificateError(RuntimeError):
+    """mpmath and the Arb balls disagree: a value of record that the proof does not back."""
 
 
 @dataclass(frozen=True)
@@ -209,9 +213,9 @@ def run_float64(problem: Problem, dialect: Dialect = SPEC) -> Trajectory:
     return traj
 
 
-def _run_mp(problem: Problem, dialect: Dialect, dps: int
-            ) -> tuple[list[list[np.ndarray]], list[list[np.ndarray]], list[list[np.ndarray]]]:
-    """(rounded float64 values, exact-zero masks, overflow masks) per quantity per parameter.
+def _run_mp(problem: Problem, dialect: Dialect, dps: int, keep: bool = False):
+    """(rounded float64 values, exact-zero masks, overflow masks) per quantity per parameter,
+    and with ``keep`` the mpmath values themselves (object arrays of shape (steps, size)).
 
     An overflow mask marks a finite exact value beyond float64's range (stored as ±inf).
     """
@@ -223,6 +227,7 @@ def _run_mp(problem: Problem, dialect: Dialect, dps: int
     values: list[list[np.ndarray]] = [[] for _ in range(4)]
     zeros: list[list[np.ndarray]] = [[] for _ in range(4)]
     overflows: list[list[np.ndarray]] = [[] for _ in range(4)]
+    kept: list[list[np.ndarray]] = [[] for _ in range(4)]
     mpf, isinf = ctx.mpf, ctx.isinf
     for i, p in enumerate(problem.params):
         steps = problem.steps
@@ -230,6 +235,7 @@ def _run_mp(problem: Problem, dialect: Dialect, dps: int
         outs = [np.empty(flat_shape) for _ in range(4)]
         zero_masks = [np.zeros(flat_shape, dtype=bool) for _ in range(4)]
         overflow_masks = [np.zeros(flat_shape, dtype=bool) for _ in range(4)]
+        raw = [np.empty(flat_shape, dtype=object) for _ in range(4)] if keep else None
         theta0 = p.reshape(-1)
         m0 = _initial(problem, "m", i, p.shape).reshape(-1)
         v0 = _initial(problem, "v", i, p.shape).reshape(-1)
@@ -243,6 +249,8 @@ def _run_mp(problem: Problem, dialect: Dialect, dps: int
                 state = adam_step(ar, dialect, group_consts[k], *state, mpf(column[k]))
                 for q in range(4):
                     value = state[q]
+                    if keep:
+                        raw[q][k, e] = value
                     rounded = outs[q][k, e] = mpf_to_float64(value)
                     if not value:
                         zero_masks[q][k, e] = True
@@ -252,37 +260,42 @@ def _run_mp(problem: Problem, dialect: Dialect, dps: int
             values[q].append(outs[q].reshape((steps,) + p.shape))
             zeros[q].append(zero_masks[q].reshape((steps,) + p.shape))
             overflows[q].append(overflow_masks[q].reshape((steps,) + p.shape))
+            if keep:
+                kept[q].append(raw[q])
+    if keep:
+        return values, zeros, overflows, kept
     return values, zeros, overflows
-
-
-def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
-    return bool(np.array_equal(a.view(np.int64), b.view(np.int64)) or
-                np.array_equal(a, b, equal_nan=True))
 
 
 def run_reference(problem: Problem, dialect: Dialect = SPEC, *, dps: int = DEFAULT_DPS,
                   certify: bool = True) -> Trajectory:
     """The trajectory of ``problem`` under ``dialect``, each value correctly rounded to float64.
 
-    With ``certify`` (the default) the run is repeated at twice the digits; every stored
-    value must round to the same float64 at both. Where one differs the precision is
-    doubled again (up to ``MAX_DPS``) and ``precision['escalations']`` records it.
+    mpmath at ``dps`` digits is the reference of record. With ``certify`` (the default) the
+    same step runs again in Arb ball arithmetic (:mod:`adamconf.reference.balls`), a second
+    library by other authors: every mpmath value must lie in its value's ball (allowing for
+    mpmath's own rounding, see :func:`~adamconf.reference.balls.outside_ball`), and every
+    stored float64 is the rounding the ball proves, which must be mpmath's rounding too —
+    except at an exact tie (a float64 midpoint), stored ties-to-even and marked in ``ties``.
+    ``precision`` then counts the proofs (``proven_first``, ``proven_raised``, ``ties``) and
+    lists the ball precisions run (``prec_bits``). Raises :class:`CertificateError` where
+    the two libraries disagree, :class:`PrecisionError` where a value is neither proven nor
+    a tie at the highest precision.
     """
     if dps < 20:
         raise ValueError(f"dps={dps} is too few digits for a reference; use at least 20")
-    values, zeros, overflows = _run_mp(problem, dialect, dps)
-    escalations = []
-    used = dps
     if certify:
-        while True:
-            finer, finer_zeros, finer_overflows = _run_mp(problem, dialect, used * 2)
-            agree = all(_same_bits(a, b) for qa, qb in zip(values, finer) for a, b in zip(qa, qb))
-            if agree:
-                break
-            escalations.append(used * 2)
-            values, zeros, overflows, used = finer, finer_zeros, finer_overflows, used * 2
-            if used * 2 > MAX_DPS:
-                raise PrecisionError(f"reference values still change at {used * 2} digits")
+        values, zeros, overflows, raw = _run_mp(problem, dialect, dps, keep=True)
+        from .balls import certify_mp
+
+        run = certify_mp(problem, dialect, values, raw, dps)
+        precision = {"dps": dps, **run.precision()}
+        ties = {name: [m.reshape(v.shape) for m, v in zip(run.ties[q], values[q])]
+                for q, name in enumerate(Trajectory.QUANTITIES)}
+    else:
+        values, zeros, overflows = _run_mp(problem, dialect, dps)
+        precision = {"dps": dps, "engine": "mpmath", "certificate": None}
+        ties = None
     shadow = run_float64(problem, dialect)
     # mpmath has no −0: an exactly-zero result takes the sign IEEE arithmetic gives it
     for q, name in enumerate(Trajectory.QUANTITIES):
@@ -292,9 +305,8 @@ def run_reference(problem: Problem, dialect: Dialect = SPEC, *, dps: int = DEFAU
     overflow = None
     if any(mask.any() for masks in overflows for mask in masks):
         overflow = dict(zip(Trajectory.QUANTITIES, overflows))
-    return Trajectory(*values, vmax_kind=dialect.vmax_kind,
-                      precision={"dps": dps, "certified_dps": used * 2 if certify else None,
-                                 "escalations": escalations}, overflow=overflow)
+    return Trajectory(*values, vmax_kind=dialect.vmax_kind, precision=precision,
+                      overflow=overflow, ties=ties)
 
 
 def closed_form_constant_gradient(theta0: float, grad: float, lr: float, eps: float,
