@@ -15,9 +15,17 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from adamconf.reference import balls, engine
-from adamconf.reference.balls import (_round_exact, _Special, ball_run, disproven,
-                                      find_disproofs, outside_ball, round_ball, run_balls,
-                                      stored_verdict)
+from adamconf.reference.balls import (
+    _round_exact,
+    _Special,
+    ball_run,
+    disproven,
+    find_disproofs,
+    outside_ball,
+    round_ball,
+    run_balls,
+    stored_verdict,
+)
 from adamconf.reference.config import GroupConfig
 from adamconf.reference.dialects import DIALECTS, SPEC
 from adamconf.reference.engine import PrecisionError, run_reference
@@ -296,12 +304,12 @@ def test_a_straddling_ball_raises_precision_then_fails_at_the_limit(monkeypatch)
         return real(a)
 
     p = PROBLEMS["eps0-zero-grads"]  # 0/0: the careful path, which takes the square root
-    monkeypatch.setattr(balls, "_CAREFUL", balls._Arith(
+    monkeypatch.setattr(balls, "_CAREFUL", balls.Arith(
         balls._careful_div, lambda a: straddles_below(a, 300), balls._careful_maximum))
     run = ball_run(p)
     assert run.prec_bits == [170, 340] and 170 in seen and 340 in seen
     assert run.counts["proven_raised"] > 0
-    monkeypatch.setattr(balls, "_CAREFUL", balls._Arith(
+    monkeypatch.setattr(balls, "_CAREFUL", balls.Arith(
         balls._careful_div, lambda a: straddles_below(a, 10 ** 6), balls._careful_maximum))
     before = flint.ctx.prec
     with pytest.raises(PrecisionError, match=r"param 0 theta step 0 element 0: not proven at "
@@ -328,7 +336,8 @@ def test_import_adamconf_does_not_load_flint():
 @pytest.mark.parametrize("a", [math.nan, math.inf, -math.inf])
 @pytest.mark.parametrize("b", [math.nan, math.inf, -math.inf, 0.0, 2.0, -3.0])
 def test_specials_follow_ieee(a, b):
-    ball = (lambda x: _Special(x) if not math.isfinite(x) else flint.arb(x))
+    def ball(x):
+        return _Special(x) if not math.isfinite(x) else flint.arb(x)
 
     def value(x):
         return x.value if isinstance(x, _Special) else float(x)

@@ -28,8 +28,16 @@ from typing import Any
 import numpy as np
 
 from .dialects import SPEC, Dialect
-from .engine import (PrecisionError, StepConstants, _Arith, _constants, _initial,
-                     _initial_vmax, adam_step, run_float64)
+from .engine import (
+    Arith,
+    PrecisionError,
+    StepConstants,
+    adam_step,
+    initial_values,
+    initial_vmax,
+    run_float64,
+    step_constants,
+)
 from .problem import Problem, Trajectory
 
 __all__ = ["FIRST_PREC", "MAX_PREC", "BallRun", "run_balls", "ball_run", "round_ball",
@@ -161,13 +169,13 @@ def _careful_maximum(a, b):
     return a.max(b)  # an enclosure of the max whether or not the order is decided
 
 
-_CAREFUL = _Arith(_careful_div, _careful_sqrt, _careful_maximum)
+_CAREFUL = Arith(_careful_div, _careful_sqrt, _careful_maximum)
 
 
-def _fast_arith() -> _Arith:
+def _fast_arith() -> Arith:
     """Balls only, no checks: a NaN ball from a zero denominator reaches θ and is redone."""
     arb = _flint().arb
-    return _Arith(operator.truediv, arb.sqrt, arb.max)
+    return Arith(operator.truediv, arb.sqrt, arb.max)
 
 
 def _to_ball(x: float):
@@ -181,7 +189,7 @@ def _ball_constants(problem: Problem, dialect: Dialect) -> tuple[list[list[StepC
                                                                   list[list[bool]]]:
     """Constants at the current precision, and per step and group whether all are balls."""
     arb = _flint().arb
-    consts = _constants(_to_ball, lambda b, t: b ** t, arb.sqrt, problem, dialect)
+    consts = step_constants(_to_ball, lambda b, t: b ** t, arb.sqrt, problem, dialect)
     plain = []
     for row in consts:
         flags = []
@@ -456,9 +464,9 @@ def _ball_run(flint, problem, dialect, first_prec, max_prec, keep_balls) -> Ball
                   balls_prec=arrays(lambda s: np.zeros(s, dtype=np.int64))
                   if keep_balls else None,
                   prec_bits=[], counts={"proven_first": 0, "proven_raised": 0, "ties": 0})
-    starts = [(p.reshape(-1), _initial(problem, "m", i, p.shape).reshape(-1),
-               _initial(problem, "v", i, p.shape).reshape(-1),
-               _initial_vmax(problem, dialect, i, p.shape).reshape(-1))
+    starts = [(p.reshape(-1), initial_values(problem, "m", i, p.shape).reshape(-1),
+               initial_values(problem, "v", i, p.shape).reshape(-1),
+               initial_vmax(problem, dialect, i, p.shape).reshape(-1))
               for i, p in enumerate(params)]
     columns = [problem.grads[i].reshape(steps, -1) for i in range(len(params))]
 

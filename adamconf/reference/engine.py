@@ -25,7 +25,8 @@ from .floats import mpf_to_float64
 from .problem import Problem, Trajectory
 
 __all__ = ["run_reference", "run_float64", "adam_step", "DEFAULT_DPS", "PrecisionError",
-           "CertificateError"]
+           "CertificateError", "Arith", "StepConstants", "step_constants", "initial_values",
+           "initial_vmax"]
 
 DEFAULT_DPS = 50
 
@@ -188,6 +189,13 @@ def _initial_vmax(problem: Problem, dialect: Dialect, index: int, shape) -> np.n
         beta2 = problem.groups[gi].config.beta2
         vmax = vmax * (1.0 - beta2 ** problem.initial_step)  # float64: a resume convention
     return vmax
+
+
+# the step description's parts, public for the other engines (reference/balls.py)
+Arith = _Arith
+step_constants = _constants
+initial_values = _initial
+initial_vmax = _initial_vmax
 
 
 def run_float64(problem: Problem, dialect: Dialect = SPEC) -> Trajectory:
