@@ -80,7 +80,7 @@ def test_constant_gradient_closed_form(g, lr, eps, steps, theta0):
     p = problem(np.full(steps, g), theta0, lr=lr, eps=eps)
     traj = run_reference(p)
     ctx = mpmath.MPContext()
-    ctx.dps = 60
+    ctx.prec = 2400  # θ0 down to 2^-1074 next to T·γ: exact for ε = 0
     mg = ctx.mpf(g)
     want = ctx.mpf(theta0) - steps * ctx.mpf(lr) * mg / (abs(mg) + ctx.mpf(eps))
     tie = midpoint_neighbours(ctx, want) if eps == 0 else None
@@ -249,7 +249,7 @@ def test_certificate_is_a_proof():
     p = problem(np.linspace(-1, 1, 7), 0.25, lr=0.1, amsgrad=True)
     traj = run_reference(p)
     precision = traj.precision
-    assert precision["engine"] == "arb" and precision["prec_bits"][0] == 170
+    assert precision["engine"] == "arb" and precision["prec_bits"][0] == 169  # mpmath's bits
     values = 4 * 7
     assert precision["proven_first"] + precision["proven_raised"] + precision["ties"] == values
     assert precision["ties"] == 0 and not any(m.any() for m in traj.ties.values() for m in m)
@@ -277,16 +277,31 @@ def test_certificate_refuses_an_mpmath_value_outside_the_ball(monkeypatch):
 
 def test_certificate_refuses_an_mpmath_rounding_the_ball_disproves(monkeypatch):
     real = engine._run_mp
+    calls = []
 
     def off_by_one_ulp(problem, dialect, dps, keep=False):
+        calls.append(dps)
         out = real(problem, dialect, dps, keep)
         values = out[0][0][0]  # θ's float64s
         values[0] = np.nextafter(values[0], np.inf)
         return out
 
     monkeypatch.setattr(engine, "_run_mp", off_by_one_ulp)
-    with pytest.raises(engine.CertificateError, match="the Arb ball proves"):
+    with pytest.raises(engine.CertificateError,
+                       match=r"param 0 theta step 0 element 0: mpmath at 800 digits rounds to "
+                             r".*the Arb ball proves .*still rounds otherwise at 800 digits"):
         run_reference(problem([0.5, 0.25], 1.0))
+    assert calls == [50, 100, 200, 400, 800]
+
+
+def test_more_mpmath_digits_where_they_are_too_few_to_round():
+    """θ0 = 7.4e-303 is lost in θ0 − 3γ at 50 digits, where 3γ is a float64 midpoint: mpmath
+    rounds the midpoint to even, the ball proves the neighbour; 400 digits resolve it."""
+    p = problem(np.ones(3), 7.428437364191284e-303, lr=0.5021516644895444, eps=0.0)
+    traj = run_reference(p)
+    assert traj.precision["mpmath_dps"] == 400 and not traj.ties["theta"][0][-1]
+    assert traj.theta[0][-1].hex() == "-0x1.81a708d1d7fafp+0"
+    assert run_reference(p, certify=False).theta[0][-1].hex() == "-0x1.81a708d1d7fb0p+0"
 
 
 def test_too_few_digits_refused():

@@ -29,6 +29,7 @@ __all__ = ["run_reference", "run_float64", "adam_step", "DEFAULT_DPS", "Precisio
            "initial_vmax"]
 
 DEFAULT_DPS = 50
+MAX_DPS = 800  # mpmath digits: beyond this a value mpmath cannot round is an error
 
 
 class PrecisionError(RuntimeError):
@@ -286,18 +287,29 @@ def run_reference(problem: Problem, dialect: Dialect = SPEC, *, dps: int = DEFAU
     stored float64 is the rounding the ball proves, which must be mpmath's rounding too —
     except at an exact tie (a float64 midpoint), stored ties-to-even and marked in ``ties``.
     ``precision`` then counts the proofs (``proven_first``, ``proven_raised``, ``ties``) and
-    lists the ball precisions run (``prec_bits``). Raises :class:`CertificateError` where
-    the two libraries disagree, :class:`PrecisionError` where a value is neither proven nor
-    a tie at the highest precision.
+    lists the ball precisions run (``prec_bits``). Where mpmath's value lies in its ball but
+    rounds otherwise (its digits too few to resolve the value), mpmath runs again at twice the
+    digits (``mpmath_dps`` says how many were used). Raises :class:`CertificateError` where
+    the two libraries disagree, or mpmath still rounds otherwise at ``MAX_DPS`` digits, and
+    :class:`PrecisionError` where a value is neither proven nor a tie at the highest
+    precision.
     """
     if dps < 20:
         raise ValueError(f"dps={dps} is too few digits for a reference; use at least 20")
     if certify:
-        values, zeros, overflows, raw = _run_mp(problem, dialect, dps, keep=True)
         from .balls import certify_mp
 
-        run = certify_mp(problem, dialect, values, raw, dps)
-        precision = {"dps": dps, **run.precision()}
+        used = dps
+        while True:
+            values, zeros, overflows, raw = _run_mp(problem, dialect, used, keep=True)
+            run, mismatch = certify_mp(problem, dialect, values, raw, used)
+            if mismatch is None:
+                break
+            if used * 2 > MAX_DPS:
+                raise CertificateError(f"{mismatch}; mpmath still rounds otherwise at {used} "
+                                       "digits")
+            used *= 2  # mpmath's value is in the ball but its digits are too few to round
+        precision = {"dps": dps, "mpmath_dps": used, **run.precision()}
         ties = {name: [m.reshape(v.shape) for m, v in zip(run.ties[q], values[q])]
                 for q, name in enumerate(Trajectory.QUANTITIES)}
     else:
