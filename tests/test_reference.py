@@ -71,11 +71,14 @@ def midpoint_neighbours(ctx, exact) -> tuple[float, float] | None:
 @given(g=finite_grad, lr=st.floats(1e-5, 1.0), eps=st.sampled_from([0.0, 1e-8, 1e-3]),
        steps=st.integers(1, 30), theta0=st.floats(-10, 10))
 @example(g=1.0, lr=0.8137600228485427, eps=0.0, steps=12, theta0=1.0)  # a midpoint
+@example(g=0.001, lr=0.001, eps=0.001, steps=8, theta0=0.0625)  # a midpoint, ε ≠ 0
+@example(g=-1.0, lr=0.5021516644895444, eps=0.0, steps=3, theta0=7.428437364191284e-303)
 def test_constant_gradient_closed_form(g, lr, eps, steps, theta0):
     """m̂ = g and v̂ = g² at every t, so θ_T = θ0 − T·γ·g/(|g| + ε), exactly.
 
     Where that is exactly a float64 midpoint (ε = 0 makes θ_T = θ0 ∓ T·γ, a short binary
-    fraction), the value is marked a tie and either neighbour is accepted — only there.
+    fraction; so does g/(|g| + ε) = 1/2 for ε = |g|), the value is marked a tie and either
+    neighbour is accepted — only there.
     """
     p = problem(np.full(steps, g), theta0, lr=lr, eps=eps)
     traj = run_reference(p)
@@ -83,7 +86,7 @@ def test_constant_gradient_closed_form(g, lr, eps, steps, theta0):
     ctx.prec = 2400  # θ0 down to 2^-1074 next to T·γ: exact for ε = 0
     mg = ctx.mpf(g)
     want = ctx.mpf(theta0) - steps * ctx.mpf(lr) * mg / (abs(mg) + ctx.mpf(eps))
-    tie = midpoint_neighbours(ctx, want) if eps == 0 else None
+    tie = midpoint_neighbours(ctx, want)
     assert bool(traj.ties["theta"][0][-1]) == (tie is not None)
     if tie is None:
         assert traj.theta[0][-1] == mpf_to_float64(want)
