@@ -254,17 +254,21 @@ def _run_mp(problem: Problem, dialect: Dialect, dps: int, keep: bool = False):
         for e in range(p.size):
             state = (mpf(theta0[e]), mpf(m0[e]), mpf(v0[e]), mpf(vmax0[e]))
             column = grads[:, e]
+            states = []
             for k in range(steps):
                 state = adam_step(ar, dialect, group_consts[k], *state, mpf(column[k]))
+                if keep:
+                    states.append(state)
                 for q in range(4):
                     value = state[q]
-                    if keep:
-                        raw[q][k, e] = value
                     rounded = outs[q][k, e] = mpf_to_float64(value)
                     if not value:
                         zero_masks[q][k, e] = True
                     elif math.isinf(rounded) and not isinf(value):
                         overflow_masks[q][k, e] = True
+            if keep:
+                for q in range(4):
+                    raw[q][:, e] = [s[q] for s in states]
         for q in range(4):
             values[q].append(outs[q].reshape((steps,) + p.shape))
             zeros[q].append(zero_masks[q].reshape((steps,) + p.shape))
