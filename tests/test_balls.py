@@ -374,3 +374,38 @@ def test_division_by_exact_zero_is_ieee_and_straddling_is_unresolved(prec170):
     # max of overlapping balls: an enclosure of either order, never a wrong one
     both = balls._careful_maximum(arb(1, 0.5), arb(1.2, 0.1))
     assert both.contains(arb(1.5)) and both.contains(arb(1.3))
+
+
+@settings(max_examples=300, deadline=None)
+@given(f=st.floats(-1e300, 1e300, allow_nan=False, allow_infinity=False),
+       offset=st.floats(-0.75, 0.75), radius=st.integers(50, 160))
+@example(f=1.0, offset=0.5, radius=160)     # on the midpoint above 1
+@example(f=1.0, offset=-0.25, radius=160)   # the midpoint below a power of two
+@example(f=0.0, offset=0.5, radius=160)
+def test_float_test_proves_only_what_the_ends_prove(f, offset, radius):
+    """The fast float check never calls a ball proven that the exact end roundings do not."""
+    arb = flint.arb
+    saved = flint.ctx.prec
+    try:
+        flint.ctx.prec = 170
+        ulp = math.ulp(f)
+        x = arb(f) + arb(offset) * arb(ulp) + arb(0, ulp * 2.0 ** -radius)
+        fl = float(x)
+        proven = balls._fast_proven(np.array([fl]), np.array([float(x - fl)]),
+                                    np.array([float(x.rel_accuracy_bits())]))[0]
+        lo, hi, _ = balls._ends(x)
+    finally:
+        flint.ctx.prec = saved
+    if proven:
+        assert lo == hi == fl
+
+
+def test_float_test_proves_the_plain_cases(prec170):
+    arb = flint.arb
+    third, midpoint = arb(1) / 3, arb(1) + arb(2) ** -53
+    cases = [third, -third * arb(2) ** 600, midpoint, arb(0), arb(2.0 ** -1070) / 3]
+    fl = np.array([float(x) for x in cases])
+    proven = balls._fast_proven(fl, np.array([float(x - f) for x, f in zip(cases, fl)]),
+                                np.array([float(x.rel_accuracy_bits()) for x in cases]))
+    # a midpoint, a zero and a near-subnormal are left to the exact end roundings
+    np.testing.assert_array_equal(proven, [True, True, False, False, False])
