@@ -345,12 +345,16 @@ def _fast_proven(values: np.ndarray, residuals: np.ndarray, accuracy: np.ndarray
                 & (bound < half_gap))
 
 
-def _exact_zeros(flat: list, floats: np.ndarray) -> np.ndarray:
-    """Where a ball is exactly zero (the float test cannot say: it has no gap to measure)."""
+def _exact_zeros(cols: list[list], floats: np.ndarray) -> np.ndarray:
+    """Where a ball is exactly zero (the float test cannot say: it has no gap to measure);
+    ``cols[q][k]`` is the ball of ``floats[k, q]``."""
     out = np.zeros(floats.shape, dtype=bool)
-    for j in np.flatnonzero(floats == 0):
-        x = flat[j]
-        out.flat[j] = type(x) is not _Special and x.is_zero()
+    last, zero = None, False
+    for k, q in zip(*np.nonzero(floats == 0)):
+        x = cols[q][k]
+        if x is not last:  # an unchanged quantity is the same ball step after step
+            last, zero = x, type(x) is not _Special and x.is_zero()
+        out[k, q] = zero
     return out
 
 
@@ -536,26 +540,34 @@ def _first_pass(run, dialect, consts, plain, group, i, start, column, unresolved
         state = tuple(_to_ball(s[e]) for s in start)
         traj = _element_trajectory(dialect, consts, plain, group, steps, state,
                                    column[:, e], fast)
-        flat = [x for new in traj for x in new]  # step-major: θ, m, v, vmax of step 0, …
-        floats = [float(x) for x in flat]
-        residuals = [float(x - f) for x, f in zip(flat, floats)]
-        accuracy = [x.rel_accuracy_bits() for x in flat]
-        fl = np.array(floats).reshape(-1, 4)
-        proven = _fast_proven(fl, np.array(residuals).reshape(-1, 4),
-                              np.array(accuracy, dtype=np.float64).reshape(-1, 4))
         length = len(traj)
+        cols = [[new[q] for new in traj] for q in range(4)]
+        fl = np.empty((length, 4))
+        rs = np.empty((length, 4))
+        ac = np.empty((length, 4))
+        for q, col in enumerate(cols):
+            if length and all(x is col[0] for x in col):  # unchanged (v̂max without amsgrad)
+                x = col[0]
+                f = float(x)
+                fl[:, q], rs[:, q], ac[:, q] = f, float(x - f), x.rel_accuracy_bits()
+                continue
+            floats = [float(x) for x in col]
+            fl[:, q] = floats
+            rs[:, q] = [float(x - f) for x, f in zip(col, floats)]
+            ac[:, q] = [x.rel_accuracy_bits() for x in col]
+        proven = _fast_proven(fl, rs, ac)
         for q in range(4):
             run.values[q][i][:length, e] = fl[:, q]
             if run.balls is not None:
-                run.balls[q][i][:length, e] = flat[q::4]
+                run.balls[q][i][:length, e] = cols[q]
                 run.balls_prec[q][i][:length, e] = prec
-        exact_zero = _exact_zeros(flat, fl)
+        exact_zero = _exact_zeros(cols, fl)
         proven |= exact_zero
         counts["proven_first"] += int(proven.sum())
         for q in range(4):
             run.zeros[q][i][:length, e] = exact_zero[:, q]
         for k, q in zip(*np.nonzero(~proven)):
-            x = flat[4 * k + q]
+            x = cols[q][k]
             lo, hi, other = _ends(x)
             if _same(lo, hi):
                 run.store(q, i, k, e, x, lo, other)
