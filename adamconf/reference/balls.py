@@ -20,6 +20,7 @@ python-flint is imported on first use, so ``import adamconf`` does not load it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import operator
 from dataclasses import dataclass, field
@@ -196,7 +197,7 @@ def _ball_constants(problem: Problem, dialect: Dialect) -> tuple[list[list[StepC
         for j, c in enumerate(row):
             if type(c.weight_decay) is not _Special and c.weight_decay.is_zero():
                 # arb(0) is truthy: the step's `if c.weight_decay` needs a falsy zero
-                row[j] = c = _replace(c, weight_decay=0)
+                row[j] = c = dataclasses.replace(c, weight_decay=0)
             flags.append(all(type(getattr(c, name)) is not _Special
                              for name in _BALL_FIELDS))
         plain.append(flags)
@@ -206,12 +207,6 @@ def _ball_constants(problem: Problem, dialect: Dialect) -> tuple[list[list[StepC
 _BALL_FIELDS = ("lr", "beta1", "beta2", "one_minus_beta1", "one_minus_beta2", "eps",
                 "weight_decay", "decay_factor", "bias_correction1", "bias_correction2",
                 "sqrt_bias_correction2")
-
-
-def _replace(c: StepConstants, **changes) -> StepConstants:
-    import dataclasses
-
-    return dataclasses.replace(c, **changes)
 
 
 # --- rounding a ball to float64 ------------------------------------------------------------
