@@ -1,10 +1,12 @@
 """The executable spec: Adam as documented, in mpmath at P decimal digits.
 
-One function, :func:`adam_step`, states the update rule for every dialect and runs on two
-kinds of numbers: mpmath scalars (the reference) and float64 numpy arrays (a fast IEEE
-shadow used for the sign of zero results, which mpmath cannot carry, and as a cheap
-approximation where exactness is not needed). Precision is scoped: a private
-``mpmath.MPContext`` per run; the global ``mp.dps`` is never read or written.
+One function, :func:`adam_step`, states the update rule for every dialect and runs on three
+kinds of numbers: mpmath scalars (the reference of record), Arb balls
+(:mod:`adamconf.reference.balls`: enclosures that prove each stored rounding) and float64
+numpy arrays (a fast IEEE shadow used for the sign of zero results, which neither
+arbitrary-precision library carries, and as a cheap approximation where exactness is not
+needed). Precision is scoped: a private ``mpmath.MPContext`` per run; the global ``mp.dps``
+is never read or written.
 
 Non-finite arithmetic follows IEEE 754: x/0 is ±∞ (NaN for 0/0 and NaN/0), ∞ − ∞ and 0·∞
 are NaN, and max() propagates NaN (as ``numpy.maximum`` and ``torch.maximum`` do).
