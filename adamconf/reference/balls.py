@@ -20,7 +20,6 @@ python-flint is imported on first use, so ``import adamconf`` does not load it.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import operator
 from dataclasses import dataclass, field
@@ -188,25 +187,23 @@ def _to_ball(x: float):
 
 def _ball_constants(problem: Problem, dialect: Dialect) -> tuple[list[list[StepConstants]],
                                                                   list[list[bool]]]:
-    """Constants at the current precision, and per step and group whether all are balls."""
+    """Constants at the current precision, and per step and group whether all are balls
+    (no NaN or ±∞ among the hyperparameters, so the fast arithmetic may run)."""
     arb = _flint().arb
     consts = step_constants(_to_ball, lambda b, t: b ** t, arb.sqrt, problem, dialect)
     plain = []
-    for row in consts:
+    for k, row in enumerate(consts):
         flags = []
-        for j, c in enumerate(row):
-            if type(c.weight_decay) is not _Special and c.weight_decay.is_zero():
-                # arb(0) is truthy: the step's `if c.weight_decay` needs a falsy zero
-                row[j] = c = dataclasses.replace(c, weight_decay=0)
-            flags.append(all(type(getattr(c, name)) is not _Special
-                             for name in _BALL_FIELDS))
+        for group, c in zip(problem.groups, row):
+            cfg = group.config
+            if cfg.weight_decay == 0:
+                # arb(0) is truthy, and the step asks `if c.weight_decay`: a falsy zero here
+                # (our own fresh constants, so setting the frozen field touches nothing shared)
+                object.__setattr__(c, "weight_decay", 0)
+            flags.append(all(map(math.isfinite, (group.lr_at(k), cfg.beta1, cfg.beta2, cfg.eps,
+                                                 cfg.weight_decay))))
         plain.append(flags)
     return consts, plain
-
-
-_BALL_FIELDS = ("lr", "beta1", "beta2", "one_minus_beta1", "one_minus_beta2", "eps",
-                "weight_decay", "decay_factor", "bias_correction1", "bias_correction2",
-                "sqrt_bias_correction2")
 
 
 # --- rounding a ball to float64 ------------------------------------------------------------
@@ -518,12 +515,13 @@ def _ball_run(flint, problem, dialect, first_prec, max_prec, keep_balls) -> Ball
                     else "a ball straddled zero where an IEEE outcome depends on its sign")
             raise PrecisionError(f"param {i} {_QUANTITIES[q]} step {k} element {e}: not "
                                  f"proven at {prec} bits ({what})")
-    shadow = run_float64(problem, dialect)
-    for q, name in enumerate(_QUANTITIES):
-        for i in range(len(params)):
-            arr, sh = run.values[q][i], shadow.quantity(name)[i].reshape(shapes[i])
-            signed = (arr == 0) & (sh == 0)  # a ball has no −0: IEEE's sign, from the shadow
-            arr[signed] = np.copysign(0.0, sh[signed])
+    if any((a == 0).any() for arrays in run.values for a in arrays):
+        shadow = run_float64(problem, dialect)  # a ball has no −0: IEEE's sign, from the shadow
+        for q, name in enumerate(_QUANTITIES):
+            for i in range(len(params)):
+                arr, sh = run.values[q][i], shadow.quantity(name)[i].reshape(shapes[i])
+                signed = (arr == 0) & (sh == 0)
+                arr[signed] = np.copysign(0.0, sh[signed])
     return run
 
 
