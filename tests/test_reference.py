@@ -8,7 +8,7 @@ import math
 import mpmath
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from adamconf.reference import engine
@@ -58,18 +58,41 @@ finite_grad = st.floats(min_value=1e-6, max_value=1e3).flatmap(
     lambda m: st.sampled_from([m, -m]))
 
 
+def midpoint_neighbours(ctx, exact) -> tuple[float, float] | None:
+    """The two float64s around ``exact`` where it is exactly their midpoint, else None."""
+    nearest = mpf_to_float64(exact)
+    for other in (math.nextafter(nearest, math.inf), math.nextafter(nearest, -math.inf)):
+        if ctx.mpf(nearest) + ctx.mpf(other) == 2 * exact:
+            return nearest, other
+    return None
+
+
 @settings(max_examples=25, deadline=None)
 @given(g=finite_grad, lr=st.floats(1e-5, 1.0), eps=st.sampled_from([0.0, 1e-8, 1e-3]),
        steps=st.integers(1, 30), theta0=st.floats(-10, 10))
+@example(g=1.0, lr=0.8137600228485427, eps=0.0, steps=12, theta0=1.0)  # a midpoint
+@example(g=0.001, lr=0.001, eps=0.001, steps=8, theta0=0.0625)  # a midpoint, ε ≠ 0
+@example(g=-1.0, lr=0.5021516644895444, eps=0.0, steps=3, theta0=7.428437364191284e-303)
 def test_constant_gradient_closed_form(g, lr, eps, steps, theta0):
-    """m̂ = g and v̂ = g² at every t, so θ_T = θ0 − T·γ·g/(|g| + ε), exactly."""
+    """m̂ = g and v̂ = g² at every t, so θ_T = θ0 − T·γ·g/(|g| + ε), exactly.
+
+    Where that is exactly a float64 midpoint (ε = 0 makes θ_T = θ0 ∓ T·γ, a short binary
+    fraction; so does g/(|g| + ε) = 1/2 for ε = |g|), the value is marked a tie and either
+    neighbour is accepted — only there.
+    """
     p = problem(np.full(steps, g), theta0, lr=lr, eps=eps)
-    traj = run_reference(p, certify=False)
+    traj = run_reference(p)
     ctx = mpmath.MPContext()
-    ctx.dps = 60
+    ctx.prec = 2400  # θ0 down to 2^-1074 next to T·γ: exact for ε = 0
     mg = ctx.mpf(g)
     want = ctx.mpf(theta0) - steps * ctx.mpf(lr) * mg / (abs(mg) + ctx.mpf(eps))
-    assert traj.theta[0][-1] == mpf_to_float64(want)
+    tie = midpoint_neighbours(ctx, want)
+    assert bool(traj.ties["theta"][0][-1]) == (tie is not None)
+    if tie is None:
+        assert traj.theta[0][-1] == mpf_to_float64(want)
+    else:
+        assert traj.theta[0][-1] in tie
+        assert traj.theta[0][-1] == mpf_to_float64(want)  # stored ties-to-even
     # m̂ = g, v̂ = g²: recovered from the stored m, v through the bias corrections
     t = np.arange(1, steps + 1)
     np.testing.assert_allclose(traj.m[0] / (1 - 0.9 ** t), g, rtol=1e-12)
@@ -225,31 +248,63 @@ def test_sign_of_zero_is_kept():
 
 # --- the precision certificate ---------------------------------------------------------------
 
-def test_certificate_agrees_at_double_precision():
+def test_certificate_is_a_proof():
     p = problem(np.linspace(-1, 1, 7), 0.25, lr=0.1, amsgrad=True)
     traj = run_reference(p)
-    assert traj.precision["certified_dps"] == 100 and traj.precision["escalations"] == []
+    precision = traj.precision
+    assert precision["engine"] == "arb" and precision["prec_bits"][0] == 169  # mpmath's bits
+    values = 4 * 7
+    assert precision["proven_first"] + precision["proven_raised"] + precision["ties"] == values
+    assert precision["ties"] == 0 and not any(m.any() for m in traj.ties.values() for m in m)
     again = run_reference(p, dps=100, certify=False)
     np.testing.assert_array_equal(traj.theta[0], again.theta[0])
 
 
-def test_certificate_escalates_when_values_change(monkeypatch):
+def test_certificate_refuses_an_mpmath_value_outside_the_ball(monkeypatch):
+    real = engine._run_mp
+
+    def nudged(problem, dialect, dps, keep=False):
+        out = real(problem, dialect, dps, keep)
+        if keep:  # mpmath's θ after step 1, moved by 1e-30: far outside its ball
+            raw = out[3][0][0]
+            with mpmath.workdps(60):  # scoped: the global context is restored on exit
+                raw[1, 0] = raw[1, 0] * (1 + mpmath.mpf(10) ** -30)
+        return out
+
+    monkeypatch.setattr(engine, "_run_mp", nudged)
+    with pytest.raises(engine.CertificateError,
+                       match=r"param 0 theta step 1 element 0: mpmath at 50 digits gives "
+                             r".*outside the Arb ball"):
+        run_reference(problem([0.5, 0.25], 1.0))
+
+
+def test_certificate_refuses_an_mpmath_rounding_the_ball_disproves(monkeypatch):
     real = engine._run_mp
     calls = []
 
-    def flaky(problem, dialect, dps):
+    def off_by_one_ulp(problem, dialect, dps, keep=False):
         calls.append(dps)
-        values, zeros, overflows = real(problem, dialect, dps)
-        if dps == 50:  # pretend 50 digits were not enough
-            values[0][0] = values[0][0] + 1.0
-        return values, zeros, overflows
+        out = real(problem, dialect, dps, keep)
+        values = out[0][0][0]  # θ's float64s
+        values[0] = np.nextafter(values[0], np.inf)
+        return out
 
-    monkeypatch.setattr(engine, "_run_mp", flaky)
-    traj = run_reference(problem([0.5, 0.25], 1.0))
-    assert calls == [50, 100, 200]
-    assert traj.precision["escalations"] == [100]
-    want = real(problem([0.5, 0.25], 1.0), SPEC, 100)[0][0][0]
-    np.testing.assert_array_equal(traj.theta[0], want)
+    monkeypatch.setattr(engine, "_run_mp", off_by_one_ulp)
+    with pytest.raises(engine.CertificateError,
+                       match=r"param 0 theta step 0 element 0: mpmath at 800 digits rounds to "
+                             r".*the Arb ball proves .*still rounds otherwise at 800 digits"):
+        run_reference(problem([0.5, 0.25], 1.0))
+    assert calls == [50, 100, 200, 400, 800]
+
+
+def test_more_mpmath_digits_where_they_are_too_few_to_round():
+    """θ0 = 7.4e-303 is lost in θ0 − 3γ at 50 digits, where 3γ is a float64 midpoint: mpmath
+    rounds the midpoint to even, the ball proves the neighbour; 400 digits resolve it."""
+    p = problem(np.ones(3), 7.428437364191284e-303, lr=0.5021516644895444, eps=0.0)
+    traj = run_reference(p)
+    assert traj.precision["mpmath_dps"] == 400 and not traj.ties["theta"][0][-1]
+    assert traj.theta[0][-1].hex() == "-0x1.81a708d1d7fafp+0"
+    assert run_reference(p, certify=False).theta[0][-1].hex() == "-0x1.81a708d1d7fb0p+0"
 
 
 def test_too_few_digits_refused():

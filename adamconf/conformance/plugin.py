@@ -76,14 +76,13 @@ def pytest_report_header(config) -> list[str] | None:
     state = config.stash.get(_STATE_KEY, None)
     if state is None:
         return None
-    from adamconf.reference.engine import DEFAULT_DPS
+    from adamconf.reference.engine import describe_reference
 
     versions = ", ".join(f"{k} {v}" for k, v in state.info.versions.items())
     return [f"adamconf backend: {state.spec} ({versions}); devices: "
             f"{', '.join(state.info.devices)}; variants: "
             f"{', '.join(sorted({v.id for v in state.variants}))}",
-            f"adamconf reference: mpmath at {DEFAULT_DPS} digits (certified at "
-            f"{2 * DEFAULT_DPS}); {len(state.corpus)} golden cases"]
+            f"adamconf reference: {describe_reference()}; {len(state.corpus)} golden cases"]
 
 
 class ConformanceFailure(Exception):

@@ -137,7 +137,9 @@ class Trajectory:
     ``"hat"`` (max of bias-corrected v, the documented state) or ``"raw"`` (max of raw v).
     ``overflow``, where not None, maps each quantity to boolean masks (one per parameter)
     marking values whose exact value is finite but beyond float64's range (stored as ±inf):
-    no dtype can be judged there.
+    no dtype can be judged there. ``ties``, where not None, maps each quantity to boolean
+    masks marking values whose exact value is a float64 midpoint (or whose ball still holds
+    one at the highest precision): stored ties-to-even, and either neighbour is right.
     """
 
     theta: list[np.ndarray]
@@ -147,6 +149,7 @@ class Trajectory:
     vmax_kind: str = "hat"
     precision: dict = field(default_factory=dict)
     overflow: dict[str, list[np.ndarray]] | None = None
+    ties: dict[str, list[np.ndarray]] | None = None
 
     QUANTITIES = ("theta", "m", "v", "vmax")
 

@@ -48,8 +48,8 @@ GOLDEN_DIR = Path(__file__).with_name("golden")
 REGRESSIONS_ENV = "ADAMCONF_REGRESSIONS"
 DEFAULT_REGRESSIONS = "adamconf-regressions"
 FORMAT = "adamconf-golden"
-FORMAT_VERSION = 1
-GENERATOR_VERSION = 1  # bump when the engine or the catalogue changes what is stored
+FORMAT_VERSION = 2  # 2: the ball certificate, its proof counts and the ties
+GENERATOR_VERSION = 2  # bump when the engine or the catalogue changes what is stored
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
@@ -118,8 +118,36 @@ def encode_case(case: Case, reference: Trajectory) -> tuple[bytes, dict]:
                     "shapes": [list(p.shape) for p in g.params],
                     "schedule": g.lrs is not None} for g in problem.groups],
         "precision": reference.precision,
+        "ties": _tie_positions(reference),
     }
     return _npz_bytes(arrays), entry
+
+
+def _tie_positions(reference: Trajectory) -> list[list]:
+    """[quantity, param, step, flat element] of every value that is an exact tie: the
+    stored value is the midpoint rounded ties-to-even, and judging accepts either
+    neighbour there."""
+    if not reference.ties:
+        return []
+    out = []
+    for name in Trajectory.QUANTITIES:
+        for i, mask in enumerate(reference.ties[name]):
+            flat = np.asarray(mask).reshape(mask.shape[0], -1) if mask.ndim else mask
+            for step, element in np.argwhere(flat):
+                out.append([name, i, int(step), int(element)])
+    return out
+
+
+def _tie_masks(entry: dict, values: dict[str, list[np.ndarray]]) -> dict | None:
+    positions = entry.get("ties") or []
+    if not positions:
+        return None
+    masks = {name: [np.zeros(a.shape, dtype=bool) for a in arrays]
+             for name, arrays in values.items()}
+    for name, i, step, element in positions:
+        mask = masks[name][i]
+        mask.reshape(mask.shape[0], -1)[step, element] = True
+    return masks
 
 
 def decode_case(entry: dict, data: np.lib.npyio.NpzFile) -> GoldenCase:
@@ -142,13 +170,23 @@ def decode_case(entry: dict, data: np.lib.npyio.NpzFile) -> GoldenCase:
     if "overflow_theta_0" in data.files:
         overflow = {name: [data[f"overflow_{name}_{i}"] != 0 for i in range(n)]
                     for name in Trajectory.QUANTITIES}
-    reference = Trajectory(*([data[f"{name}_{i}"] for i in range(n)]
-                             for name in Trajectory.QUANTITIES),
+    values = {name: [data[f"{name}_{i}"] for i in range(n)] for name in Trajectory.QUANTITIES}
+    reference = Trajectory(*(values[name] for name in Trajectory.QUANTITIES),
                            vmax_kind="hat", precision=entry.get("precision", {}),
-                           overflow=overflow)
+                           overflow=overflow, ties=_tie_masks(entry, values))
     case = Case(entry["id"], entry["description"], tuple(entry["tags"]), problem,
                 tuple(entry["dtypes"]))
     return GoldenCase(case, reference, entry.get("precision", {}))
+
+
+PROOF_COUNTS = ("proven_first", "proven_raised", "ties")
+
+
+def proof_totals(entries: list[dict]) -> dict[str, int]:
+    """What the certificate proved over a corpus: values proven correctly rounded at the
+    first ball precision, after raising it, and exact ties."""
+    return {k: sum(int(e.get("precision", {}).get(k, 0)) for e in entries)
+            for k in PROOF_COUNTS}
 
 
 def _manifest(entries: list[dict], dps: int, kind: str) -> bytes:
@@ -156,6 +194,8 @@ def _manifest(entries: list[dict], dps: int, kind: str) -> bytes:
         "format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind,
         "generator": "adamconf", "generator_version": GENERATOR_VERSION,
         "mpmath_version": mpmath.__version__, "precision_dps": dps,
+        "certificate": {"engine": "arb (python-flint)", "cross-check": "mpmath",
+                        **proof_totals(entries)},
         "spec": "mindspore.experimental.optim.Adam, as documented; see README",
         "cases": entries,
     }
@@ -339,7 +379,11 @@ def check(folder: Path | str = GOLDEN_DIR, *, dps: int | None = None, workers: i
                             f"(case {entry['id']}): the file was changed or corrupted")
     manifest = _read_manifest(folder)
     dps = dps or manifest.get("precision_dps", DEFAULT_DPS)
-    notes = []
+    problems.extend(_disproofs(folder))
+    totals = manifest.get("certificate", {})
+    notes = [f"certificate: {totals.get('proven_first', 0)} values proven correctly rounded "
+             f"at the first ball precision, {totals.get('proven_raised', 0)} after raising "
+             f"it, {totals.get('ties', 0)} exact ties"]
     if manifest.get("mpmath_version") != mpmath.__version__:
         # provenance, not content: every value is certified, so another mpmath must give
         # the same bytes in every data file — which the comparison below checks
@@ -352,6 +396,25 @@ def check(folder: Path | str = GOLDEN_DIR, *, dps: int | None = None, workers: i
         write_corpus(fresh, cases, results, dps)
         problems.extend(_compare_trees(fresh, folder))
     return CheckResult(not problems, problems, time.perf_counter() - started, notes)
+
+
+def _disproofs(folder: Path) -> list[str]:
+    """Every stored value that Arb's enclosure of the exact value proves wrong."""
+    from adamconf.reference.balls import find_disproofs
+
+    try:
+        stored = _load_folder(folder, verify=False)
+    except GoldenError as exc:
+        return [str(exc)]
+    found = []
+    for g in stored:
+        for d in find_disproofs(g.case.problem, g.reference):
+            shape = g.case.problem.params[d.param].shape
+            index = list(np.unravel_index(d.element, shape)) if shape else []
+            found.append(f"case {g.id} step {d.step + 1} {d.quantity} param {d.param}"
+                         f"{index}: stored {d.stored.hex()}, but the enclosure of the exact "
+                         f"value proves {d.proven.hex()}: disproven")
+    return found
 
 
 def _compare_trees(fresh: Path, stored: Path) -> list[str]:

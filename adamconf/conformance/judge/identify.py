@@ -9,8 +9,9 @@ from adamconf.conformance.corpus.cases import Case
 from adamconf.conformance.judge.bounds import cached_bounds
 from adamconf.conformance.judge.outcome import CaseResult, Observed
 from adamconf.conformance.judge.verdict import judge
+from adamconf.reference.balls import run_balls
 from adamconf.reference.dialects import DIALECTS, PRECISION_DIALECTS, SPEC, Dialect
-from adamconf.reference.engine import run_float64, run_reference
+from adamconf.reference.engine import run_float64
 from adamconf.reference.problem import Problem, Trajectory
 
 __all__ = ["dialect_reference", "candidate_dialects", "identify_dialects", "variant_dialects",
@@ -23,7 +24,8 @@ _dialect_cache: dict[tuple[str, str, str], Trajectory] = {}
 def dialect_reference(case: Case, dialect: Dialect, dtype: str = "float64") -> Trajectory:
     """The dialect's trajectory, accurate enough to judge an implementation in ``dtype``.
 
-    For float64 that is the mpmath reference. For narrower dtypes the float64 evaluation
+    For float64 that is the ball engine's (every value proven correctly rounded, faster
+    than mpmath). For narrower dtypes the float64 evaluation
     of the same formula is used: its own error is about 2^-29 of float32's bound (and less
     of float16's), so it cannot move a verdict, and it is a hundred times faster — which is
     what makes naming the dialect of every failing case affordable.
@@ -31,7 +33,7 @@ def dialect_reference(case: Case, dialect: Dialect, dtype: str = "float64") -> T
     kind = "exact" if dtype == "float64" else "float64"
     key = (case.id, dialect.name, kind)
     if key not in _dialect_cache:
-        _dialect_cache[key] = (run_reference(case.problem, dialect, certify=False)
+        _dialect_cache[key] = (run_balls(case.problem, dialect)
                                if kind == "exact" else run_float64(case.problem, dialect))
     return _dialect_cache[key]
 
@@ -76,7 +78,7 @@ def _precision_matches(case: Case, observed: Observed, dtype: str) -> list[str]:
                 problem = precision.apply(case.problem, dtype)
                 reference = None
                 if problem is not None:
-                    reference = (run_reference(problem, dialect, certify=False)
+                    reference = (run_balls(problem, dialect)
                                  if dtype == "float64" else run_float64(problem, dialect))
                 _precision_cache[key] = (problem, reference)
             problem, reference = _precision_cache[key]

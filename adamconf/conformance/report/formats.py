@@ -17,7 +17,7 @@ from adamconf import __version__
 from adamconf.conformance.files import atomic_write
 from adamconf.conformance.judge.identify import dialect_label, variant_dialects
 from adamconf.conformance.judge.outcome import Conformance, RunResult
-from adamconf.reference.engine import DEFAULT_DPS
+from adamconf.reference.engine import DEFAULT_DPS, describe_reference
 
 __all__ = ["JSON_SCHEMA_VERSION", "to_json", "write_json", "write_junit"]
 
@@ -31,7 +31,7 @@ def to_json(runs: list[RunResult]) -> dict:
         "tool": "adamconf", "version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "reference": {"mpmath": mpmath.__version__, "dps": DEFAULT_DPS,
-                      "certified_dps": 2 * DEFAULT_DPS},
+                      "certificate": describe_reference()},
         "platform": {"python": platform.python_version(), "numpy": np.__version__,
                      "machine": platform.machine(), "cpus": os.cpu_count()},
         "runs": [{

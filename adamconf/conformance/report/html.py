@@ -26,7 +26,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-import mpmath
 import numpy as np
 
 from adamconf import __version__
@@ -36,7 +35,7 @@ from adamconf.conformance.judge.identify import variant_dialects
 from adamconf.conformance.judge.outcome import CaseResult, RunResult
 from adamconf.conformance.judge.verdict import short_hex  # 0x1.fffffe0000000p-3 → 0x1.fffffep-3
 from adamconf.reference.dialects import DIALECTS
-from adamconf.reference.engine import DEFAULT_DPS
+from adamconf.reference.engine import describe_reference
 
 __all__ = ["write_html", "render_html", "FEATURES", "cell_word", "CELL_ORDER",
            "CASES_PER_VARIANT", "PLOTS_HINT"]
@@ -305,8 +304,7 @@ def _ulp_plot(Figure, counts: dict[str, int], title: str) -> str | None:
 def _header(runs: Sequence[RunResult], created: str) -> list[str]:
     rows = [(key, _e(value)) for key, value in (
         ("created", created), ("adamconf", __version__),
-        ("reference", f"mpmath {mpmath.__version__} at {DEFAULT_DPS} digits, certified at "
-                      f"{2 * DEFAULT_DPS}"),
+        ("reference", describe_reference()),
         ("platform", f"python {platform.python_version()}, numpy {np.__version__}, "
                      f"{platform.system()} {platform.machine()}"))]
     for run in runs:

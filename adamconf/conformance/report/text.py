@@ -8,13 +8,12 @@ import sys
 from collections import defaultdict
 from typing import TextIO
 
-import mpmath
 import numpy as np
 
 from adamconf import __version__
 from adamconf.conformance.judge.identify import dialect_label
 from adamconf.conformance.judge.outcome import STATUSES, Conformance, RunResult
-from adamconf.reference.engine import DEFAULT_DPS
+from adamconf.reference.engine import describe_reference
 
 __all__ = ["print_summary", "Progress", "header_lines"]
 
@@ -38,8 +37,8 @@ def header_lines(run: RunResult) -> list[str]:
     devices = ", ".join(info.devices) if info else "?"
     return [f"adamconf {__version__} — backend {run.backend} ({versions or 'version unknown'}); "
             f"devices: {devices}",
-            f"reference: mpmath {mpmath.__version__} at {DEFAULT_DPS} digits, certified at "
-            f"{2 * DEFAULT_DPS}; python {platform.python_version()}, numpy {np.__version__}"]
+            f"reference: {describe_reference()}; python {platform.python_version()}, "
+            f"numpy {np.__version__}"]
 
 
 class Progress:

@@ -342,7 +342,9 @@ def plain_mpmath_adam(params: list[np.ndarray], grads: list[np.ndarray], lr: flo
 
 
 def bench_reference(elements: int = 64, steps: int = 200, dps: int = 50) -> dict[str, Any]:
-    """Element-steps per second of ``run_reference`` (uncertified) and of the plain loop."""
+    """Element-steps per second of ``run_reference`` (uncertified), of the Arb ball engine
+    (``run_balls``: every value proven correctly rounded) and of the plain mpmath loop."""
+    from adamconf.reference.balls import run_balls
     from adamconf.reference.config import GroupConfig
     from adamconf.reference.engine import run_reference
     from adamconf.reference.problem import Group, Problem
@@ -359,6 +361,13 @@ def bench_reference(elements: int = 64, steps: int = 200, dps: int = 50) -> dict
     start = time.perf_counter()
     plain = plain_mpmath_adam([theta0], [grads], dps=dps)
     plain_seconds = time.perf_counter() - start
+    _progress("Arb ball engine, same problem, each value proven")
+    run_balls(Problem((Group(GroupConfig(), (theta0[:1],)),), (grads[:1, :1],)))  # loads flint
+    start = time.perf_counter()
+    balls = run_balls(problem)
+    balls_seconds = time.perf_counter() - start
+    balls_agree = all(np.array_equal(a, b) for name in ("theta", "m", "v")
+                      for a, b in zip(balls.quantity(name), trajectory.quantity(name)))
     final = trajectory.theta[0][-1]
     scale = max(float(np.max(np.abs(final))), 1e-300)
     difference = float(np.max(np.abs(final - plain[0])))
@@ -368,7 +377,13 @@ def bench_reference(elements: int = 64, steps: int = 200, dps: int = 50) -> dict
             "engine_element_steps_per_s": element_steps / engine_seconds,
             "plain_element_steps_per_s": element_steps / plain_seconds,
             "engine_vs_plain": plain_seconds / engine_seconds,
-            "max_relative_difference": difference / scale}
+            "max_relative_difference": difference / scale,
+            "balls_seconds": balls_seconds,
+            "balls_element_steps_per_s": element_steps / balls_seconds,
+            "balls_vs_plain": plain_seconds / balls_seconds,
+            "balls_prec_bits": balls.precision["prec_bits"],
+            "balls_ties": balls.precision["ties"],
+            "balls_agree_with_engine": balls_agree}
 
 
 # --------------------------------------------------------------------------------------
@@ -448,7 +463,12 @@ def format_reference(ref: dict[str, Any]) -> str:
             f"  plain mpmath loop  {ref['plain_element_steps_per_s']:>10.0f} element-steps/s "
             f"({ref['plain_seconds']:.2f} s)\n"
             f"  run_reference / plain: {ref['engine_vs_plain']:.2f}×   (final θ agree to "
-            f"{ref['max_relative_difference']:.1e} relative)")
+            f"{ref['max_relative_difference']:.1e} relative)\n"
+            f"  run_balls          {ref['balls_element_steps_per_s']:>10.0f} element-steps/s "
+            f"({ref['balls_seconds']:.2f} s; Arb at {ref['balls_prec_bits']} bits, every value "
+            f"proven, {ref['balls_ties']} ties)\n"
+            f"  run_balls / plain: {ref['balls_vs_plain']:.2f}×   (same float64s as "
+            f"run_reference: {'yes' if ref['balls_agree_with_engine'] else 'NO'})")
 
 
 def _load_average() -> float | None:
