@@ -107,6 +107,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "which other work on the machine does not inflate (needs "
                              "--threads 1: with more, waiting threads may spin)")
     parser.add_argument("--no-torch", action="store_true", help="do not time torch")
+    parser.add_argument("--no-runner", action="store_true",
+                        help="do not time the runner (the numpy corpus with -j 1 and -j 2)")
     parser.add_argument("--no-reference", action="store_true",
                         help="skip the reference-engine speed measurement")
     parser.add_argument("--json", metavar="PATH", default=None,
@@ -522,6 +524,11 @@ def run(args: argparse.Namespace) -> int:
                       clock=args.clock)
     report["step"] = step
     print(format_table(step))
+    if not args.no_runner:
+        runner = bench_runner(quick=args.quick)
+        report["runner"] = runner
+        print()
+        print(format_runner(runner))
     if not args.no_reference:
         elements, steps = (16, 50) if args.quick else (64, 200)
         reference = bench_reference(elements, steps)
@@ -541,6 +548,29 @@ def run(args: argparse.Namespace) -> int:
             return 2
         _progress(f"wrote {path}")
     return 0
+
+
+def bench_runner(quick: bool = False, jobs: int = 2) -> dict[str, Any]:
+    """Wall seconds of ``check("numpy")`` over the corpus with one lane and with ``jobs``
+    lanes, in this run (the same cases; validation left out)."""
+    from adamconf.conformance.api import check
+
+    cases = "t1/" if quick else None
+    seconds = {}
+    for lanes in (1, jobs):
+        _progress(f"runner: the numpy corpus with -j {lanes}")
+        started = time.perf_counter()
+        result = check("numpy", cases=cases, validate=False, jobs=lanes)
+        seconds[lanes] = time.perf_counter() - started
+    return {"cases": len(result.runs[0].results), "jobs": jobs,
+            "seconds_one": seconds[1], "seconds_parallel": seconds[jobs],
+            "ratio": seconds[1] / seconds[jobs], "load_average": _load_average()}
+
+
+def format_runner(r: dict[str, Any]) -> str:
+    return (f"runner, numpy corpus ({r['cases']} case × variant pairs): -j 1 "
+            f"{r['seconds_one']:.1f} s, -j {r['jobs']} {r['seconds_parallel']:.1f} s: "
+            f"{r['ratio']:.2f}× faster with {r['jobs']} lanes")
 
 
 def main(argv: list[str] | None = None) -> int:
