@@ -531,6 +531,89 @@ class FuzzSettings:
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
 
+def _hypothesis_settings(max_examples: int, derandomize: bool, database) -> dict:
+    """The keyword arguments of every ``hypothesis.settings`` the campaign makes: quiet, no
+    deadline or health checks (the backend's speed is not the point), every bug reported."""
+    from hypothesis import HealthCheck, Phase, Verbosity
+
+    return dict(
+        max_examples=max_examples, derandomize=derandomize, database=database,
+        deadline=None, suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
+        report_multiple_bugs=True, print_blob=False,
+        phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink))
+
+
+def _campaign_seed(args: FuzzSettings) -> int | None:
+    """The seed given, or a fresh random one; None when derandomized without one."""
+    seed = args.seed
+    if seed is None and not args.derandomize:
+        seed = random.SystemRandom().randrange(2**32)
+    return seed
+
+
+def _write_header(stream: TextIO, info, variants: list, args: FuzzSettings, max_examples: int,
+                  seed: int | None, database_shown: str) -> None:
+    """What runs, and with which settings, so that a reader of a log knows."""
+    versions = ", ".join(f"{k} {v}" for k, v in info.versions.items())
+    budget = (f"max examples {max_examples}" if max_examples < _UNLIMITED
+              else "until the time is up")
+    stream.write(
+        f"adamconf fuzz: backend {info.name} ({versions or 'version unknown'}); "
+        f"variants {', '.join(v.id for v in variants)}\n"
+        f"  {budget}{f', {args.seconds:g} s' if args.seconds else ''}; "
+        f"{'derandomized' if seed is None else f'seed {seed}'}; "
+        f"database {database_shown}; non-finite inputs "
+        f"{'on' if args.allow_non_finite else 'off'}\n")
+
+
+@dataclass
+class _Campaign:
+    """What the phases found, as they found it."""
+
+    stats: list[FuzzStats] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    invalid: list[InvalidFinding] = field(default_factory=list)
+    invalid_checked: int = 0
+    interrupted: bool = False
+
+
+def _fuzz_phase(process, variants: list, args: FuzzSettings, settings_kwargs: dict,
+                seed: int | None, deadline: float | None, stream: TextIO | None,
+                campaign: _Campaign) -> None:
+    """Fuzz each variant in turn (an equal share of the time left each), until interrupted."""
+    progress = _Progress(stream)
+    for n, variant in enumerate(variants):
+        variant_deadline = None
+        if deadline is not None:  # an equal share of what is left
+            left = deadline - time.monotonic()
+            variant_deadline = time.monotonic() + left / (len(variants) - n)
+        stats, found, _ = _fuzz_variant(
+            args.backend, process, variant, settings_kwargs=settings_kwargs, seed=seed,
+            deadline=variant_deadline, allow_non_finite=args.allow_non_finite,
+            max_steps=args.max_steps, max_elements=args.max_elements,
+            progress=progress)
+        campaign.stats.append(stats)
+        campaign.findings.extend(found)
+        if stats.stopped == "interrupted":
+            campaign.interrupted = True
+            break
+
+
+def _report(campaign: _Campaign, args: FuzzSettings, info, regressions: Path, seconds: float,
+            seed: int | None, out: TextIO) -> int:
+    """Each finding (saved as a regression case unless --no-save), the invalid values not
+    refused, the summary; the exit code: 130 interrupted, 1 anything found, else 0."""
+    for finding in campaign.findings:
+        _report_finding(finding, args.backend, info, regressions, not args.no_save, out)
+    if campaign.invalid:
+        _report_invalid(campaign.invalid, campaign.invalid_checked, out)
+    _print_summary(campaign.stats, campaign.findings, campaign.invalid,
+                   campaign.invalid_checked, seconds, seed, out)
+    if campaign.interrupted:
+        return 130
+    return 1 if campaign.findings or campaign.invalid else 0
+
+
 def run(args: FuzzSettings) -> int:
     """Fuzz as the settings say; print findings and the summary; the exit code."""
     from adamconf.conformance.corpus.golden import default_regressions_folder
@@ -543,78 +626,34 @@ def run(args: FuzzSettings) -> int:
         raise UsageError("adamconf fuzz needs hypothesis: pip install 'adamconf[fuzz]'") from None
     regressions = Path(args.regressions) if args.regressions else default_regressions_folder()
 
-    from hypothesis import HealthCheck, Phase, Verbosity
-
     max_examples = args.max_examples or (_UNLIMITED if args.seconds else DEFAULT_MAX_EXAMPLES)
-    seed = args.seed
-    if seed is None and not args.derandomize:
-        seed = random.SystemRandom().randrange(2**32)
+    seed = _campaign_seed(args)
     database, database_shown = _database(args)
-    settings_kwargs = dict(
-        max_examples=max_examples, derandomize=args.derandomize, database=database,
-        deadline=None, suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
-        report_multiple_bugs=True, print_blob=False,
-        phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink))
+    settings_kwargs = _hypothesis_settings(max_examples, args.derandomize, database)
 
     info, process = probe_backend(args.backend, args.timeout)
     process.timeout = args.timeout
     stream = None if args.quiet else sys.stderr
     out = sys.stdout
-    all_stats: list[FuzzStats] = []
-    findings: list[Finding] = []
-    invalid: list[InvalidFinding] = []
-    invalid_checked = 0
+    campaign = _Campaign()
     started = time.perf_counter()
     deadline = time.monotonic() + args.seconds if args.seconds else None
-    interrupted = False
     try:
         variants = _choose_variants(info, args)
         if stream is not None:
-            versions = ", ".join(f"{k} {v}" for k, v in info.versions.items())
-            budget = (f"max examples {max_examples}" if max_examples < _UNLIMITED
-                      else "until the time is up")
-            stream.write(
-                f"adamconf fuzz: backend {info.name} ({versions or 'version unknown'}); "
-                f"variants {', '.join(v.id for v in variants)}\n"
-                f"  {budget}{f', {args.seconds:g} s' if args.seconds else ''}; "
-                f"{'derandomized' if seed is None else f'seed {seed}'}; "
-                f"database {database_shown}; non-finite inputs "
-                f"{'on' if args.allow_non_finite else 'off'}\n")
+            _write_header(stream, info, variants, args, max_examples, seed, database_shown)
         if not args.no_invalid:
             examples = max_examples if args.invalid else INVALID_PHASE_EXAMPLES
             examples = min(examples, 100_000)
-            invalid, invalid_checked = _check_invalid(
+            campaign.invalid, campaign.invalid_checked = _check_invalid(
                 process, variants, examples=examples, settings_kwargs=settings_kwargs,
                 seed=seed, progress_stream=stream, deadline=deadline if args.invalid else None)
         if not args.invalid:
-            progress = _Progress(stream)
-            for n, variant in enumerate(variants):
-                variant_deadline = None
-                if deadline is not None:  # an equal share of what is left
-                    left = deadline - time.monotonic()
-                    variant_deadline = time.monotonic() + left / (len(variants) - n)
-                stats, found, _ = _fuzz_variant(
-                    args.backend, process, variant, settings_kwargs=settings_kwargs, seed=seed,
-                    deadline=variant_deadline, allow_non_finite=args.allow_non_finite,
-                    max_steps=args.max_steps, max_elements=args.max_elements,
-                    progress=progress)
-                all_stats.append(stats)
-                findings.extend(found)
-                if stats.stopped == "interrupted":
-                    interrupted = True
-                    break
+            _fuzz_phase(process, variants, args, settings_kwargs, seed, deadline, stream,
+                        campaign)
     finally:
         process.close()
-
-    for finding in findings:
-        _report_finding(finding, args.backend, info, regressions, not args.no_save, out)
-    if invalid:
-        _report_invalid(invalid, invalid_checked, out)
-    _print_summary(all_stats, findings, invalid, invalid_checked, time.perf_counter() - started,
-                   seed, out)
-    if interrupted:
-        return 130
-    return 1 if findings or invalid else 0
+    return _report(campaign, args, info, regressions, time.perf_counter() - started, seed, out)
 
 
 def _report_invalid(invalid: list[InvalidFinding], checked: int, out: TextIO) -> None:

@@ -320,10 +320,45 @@ def _carry(own: dict, coupled: bool, max_uses_v: bool, union, dtype) -> dict:
             "vmax": vmax.astype(dtype)}
 
 
-def _param_bounds(problem: Problem, reference: Trajectory, index: int, dialect: Dialect,
-                  D: _Format, S: _Format, F64: _Format) -> tuple[dict, dict, dict]:
-    """Bounds, reason masks and NaN-acceptable masks, flattened to (steps, n), for one
-    parameter."""
+@dataclass(frozen=True)
+class _ParamInputs:
+    """One parameter's stored values, flattened to (steps, n), and the options in force.
+
+    θ, m, v, vmax are the reference after each step; θ′, m′, v′ (``*_p``) the values before
+    it; ``*0`` the initial state. ``l2`` and ``decoupled`` say how a nonzero λ enters.
+    """
+
+    steps: int
+    n: int
+    sc: _Scalars
+    maximize: bool
+    amsgrad_mode: str  # the dialect's, or "off" without amsgrad
+    eps_mode: str
+    weight_decay_mode: str
+    l2: bool
+    decoupled: bool
+    theta: np.ndarray
+    m: np.ndarray
+    v: np.ndarray
+    vmax: np.ndarray
+    theta0: np.ndarray
+    m0: np.ndarray
+    v0: np.ndarray
+    vmax0: np.ndarray
+    theta_p: np.ndarray
+    m_p: np.ndarray
+    v_p: np.ndarray
+    grad: np.ndarray
+
+    @property
+    def uses_max(self) -> bool:
+        """Whether the denominator reads a running max of v (v̂max, raw vmax or the paper's)."""
+        return self.amsgrad_mode in ("max-hat", "max-raw", "paper")
+
+
+def _param_inputs(problem: Problem, reference: Trajectory, index: int, dialect: Dialect,
+                  D: _Format, S: _Format) -> _ParamInputs:
+    """Parameter ``index``'s reference, its state before each step, and its group's options."""
     steps = problem.steps
     p0 = problem.params[index]
     n = p0.size
@@ -331,7 +366,6 @@ def _param_bounds(problem: Problem, reference: Trajectory, index: int, dialect: 
     cfg = problem.groups[gi].config
     sc = _scalars(problem, gi, dialect, D, S)
     state = problem.initial_state
-    G = _Format(D.fmt, flush=False)  # D's roundings without the flush terms
 
     def ref(name):
         return np.asarray(reference.quantity(name)[index], dtype=np.float64).reshape(steps, n)
@@ -342,96 +376,181 @@ def _param_bounds(problem: Problem, reference: Trajectory, index: int, dialect: 
     v0 = np.zeros(n) if state is None else state.v[index].reshape(-1)
     vmax0 = initial_vmax(problem, dialect, index, p0.shape).reshape(-1)
     theta_p, m_p, v_p = (_previous(x0, x) for x0, x in ((theta0, theta), (m0, m), (v0, v)))
-    grad = problem.grads[index].reshape(steps, n)
+    wd_mode = dialect.weight_decay_mode
+    return _ParamInputs(
+        steps=steps, n=n, sc=sc, maximize=cfg.maximize,
+        amsgrad_mode=dialect.amsgrad_mode if cfg.amsgrad else "off",
+        eps_mode=dialect.eps_mode, weight_decay_mode=wd_mode,
+        l2=wd_mode in ("l2", "maximize-after-wd") and sc.wd != 0.0,
+        decoupled=wd_mode == "decoupled" and sc.wd != 0.0,
+        theta=theta, m=m, v=v, vmax=vmax, theta0=theta0, m0=m0, v0=v0, vmax0=vmax0,
+        theta_p=theta_p, m_p=m_p, v_p=v_p, grad=problem.grads[index].reshape(steps, n))
 
-    amsgrad_mode = dialect.amsgrad_mode if cfg.amsgrad else "off"
-    eps_mode = dialect.eps_mode
+
+@dataclass(frozen=True)
+class _Exact:
+    """The exact intermediates of each step, recomputed from the stored trajectory."""
+
+    decay: np.ndarray | None  # 1 − γλ, with decoupled decay only
+    theta_start: np.ndarray  # θ after the decoupled decay, before the update
+    g: np.ndarray
+    ag: np.ndarray  # |g|
+    g2: np.ndarray  # g²
+    a_mp: np.ndarray  # |m′|
+    diff_m: np.ndarray  # |g − m′|
+    diff_v: np.ndarray  # |g² − v′|
+    vhat: np.ndarray  # v/(1−β2^t)
+    second: np.ndarray  # the second moment the denominator uses, raw (V) or corrected (V̂)
+    corrected: bool  # whether ``second`` is already bias-corrected
+    second_hat: np.ndarray
+    s: np.ndarray  # √second_hat
+    d: np.ndarray  # the denominator
+    mhat: np.ndarray  # |m|/(1−β1^t)
+    ratio: np.ndarray  # m̂/d
+    step_scale: np.ndarray  # √(1−β2^t) with ε-hat, else 1
+    q: np.ndarray  # |update| = γ·step_scale·m̂/d
+
+
+def _exact(p: _ParamInputs) -> _Exact:
+    """g = ±∇ + λθ′; v̂ = v/(1−β2^t); d = √v̂ + ε (or √(v̂ + ε)); q = γ·m̂/d, per dialect."""
+    sc = p.sc
     wd, lr, eps = sc.wd, sc.lr, sc.eps
-    b1, b2, w1, w2 = sc.beta1, sc.beta2, sc.omb1, sc.omb2
-    bc1, bc2, rel_bc1, rel_bc2 = sc.bc1, sc.bc2, sc.rel_bc1, sc.rel_bc2
-    u_s = S.u
-
-    # --- exact intermediates, recomputed from the stored trajectory -----------------------
-    decoupled = dialect.weight_decay_mode == "decoupled" and wd != 0.0
-    if decoupled:
+    bc1, bc2 = sc.bc1, sc.bc2
+    amsgrad_mode, eps_mode = p.amsgrad_mode, p.eps_mode
+    theta_p, m_p, v_p = p.theta_p, p.m_p, p.v_p
+    if p.decoupled:
         decay = 1.0 - lr * wd
-        e_decay = sc.e_lr * wd + lr * sc.e_wd + u_s * lr * wd + S.rnd(np.abs(decay))
         theta_start = theta_p * decay  # θ after the decoupled decay, before the update
     else:
+        decay = None
         theta_start = theta_p
-    sign = -1.0 if cfg.maximize else 1.0
-    l2 = dialect.weight_decay_mode in ("l2", "maximize-after-wd") and wd != 0.0
-    if dialect.weight_decay_mode == "maximize-after-wd":
-        g = sign * (grad + wd * theta_p) if l2 else sign * grad
+    sign = -1.0 if p.maximize else 1.0
+    if p.weight_decay_mode == "maximize-after-wd":
+        g = sign * (p.grad + wd * theta_p) if p.l2 else sign * p.grad
     else:
-        g = sign * grad + wd * theta_p if l2 else sign * grad
+        g = sign * p.grad + wd * theta_p if p.l2 else sign * p.grad
     ag = np.abs(g)
     g2 = g * g
     a_mp = np.abs(m_p)
     diff_m, diff_v = np.abs(g - m_p), np.abs(g2 - v_p)
 
     # the second moment the denominator uses: raw (V) or already bias-corrected (V̂)
-    vhat = v / bc2
+    vhat = p.v / bc2
     if amsgrad_mode == "paper":
-        second, corrected = vmax, True  # no bias correction at all: the max itself
+        second, corrected = p.vmax, True  # no bias correction at all: the max itself
     elif amsgrad_mode == "max-hat":
-        second, corrected = (vmax * bc2, False) if eps_mode == "hat" else (vmax, True)
+        second, corrected = (p.vmax * bc2, False) if eps_mode == "hat" else (p.vmax, True)
     elif amsgrad_mode == "max-raw":
-        second, corrected = vmax, False
+        second, corrected = p.vmax, False
     else:
-        second, corrected = v, False
+        second, corrected = p.v, False
     if eps_mode == "hat":
         second_hat = second  # ε-hat never bias-corrects the second moment
     else:
         second_hat = second if corrected else second / bc2
     s = np.sqrt(second_hat)
     d = np.sqrt(second_hat + eps) if eps_mode == "inside-sqrt" else s + eps
-    mhat = np.abs(m) / bc1
+    mhat = np.abs(p.m) / bc1
     ratio = mhat / d
     # ε-hat moves √(1−β2^t) into the step size: γ·√(1−β2^t)/(1−β1^t)·m/(√v + ε)
     step_scale = np.sqrt(bc2) if eps_mode == "hat" else np.ones_like(bc2)
     q = lr * step_scale * ratio  # |update|
+    return _Exact(decay=decay, theta_start=theta_start, g=g, ag=ag, g2=g2, a_mp=a_mp,
+                  diff_m=diff_m, diff_v=diff_v, vhat=vhat, second=second, corrected=corrected,
+                  second_hat=second_hat, s=s, d=d, mhat=mhat, ratio=ratio,
+                  step_scale=step_scale, q=q)
 
-    # --- inconclusive: exact values outside D's range ---------------------------------------
+
+def _out_of_range(p: _ParamInputs, x: _Exact, reference: Trajectory, index: int,
+                  D: _Format) -> dict[str, np.ndarray]:
+    """Per quantity, where an exact value it depends on lies outside D's range (or beyond
+    float64's, where the reference could only store it as ±∞)."""
+    sc, steps, n = p.sc, p.steps, p.n
     # A value that is not finite although no input was and nothing was divided by an exact
     # zero is an exact value beyond float64's range (the reference stores it as ±∞).
-    bad_input = ~np.isfinite(grad) | ~np.isfinite(theta0) | ~np.isfinite(m0) | ~np.isfinite(
-        v0) | ~np.isfinite(vmax0) | (d == 0) | (bc1 == 0) | (bc2 == 0)
+    bad_input = ~np.isfinite(p.grad) | ~np.isfinite(p.theta0) | ~np.isfinite(
+        p.m0) | ~np.isfinite(p.v0) | ~np.isfinite(p.vmax0) | (x.d == 0) | (sc.bc1 == 0) | (
+        sc.bc2 == 0)
     explained = np.logical_or.accumulate(bad_input, axis=0)
 
-    def outside(x):
-        return D.outside(x) | (~np.isfinite(x) & ~explained)
+    def outside(value):
+        return D.outside(value) | (~np.isfinite(value) & ~explained)
 
     # the lr-folded form's quotient m/(√v + ε√bc2)
-    folded = ratio * bc1 / np.sqrt(bc2)
-    out_g = outside(g) | (outside(wd * theta_p) if l2 else False)
-    out_m = outside(m)
-    out_v = outside(g2) | outside(v)
-    out_vmax = outside(vmax) | (outside(vhat) if amsgrad_mode == "max-hat" else False)
-    out_theta = (outside(theta) | outside(theta_start) | outside(d) | outside(s)
-                 | outside(second_hat) | outside(mhat) | outside(ratio) | outside(q)
-                 | outside(folded))
+    folded = x.ratio * sc.bc1 / np.sqrt(sc.bc2)
+    out = {
+        "g": outside(x.g) | (outside(sc.wd * p.theta_p) if p.l2 else False),
+        "m": outside(p.m),
+        "v": outside(x.g2) | outside(p.v),
+        "vmax": outside(p.vmax) | (outside(x.vhat) if p.amsgrad_mode == "max-hat" else False),
+        "theta": (outside(p.theta) | outside(x.theta_start) | outside(x.d) | outside(x.s)
+                  | outside(x.second_hat) | outside(x.mhat) | outside(x.ratio) | outside(x.q)
+                  | outside(folded)),
+    }
     if reference.overflow is not None:  # exact values the reference could only store as ±∞
-        out_theta |= reference.overflow["theta"][index].reshape(steps, n)
-        out_m |= reference.overflow["m"][index].reshape(steps, n)
-        out_v |= reference.overflow["v"][index].reshape(steps, n)
-        out_vmax |= reference.overflow["vmax"][index].reshape(steps, n)
-    # v = (1−β2)·g² with a tiny g can be nonzero yet below float64's normal range, where
-    # neither the stored v nor g² in float64 resolves it: v is then known to within η64,
-    # which √v/(1−β2^t) turns into an error that matters only where ε is tinier still
-    nonzero_v = (g != 0) if b2 == 0 else (np.logical_or.accumulate(g != 0, axis=0)
-                                          | (v0 != 0))
-    unresolved_v = np.where(nonzero_v & (np.abs(v) < F64.eta), F64.eta, 0.0)
+        for name in QUANTITIES:
+            out[name] |= reference.overflow[name][index].reshape(steps, n)
+    return out
 
-    # --- non-finite classes that depend on the ordering ---------------------------------------
-    # an infinite moment stays infinite as β·m + (1−β)·g, but a lerp can make it ∞ − ∞ =
-    # NaN: m + (1−β)(g − m) when m is infinite, g − (g − m)·β (torch, 1−β ≥ ½) when g is;
-    # NaN then propagates, so NaN is acceptable from there on
-    lerp_nan_m = np.isinf(m) & (np.isinf(m_p) | np.isinf(g))
-    lerp_nan_v = np.isinf(v) & (np.isinf(v_p) | np.isinf(g2))
 
-    # --- error sources that do not propagate (vectorised over steps) ------------------------
-    e_grad_in = D.input_error(grad)
+def _lerp_nan(p: _ParamInputs, x: _Exact) -> tuple[np.ndarray, np.ndarray]:
+    """Where an infinite m (resp. v) may come out as NaN under an allowed ordering.
+
+    An infinite moment stays infinite as β·m + (1−β)·g, but a lerp can make it ∞ − ∞ =
+    NaN: m + (1−β)(g − m) when m is infinite, g − (g − m)·β (torch, 1−β ≥ ½) when g is;
+    NaN then propagates, so NaN is acceptable from there on.
+    """
+    lerp_nan_m = np.isinf(p.m) & (np.isinf(p.m_p) | np.isinf(x.g))
+    lerp_nan_v = np.isinf(p.v) & (np.isinf(p.v_p) | np.isinf(x.g2))
+    return lerp_nan_m, lerp_nan_v
+
+
+@dataclass(frozen=True)
+class _FlushedProducts:
+    """Exact products whose computed value a flush to zero may lose (magnitudes, per step)."""
+
+    b1_mp: np.ndarray  # β1·|m′|
+    w1_g: np.ndarray  # (1−β1)·|g|
+    lerp1_dm: np.ndarray  # the lerp's factor · |g − m′|
+    b2_vp: np.ndarray  # β2·v′
+    w2_g2: np.ndarray  # (1−β2)·g²
+    lerp2_dv: np.ndarray  # the lerp's factor · |g² − v′|
+    w2_g: np.ndarray  # (1−β2)·|g|
+
+
+@dataclass(frozen=True)
+class _Sources:
+    """Per step, the error terms that do not propagate along the steps."""
+
+    e_grad_in: np.ndarray  # the gradient's rounding to D on entry
+    e_decay: np.ndarray | None  # E[1 − γλ], with decoupled decay only
+    lerp1: float  # the factor the lerp multiplies (g − m′) by
+    lerp2: float  # the factor the lerp multiplies (g² − v′) by
+    src_m: np.ndarray  # scalar errors and roundings of m's update
+    src_v: np.ndarray  # scalar errors and roundings of v's update
+    src_ratio: np.ndarray  # roundings of m̂ and m̂/d
+    src_q: np.ndarray  # the step scalars' roundings and γ's error in q
+    rnd_s: np.ndarray  # roundings of √v̂ (and of the forms that reach it)
+    rnd_d: np.ndarray  # the rounding of d
+    hat_share: float  # √(1−β2^t)'s roundings in the lr-folded form over v̂max
+    half_bc2: np.ndarray  # E[√(1−β2^t)]/√(1−β2^t), ≥ ½·rel_bc2
+    bc2_share_all: np.ndarray  # ½rel·(1 + ε/d): √(1−β2^t) apart, in the step size and ε
+    bc2_in_d_all: np.ndarray  # ½rel·√v̂/d: 1−β2^t's error through √v̂
+    eps_extra: float  # ε's error, and its roundings in the folded forms
+    flushed: _FlushedProducts | None  # with the flush model only
+
+
+def _sources(p: _ParamInputs, x: _Exact, D: _Format, S: _Format, F64: _Format) -> _Sources:
+    """The orderings' own roundings and the scalars' errors (error-model.md terms 2, 5, 8, 9),
+    vectorised over steps; what depends on the carried error is left to the recurrence."""
+    sc = p.sc
+    G = _Format(D.fmt, flush=False)  # D's roundings without the flush terms
+    b1, b2, w1, w2 = sc.beta1, sc.beta2, sc.omb1, sc.omb2
+    wd, lr, eps, u_s = sc.wd, sc.lr, sc.eps, S.u
+    ag, g2, a_mp, diff_m, diff_v, v_p = x.ag, x.g2, x.a_mp, x.diff_m, x.diff_v, p.v_p
+    e_decay = (sc.e_lr * wd + lr * sc.e_wd + u_s * lr * wd + S.rnd(np.abs(x.decay))
+               if p.decoupled else None)
+    e_grad_in = D.input_error(p.grad)
     # m ← β1·m + (1−β1)·g | the lerp m + (1−β1)(g − m) | g − (g − m)·β1 (torch, weight ≥ ½)
     # (torch's lerp takes the second form for weight 1−β1 ≥ ½, with 1 − weight rounded)
     src_m = np.maximum(sc.e_beta1 * a_mp + sc.e_omb1 * ag,
@@ -439,6 +558,12 @@ def _param_bounds(problem: Problem, reference: Trajectory, index: int, dialect: 
     lerp1 = b1 if w1 >= 0.5 else w1  # the factor the lerp multiplies (g − m) by
     src_m += np.maximum(G.rnd(b1 * a_mp) + G.rnd(w1 * ag),
                         lerp1 * G.rnd(diff_m) + G.rnd(lerp1 * diff_m))
+    # v = (1−β2)·g² with a tiny g can be nonzero yet below float64's normal range, where
+    # neither the stored v nor g² in float64 resolves it: v is then known to within η64,
+    # which √v/(1−β2^t) turns into an error that matters only where ε is tinier still
+    nonzero_v = (x.g != 0) if b2 == 0 else (np.logical_or.accumulate(x.g != 0, axis=0)
+                                            | (p.v0 != 0))
+    unresolved_v = np.where(nonzero_v & (np.abs(p.v) < F64.eta), F64.eta, 0.0)
     # v ← β2·v + (1−β2)·g² | the lerp forms; g² rounded, or (1−β2)·g rounded then ·g
     src_v = np.maximum(sc.e_beta2 * v_p + sc.e_omb2 * g2,
                        (sc.e_omb2 + (u_s * b2 if w2 >= 0.5 else 0.0)) * diff_v)
@@ -447,106 +572,180 @@ def _param_bounds(problem: Problem, reference: Trajectory, index: int, dialect: 
                         lerp2 * G.rnd(diff_v) + G.rnd(lerp2 * diff_v))
     src_v += np.maximum(w2 * G.rnd(g2), ag * G.rnd(w2 * ag)) + unresolved_v
     # the update: m̂ = m/(1−β1^t), m̂/d, γ·(m̂/d) (or m/d then ·γ/(1−β1^t)); step scalars in S
-    src_ratio = G.rnd(mhat) / d + G.rnd(ratio)
+    src_ratio = G.rnd(x.mhat) / x.d + G.rnd(x.ratio)
     # flushing an intermediate depends on its computed value, so on the error carried into
     # it: those terms are added in the loop (β1·m̃ may fall below η though β1·m does not)
-    flush = D.flush
-    if flush:
-        b1_mp, w1_g, lerp1_dm = b1 * a_mp, w1 * ag, lerp1 * diff_m
-        b2_vp, w2_g2, lerp2_dv, w2_g = b2 * v_p, w2 * g2, lerp2 * diff_v, w2 * ag
-    src_q = C_STEP_SCALARS * u_s * q + sc.e_lr * step_scale * ratio
-    rnd_s, rnd_d = D.rnd(s), D.rnd(d)
+    flushed = _FlushedProducts(
+        b1_mp=b1 * a_mp, w1_g=w1 * ag, lerp1_dm=lerp1 * diff_m, b2_vp=b2 * v_p,
+        w2_g2=w2 * g2, lerp2_dv=lerp2 * diff_v, w2_g=w2 * ag) if D.flush else None
+    src_q = C_STEP_SCALARS * u_s * x.q + sc.e_lr * x.step_scale * x.ratio
+    rnd_s, rnd_d = D.rnd(x.s), D.rnd(x.d)
     cast = D.u if S.fmt.name != D.fmt.name else 0.0  # a scalar rounded to D where used
     hat_share = 0.0
-    if eps_mode == "outside" and not corrected:
+    if p.eps_mode == "outside" and not x.corrected:
         # √v̂ after v̂ = V/(1−β2^t), or √V/√(1−β2^t): two more roundings, one of them in S
-        rnd_s = rnd_s + (D.u + u_s) * s
-    elif eps_mode == "outside" and amsgrad_mode == "max-hat":
+        rnd_s = rnd_s + (D.u + u_s) * x.s
+    elif p.eps_mode == "outside" and p.amsgrad_mode == "max-hat":
         # the lr-folded form still applies to √v̂max: γ√bc2/bc1·m/(√v̂max·√bc2 + ε√bc2),
         # with √bc2 rounded apart in each of its three places, and one more product
-        rnd_s = rnd_s + D.u * s
+        rnd_s = rnd_s + D.u * x.s
         hat_share = 2 * (u_s + cast)
-    half_bc2 = 1.0 - np.sqrt(1.0 - np.minimum(rel_bc2, 1.0))  # √(1−β2^t): ≥ ½·rel
-    bc2_share_all = half_bc2 * (1.0 + eps / d)
-    bc2_in_d_all = half_bc2 * s / d
-    eps_extra = sc.e_eps + (2 * u_s * eps if eps_mode == "outside" else 0.0)
+    half_bc2 = 1.0 - np.sqrt(1.0 - np.minimum(sc.rel_bc2, 1.0))  # √(1−β2^t): ≥ ½·rel
+    bc2_share_all = half_bc2 * (1.0 + eps / x.d)
+    bc2_in_d_all = half_bc2 * x.s / x.d
+    eps_extra = sc.e_eps + (2 * u_s * eps if p.eps_mode == "outside" else 0.0)
+    return _Sources(e_grad_in=e_grad_in, e_decay=e_decay, lerp1=lerp1, lerp2=lerp2,
+                    src_m=src_m, src_v=src_v, src_ratio=src_ratio, src_q=src_q, rnd_s=rnd_s,
+                    rnd_d=rnd_d, hat_share=hat_share, half_bc2=half_bc2,
+                    bc2_share_all=bc2_share_all, bc2_in_d_all=bc2_in_d_all,
+                    eps_extra=eps_extra, flushed=flushed)
 
-    r_m, r_v, r_theta = _Rounding(D, np.abs(m)), _Rounding(D, v), _Rounding(D, np.abs(theta))
-    r_q, r_vhat = _Rounding(D, q), _Rounding(D, vhat)
-    r_sh, r_second = _Rounding(D, second_hat), _Rounding(D, second)
-    r_d, r_inner = _Rounding(D, d), _Rounding(D, second_hat + eps)
-    r_g, r_wd = _Rounding(D, ag), _Rounding(D, wd * np.abs(theta_p))
-    r_start = _Rounding(D, np.abs(theta_start))
 
-    # --- the recurrence along the steps (errors only; the flags follow, vectorised) -------
+@dataclass(frozen=True)
+class _Roundings:
+    """The in-loop rounding bound of each value the recurrence rounds (see :class:`_Rounding`)."""
+
+    m: _Rounding
+    v: _Rounding
+    theta: _Rounding
+    q: _Rounding
+    vhat: _Rounding
+    second_hat: _Rounding
+    second: _Rounding
+    d: _Rounding
+    inner: _Rounding  # v̂ + ε, under the square root
+    g: _Rounding
+    wd: _Rounding  # λ·θ′
+    start: _Rounding  # θ′·(1 − γλ)
+
+
+def _roundings(p: _ParamInputs, x: _Exact, D: _Format) -> _Roundings:
+    """max(½ulp(x), u·(x + E)) per value, its ½ulp computed once for every step."""
+    return _Roundings(
+        m=_Rounding(D, np.abs(p.m)), v=_Rounding(D, p.v), theta=_Rounding(D, np.abs(p.theta)),
+        q=_Rounding(D, x.q), vhat=_Rounding(D, x.vhat),
+        second_hat=_Rounding(D, x.second_hat), second=_Rounding(D, x.second),
+        d=_Rounding(D, x.d), inner=_Rounding(D, x.second_hat + p.sc.eps),
+        g=_Rounding(D, x.ag), wd=_Rounding(D, p.sc.wd * np.abs(p.theta_p)),
+        start=_Rounding(D, np.abs(x.theta_start)))
+
+
+@dataclass(frozen=True)
+class _Errors:
+    """What the recurrence carries: E per quantity, and the denominator's bounds per step."""
+
+    E: dict[str, np.ndarray]  # absolute bounds on θ, m, v, vmax (before the comparison)
+    rel_d: np.ndarray  # E_d/d, with 1−β2^t's share through √v̂
+    e_d: np.ndarray  # E_d
+
+
+def _flushed_moment_terms(k: int, e_m, e_v, e_g, x: _Exact, src: _Sources, sc: _Scalars,
+                          D: _Format) -> tuple[np.ndarray, np.ndarray]:
+    """What flushing to zero may cost m's and v's updates at step k, judged on the computed
+    operands (within E_m′, E_v′, E_g): β1·m̃′ + (1−β1)·g̃, or the lerp's g̃ − m̃′ and its
+    product; v likewise, with g̃² or (1−β2)·g̃ rounded first."""
+    b1, b2, w1, w2 = sc.beta1, sc.beta2, sc.omb1, sc.omb2
+    lerp1, lerp2, fp = src.lerp1, src.lerp2, src.flushed
+    ag, g2, diff_m, diff_v = x.ag, x.g2, x.diff_m, x.diff_v
+    e_m_in = e_m + e_g
+    f_m = np.maximum(_flushed(D, fp.b1_mp[k], b1 * e_m) + _flushed(D, fp.w1_g[k], w1 * e_g),
+                     lerp1 * _flushed(D, diff_m[k], e_m_in)
+                     + _flushed(D, fp.lerp1_dm[k], lerp1 * e_m_in))
+    e_g2 = 2 * ag[k] * e_g
+    e_v_in = e_v + e_g2
+    f_v = np.maximum(
+        _flushed(D, fp.b2_vp[k], b2 * e_v) + _flushed(D, fp.w2_g2[k], w2 * e_g2),
+        lerp2 * _flushed(D, diff_v[k], e_v_in)
+        + _flushed(D, fp.lerp2_dv[k], lerp2 * e_v_in)) + np.maximum(
+        w2 * _flushed(D, g2[k], e_g2), ag[k] * _flushed(D, fp.w2_g[k], w2 * e_g))
+    return f_m, f_v
+
+
+def _denominator_error(k: int, e_second, p: _ParamInputs, x: _Exact, src: _Sources,
+                       r: _Roundings, S: _Format
+                       ) -> tuple[np.ndarray, np.ndarray | float, np.ndarray | float]:
+    """E_d at step k from the second moment's error E_second (error-model.md term 8), and the
+    share of 1−β2^t's error in the update: apart (``bc2_share``) and through √v̂
+    (``bc2_in_d``, counted in rel_d)."""
+    sc, eps_mode, u_s = p.sc, p.eps_mode, S.u
+    bc2, rel_bc2 = sc.bc2, sc.rel_bc2
+    second, second_hat = x.second, x.second_hat
+    bc2_share, bc2_in_d = src.hat_share, 0.0
+    if eps_mode == "hat":
+        e_d = _sqrt_error(second[k], e_second) + src.rnd_s[k] + src.eps_extra
+        bc2_share = src.half_bc2[k] + u_s  # √(1−β2^t) in the step size
+    elif eps_mode == "inside-sqrt":
+        e_sh = e_second if x.corrected else (
+            e_second / bc2[k] + second_hat[k] * (rel_bc2[k] + u_s))
+        e_sh = e_sh + r.second_hat(k, e_sh) + src.eps_extra
+        e_d = _sqrt_error(second_hat[k] + sc.eps, e_sh + r.inner(k, e_sh)) + src.rnd_d[k]
+    else:
+        if x.corrected:
+            e_sh = e_second
+        else:
+            # documented: ½rel·s/d through √v̂; √(1−β2^t) used apart for the step size
+            # and for ε·√(1−β2^t) in the lr-folded form: ½rel·(1 + ε/d)
+            e_sh = e_second / bc2[k]
+            e_sh = e_sh + r.second_hat(k, e_sh)
+            bc2_share = src.bc2_share_all[k]
+            bc2_in_d = src.bc2_in_d_all[k]
+        e_d = _sqrt_error(second_hat[k], e_sh) + src.rnd_s[k] + src.eps_extra
+    e_d = e_d + r.d(k, e_d)
+    return e_d, bc2_share, bc2_in_d
+
+
+def _recurrence(p: _ParamInputs, x: _Exact, src: _Sources, r: _Roundings, D: _Format,
+                S: _Format) -> _Errors:
+    """E_m = β1·E_m′ + (1−β1)·E_g + sources, E_v likewise, E_vmax = max(E_vmax′, E_v̂),
+    E_d from E_v̂ through √, E_q = γ·E[m̂/d] + sources, E_θ = E_θ′ + E_q: terms 4–9 of
+    error-model.md, step by step (errors only; the flags follow, vectorised)."""
+    steps, n, sc = p.steps, p.n, p.sc
+    b1, b2, w1, w2 = sc.beta1, sc.beta2, sc.omb1, sc.omb2
+    bc1, bc2, rel_bc1, rel_bc2 = sc.bc1, sc.bc2, sc.rel_bc1, sc.rel_bc2
+    wd, lr, u_s = sc.wd, sc.lr, S.u
+    amsgrad_mode, eps_mode = p.amsgrad_mode, p.eps_mode
+    theta_p, ag, vhat, second, d = p.theta_p, x.ag, x.vhat, x.second, x.d
+    mhat, ratio, step_scale = x.mhat, x.ratio, x.step_scale
+    flush = D.flush
+
     E = {name: np.empty((steps, n)) for name in QUANTITIES}
     rel_d_all = np.empty((steps, n))
     e_d_all = np.empty((steps, n))
-    e_theta = D.input_error(theta0)
-    e_m, e_v, e_vmax = (D.input_error(x) for x in (m0, v0, vmax0))
-    uses_max = amsgrad_mode in ("max-hat", "max-raw", "paper")
+    e_theta = D.input_error(p.theta0)
+    e_m, e_v, e_vmax = (D.input_error(x0) for x0 in (p.m0, p.v0, p.vmax0))
+    uses_max = p.uses_max
     for k in range(steps):
         # gradient: maximize's sign is exact; weight decay feeds θ's error back in
-        e_g = e_grad_in[k]
-        if l2:
+        e_g = src.e_grad_in[k]
+        if p.l2:
             e_wd = wd * e_theta + np.abs(theta_p[k]) * sc.e_wd
-            e_g = e_g + e_wd + r_wd(k, e_wd)
-            e_g = e_g + r_g(k, e_g)
-        if decoupled:
-            e_start = np.abs(decay[k]) * e_theta + np.abs(theta_p[k]) * e_decay[k]
-            e_start = e_start + r_start(k, e_start)
+            e_g = e_g + e_wd + r.wd(k, e_wd)
+            e_g = e_g + r.g(k, e_g)
+        if p.decoupled:
+            e_start = np.abs(x.decay[k]) * e_theta + np.abs(theta_p[k]) * src.e_decay[k]
+            e_start = e_start + r.start(k, e_start)
         else:
             e_start = e_theta
         # moments (linear recurrences)
         if flush:
-            e_m_in = e_m + e_g
-            f_m = np.maximum(_flushed(D, b1_mp[k], b1 * e_m) + _flushed(D, w1_g[k], w1 * e_g),
-                             lerp1 * _flushed(D, diff_m[k], e_m_in)
-                             + _flushed(D, lerp1_dm[k], lerp1 * e_m_in))
-            e_g2 = 2 * ag[k] * e_g
-            e_v_in = e_v + e_g2
-            f_v = np.maximum(
-                _flushed(D, b2_vp[k], b2 * e_v) + _flushed(D, w2_g2[k], w2 * e_g2),
-                lerp2 * _flushed(D, diff_v[k], e_v_in)
-                + _flushed(D, lerp2_dv[k], lerp2 * e_v_in)) + np.maximum(
-                w2 * _flushed(D, g2[k], e_g2), ag[k] * _flushed(D, w2_g[k], w2 * e_g))
+            f_m, f_v = _flushed_moment_terms(k, e_m, e_v, e_g, x, src, sc, D)
         else:
             f_m = f_v = 0.0
-        e_m = b1 * e_m + w1 * e_g + src_m[k] + f_m
-        e_m = e_m + r_m(k, e_m)
-        e_v = b2 * e_v + w2 * 2 * ag[k] * e_g + src_v[k] + f_v
-        e_v = e_v + r_v(k, e_v)
+        e_m = b1 * e_m + w1 * e_g + src.src_m[k] + f_m
+        e_m = e_m + r.m(k, e_m)
+        e_v = b2 * e_v + w2 * 2 * ag[k] * e_g + src.src_v[k] + f_v
+        e_v = e_v + r.v(k, e_v)
         if amsgrad_mode == "max-hat":  # |max(ã, b̃) − max(a, b)| ≤ max(E_a, E_b)
             e_vhat = e_v / bc2[k] + vhat[k] * (rel_bc2[k] + u_s)
-            e_vmax = np.maximum(e_vmax, e_vhat + r_vhat(k, e_vhat))
+            e_vmax = np.maximum(e_vmax, e_vhat + r.vhat(k, e_vhat))
         elif uses_max:
             e_vmax = np.maximum(e_vmax, e_v)
         e_second = e_vmax if uses_max else e_v
         if amsgrad_mode == "max-hat" and eps_mode == "hat":  # V = v̂max·(1−β2^t)
             e_second = e_vmax * bc2[k] + second[k] * rel_bc2[k]
-            e_second = e_second + r_second(k, e_second)
+            e_second = e_second + r.second(k, e_second)
         # denominator, and the share of 1−β2^t's error in the update
-        bc2_share, bc2_in_d = hat_share, 0.0
-        if eps_mode == "hat":
-            e_d = _sqrt_error(second[k], e_second) + rnd_s[k] + eps_extra
-            bc2_share = half_bc2[k] + u_s  # √(1−β2^t) in the step size
-        elif eps_mode == "inside-sqrt":
-            e_sh = e_second if corrected else (
-                e_second / bc2[k] + second_hat[k] * (rel_bc2[k] + u_s))
-            e_sh = e_sh + r_sh(k, e_sh) + eps_extra
-            e_d = _sqrt_error(second_hat[k] + eps, e_sh + r_inner(k, e_sh)) + rnd_d[k]
-        else:
-            if corrected:
-                e_sh = e_second
-            else:
-                # documented: ½rel·s/d through √v̂; √(1−β2^t) used apart for the step size
-                # and for ε·√(1−β2^t) in the lr-folded form: ½rel·(1 + ε/d)
-                e_sh = e_second / bc2[k]
-                e_sh = e_sh + r_sh(k, e_sh)
-                bc2_share = bc2_share_all[k]
-                bc2_in_d = bc2_in_d_all[k]
-            e_d = _sqrt_error(second_hat[k], e_sh) + rnd_s[k] + eps_extra
-        e_d = e_d + r_d(k, e_d)
+        e_d, bc2_share, bc2_in_d = _denominator_error(k, e_second, p, x, src, r, S)
         rel_d = e_d / d[k] + bc2_in_d
         # update |q| = γ·scale·|m̂|/d, and the parameter. A quotient is off by
         # (E_m/d + |m|·E_d/d²)/(1 − E_d/d) at most, not only to first order: the factor
@@ -554,51 +753,82 @@ def _param_bounds(problem: Problem, reference: Trajectory, index: int, dialect: 
         # is inconclusive anyway)
         widen = 1.0 / (1.0 - np.minimum(rel_d + rel_bc1[k], 0.5))
         e_ratio = widen * (ratio[k] * (rel_bc1[k] + rel_d - bc2_in_d + bc2_share)
-                           + e_m / (bc1[k] * d[k])) + src_ratio[k]
+                           + e_m / (bc1[k] * d[k])) + src.src_ratio[k]
         if flush:
             e_ratio = e_ratio + (_flushed(D, mhat[k], e_m / bc1[k]) / d[k]
                                  + _flushed(D, ratio[k], e_ratio))
-        e_q = src_q[k] + lr[k] * step_scale[k] * e_ratio
-        e_q = e_q + r_q(k, e_q)
+        e_q = src.src_q[k] + lr[k] * step_scale[k] * e_ratio
+        e_q = e_q + r.q(k, e_q)
         e_theta = e_start + e_q
-        e_theta = e_theta + r_theta(k, e_theta)
+        e_theta = e_theta + r.theta(k, e_theta)
         E["theta"][k], E["m"][k], E["v"][k], E["vmax"][k] = e_theta, e_m, e_v, e_vmax
         rel_d_all[k], e_d_all[k] = rel_d, e_d
+    return _Errors(E=E, rel_d=rel_d_all, e_d=e_d_all)
 
-    # --- why a value is inconclusive: own causes, then carried along the dependencies ------
-    unresolved = ((~(rel_d_all < 0.5) & np.isfinite(d) & (d > 0)) | ((d == 0) & (e_d_all > 0)))
+
+def _reasons(p: _ParamInputs, x: _Exact, out_of_range: dict[str, np.ndarray],
+             lerp_nan: tuple[np.ndarray, np.ndarray], errors: _Errors
+             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Why a value is inconclusive (the :data:`REASONS` bits) and where NaN is as faithful as
+    ±∞: each value's own causes, then carried along the steps and the dependencies."""
+    steps, n, sc = p.steps, p.n, p.sc
+    bc1, bc2, rel_bc1, rel_bc2 = sc.bc1, sc.bc2, sc.rel_bc1, sc.rel_bc2
+    d, E, amsgrad_mode = x.d, errors.E, p.amsgrad_mode
+    unresolved = ((~(errors.rel_d < 0.5) & np.isfinite(d) & (d > 0))
+                  | ((d == 0) & (errors.e_d > 0)))
     own = {
-        "g": _flag(out_g, RANGE),
-        "m": _flag(out_m, RANGE),
-        "v": _flag(out_v, RANGE),
-        "vmax": _flag(out_vmax, RANGE) | (_flag(np.broadcast_to(rel_bc2 >= 0.5, (steps, n)),
-                                                 BIAS_CORRECTION)
-                                           if amsgrad_mode == "max-hat" else 0),
-        "theta": (_flag(out_theta, RANGE) | _flag(unresolved, DENOMINATOR)
+        "g": _flag(out_of_range["g"], RANGE),
+        "m": _flag(out_of_range["m"], RANGE),
+        "v": _flag(out_of_range["v"], RANGE),
+        "vmax": _flag(out_of_range["vmax"], RANGE) | (
+            _flag(np.broadcast_to(rel_bc2 >= 0.5, (steps, n)), BIAS_CORRECTION)
+            if amsgrad_mode == "max-hat" else 0),
+        "theta": (_flag(out_of_range["theta"], RANGE) | _flag(unresolved, DENOMINATOR)
                   | _flag(np.broadcast_to((rel_bc1 >= 0.5) | (rel_bc2 >= 0.5), (steps, n)),
                           BIAS_CORRECTION)),
     }
-    uses_v_in_max = amsgrad_mode in ("max-hat", "max-raw", "paper")
-    bits = _carry(own, l2, uses_v_in_max, np.bitwise_or, np.uint8)
+    bits = _carry(own, p.l2, p.uses_max, np.bitwise_or, np.uint8)
     # x/0 is ±∞ exactly, but NaN where x itself may come out as 0 (underflow, flush)
-    zero_over_zero_vmax = ((bc2 == 0) & (E["v"] >= v)) if amsgrad_mode == "max-hat" else (
+    zero_over_zero_vmax = ((bc2 == 0) & (E["v"] >= p.v)) if amsgrad_mode == "max-hat" else (
         np.zeros((steps, n), dtype=bool))
-    zero_over_zero_theta = ((d == 0) | (bc1 == 0)) & (E["m"] >= np.abs(m))
+    zero_over_zero_theta = ((d == 0) | (bc1 == 0)) & (E["m"] >= np.abs(p.m))
     # γ·∞ is ±∞, but 0·∞ = NaN where γ may round to 0
-    zero_over_zero_theta |= np.isinf(ratio) & (sc.e_lr >= lr)
+    zero_over_zero_theta |= np.isinf(x.ratio) & (sc.e_lr >= sc.lr)
+    lerp_nan_m, lerp_nan_v = lerp_nan
     nan_own = {"g": np.zeros((steps, n), dtype=bool), "m": lerp_nan_m, "v": lerp_nan_v,
                "vmax": zero_over_zero_vmax, "theta": zero_over_zero_theta}
-    nan_ok = _carry(nan_own, l2, uses_v_in_max, np.logical_or, bool)
+    nan_ok = _carry(nan_own, p.l2, p.uses_max, np.logical_or, bool)
+    return bits, nan_ok
 
-    # the comparison adds the float64 rounding of the reference itself
-    refs = {"theta": theta, "m": m, "v": v, "vmax": vmax}
+
+def _compared(p: _ParamInputs, E: dict[str, np.ndarray], bits: dict[str, np.ndarray],
+              F64: _Format) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The bound the comparison uses: E + ½ulp_64(reference) (the reference's own rounding,
+    term 10), NaN where the reference is not finite; a bound that is not finite is flagged."""
+    refs = {"theta": p.theta, "m": p.m, "v": p.v, "vmax": p.vmax}
+    bounds, flagged = {}, {}
     for name in QUANTITIES:
         x = refs[name]
         finite = np.isfinite(x)
         bound = E[name] + F64.half_ulp(np.abs(np.where(finite, x, 0.0)))
-        bits[name] |= _flag(finite & ~np.isfinite(bound), BOUND_NOT_FINITE)
-        E[name] = np.where(finite, bound, np.nan)
-    return E, bits, nan_ok
+        flagged[name] = bits[name] | _flag(finite & ~np.isfinite(bound), BOUND_NOT_FINITE)
+        bounds[name] = np.where(finite, bound, np.nan)
+    return bounds, flagged
+
+
+def _param_bounds(problem: Problem, reference: Trajectory, index: int, dialect: Dialect,
+                  D: _Format, S: _Format, F64: _Format) -> tuple[dict, dict, dict]:
+    """Bounds, reason masks and NaN-acceptable masks, flattened to (steps, n), for one
+    parameter."""
+    p = _param_inputs(problem, reference, index, dialect, D, S)
+    exact = _exact(p)
+    out_of_range = _out_of_range(p, exact, reference, index, D)
+    lerp_nan = _lerp_nan(p, exact)
+    sources = _sources(p, exact, D, S, F64)
+    errors = _recurrence(p, exact, sources, _roundings(p, exact, D), D, S)
+    bits, nan_ok = _reasons(p, exact, out_of_range, lerp_nan, errors)
+    bounds, bits = _compared(p, errors.E, bits, F64)
+    return bounds, bits, nan_ok
 
 
 def error_bounds(problem: Problem, reference: Trajectory, dtype: str, dialect: Dialect = SPEC,

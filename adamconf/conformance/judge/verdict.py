@@ -229,20 +229,160 @@ def _nonfinite_why(eps: float, fmt, quantity: str) -> str:
             "non-finite value is the implementation's (ε lost or an intermediate overflowed)")
 
 
-def _judge_with(problem: Problem, reference: Trajectory, observed: Any, dtype: str,
-                bounds: Bounds) -> Verdict:
+@dataclass(frozen=True)
+class _Comparison:
+    """One quantity of one parameter against the reference and its bound, element by element
+    (arrays shaped (steps, n))."""
+
+    failing: np.ndarray
+    judged: np.ndarray  # both finite and conclusive: the ratio to the bound counts
+    inconclusive: np.ndarray
+    both_finite: np.ndarray
+    reasons: np.ndarray  # the bounds' reason bits
+    ratio: np.ndarray  # error/bound where judged, NaN elsewhere
+    ulps: np.ndarray  # ULPs apart where both are finite, 0 elsewhere
+    compared: int
+    nonfinite: int  # reference values that are not finite
+    first_failure: tuple | None  # (step index, element, the failure record)
+
+
+def _compare(problem: Problem, index: int, name: str, got: np.ndarray, want: np.ndarray,
+             bound: np.ndarray, reasons: np.ndarray, nan_ok: np.ndarray, fmt, dtype: str
+             ) -> _Comparison:
+    """Within the bound where both are finite; by class (NaN, +∞, −∞) where the reference is
+    not; never judged where inconclusive — except a non-finite value where the exact one is
+    finite and in range, which fails."""
+    eps = problem.groups[problem.group_of_param()[index]].config.eps
+    bad = reasons != 0
+    both_finite = np.isfinite(got) & np.isfinite(want)
+    with np.errstate(invalid="ignore", over="ignore"):
+        error = np.where(both_finite, np.abs(got - want), 0.0)
+    class_mismatch = (_class(got) != _class(want)) & ~(nan_ok & np.isnan(got))
+    over = both_finite & (error > bound)
+    # A rule no linearisation overrides: NaN or ±∞ where the exact value is finite
+    # and in the dtype's range, with every intermediate in range and ε > 0 (the
+    # documented formula's ε keeps the denominator from 0) — it fails.
+    lost = (~np.isfinite(got) & np.isfinite(want) & (np.abs(want) <= fmt.max)
+            & ((reasons & RANGE) == 0) & (eps > 0))
+    failing = ((over | class_mismatch) & ~bad) | lost
+    judged = both_finite & ~bad
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ratio = np.where(judged, error / bound, np.nan)
+        ratio = np.where(judged & (error == 0), 0.0, ratio)
+    ulps = np.zeros(got.shape, dtype=np.int64)
+    if both_finite.any():
+        ulps[both_finite] = ulp_distance(got[both_finite], want[both_finite], dtype)
+    first = None
+    if failing.any():
+        k, e = np.argwhere(failing)[0]  # row-major: earliest step, then element
+        kind = "nonfinite" if lost[k, e] else ("class" if class_mismatch[k, e] else "bound")
+        first = (int(k), int(e), _failure_record(
+            problem, index, name, int(k), int(e), kind, got, want, bound, error, ulps, eps,
+            fmt))
+    return _Comparison(failing=failing, judged=judged, inconclusive=bad,
+                       both_finite=both_finite, reasons=reasons, ratio=ratio, ulps=ulps,
+                       compared=got.size, nonfinite=int((~np.isfinite(want)).sum()),
+                       first_failure=first)
+
+
+def _failure_record(problem: Problem, index: int, name: str, k: int, e: int, kind: str,
+                    got: np.ndarray, want: np.ndarray, bound: np.ndarray, error: np.ndarray,
+                    ulps: np.ndarray, eps: float, fmt) -> dict:
+    """The failure at step index k, element e, as :attr:`Verdict.first_failure` shows it."""
+    shape = problem.params[index].shape
+    where = np.unravel_index(e, shape) if problem.params[index].ndim else ()
+    with np.errstate(divide="ignore", over="ignore"):  # a zero bound: ratio ∞
+        ratio = float(error[k, e] / bound[k, e]) if kind == "bound" else math.inf
+    return {
+        "quantity": name, "step": k + 1,
+        "t": problem.initial_step + k + 1, "param": index,
+        "index": [int(x) for x in where], "kind": kind,
+        "got": to_hex(got[k, e]), "want": to_hex(want[k, e]),
+        "bound": float(bound[k, e]), "error": float(error[k, e]) if kind == "bound"
+        else math.nan,
+        "ulps": int(ulps[k, e]) if kind == "bound" else None,
+        "ratio": ratio,
+        "why": _nonfinite_why(eps, fmt, name) if kind == "nonfinite" else "",
+    }
+
+
+def _ulp_bins(ulps: np.ndarray) -> np.ndarray:
+    """How many ULP distances fall in each bin: 0, 1, 2–3, 4–7, … (66 bins)."""
+    bins = np.where(ulps == 0, 0, np.floor(np.log2(np.maximum(ulps, 1))).astype(np.int64) + 1)
+    return np.bincount(np.minimum(bins, 65), minlength=66)
+
+
+@dataclass
+class _QuantityJudgement:
+    """One quantity over all parameters: its summary and what the verdict aggregates."""
+
+    summary: dict
+    ratio_by_step: list[float]
+    ulp_bins: np.ndarray
+    reason_counts: dict[int, int]
+    failures: list[tuple]  # (step index, quantity index, param, element, record)
+    any_fail: bool = False
+    any_inconclusive: bool = False
+
+
+def _judge_quantity(problem: Problem, reference: Trajectory, arrays: list, dtype: str,
+                    bounds: Bounds, q_index: int) -> _QuantityJudgement:
+    """Compare one quantity's arrays parameter by parameter, and add the comparisons up."""
+    name = QUANTITIES[q_index]
     fmt = get_format(dtype)
     steps = problem.steps
     owner = problem.group_of_param()
-    notes: list[str] = []
-    summaries: dict[str, dict] = {}
-    ratio_by_step: dict[str, list[float]] = {}
-    reason_counts: dict[int, int] = {}
-    failures: list[tuple] = []
-    ulp_bins = np.zeros(66, dtype=np.int64)
-    overall_ratio, overall_ulp = 0.0, 0
-    any_fail = any_inconclusive = False
+    per_step = np.full(steps, np.nan)
+    summary = {"compared": 0, "failed": 0, "inconclusive": 0, "nonfinite": 0,
+               "max_ratio": 0.0, "max_ulp": 0}
+    result = _QuantityJudgement(summary=summary, ratio_by_step=[], ulp_bins=np.zeros(
+        66, dtype=np.int64), reason_counts={}, failures=[])
+    for i in range(len(problem.params)):
+        if arrays[i] is None:
+            continue
+        if name == "vmax" and not problem.groups[owner[i]].config.amsgrad:
+            continue  # no v̂max without amsgrad (torch keeps none)
+        got = np.asarray(arrays[i], dtype=np.float64).reshape(steps, -1)
+        want = np.asarray(reference.quantity(name)[i], dtype=np.float64).reshape(steps, -1)
+        bound = bounds.quantity(name)[i].reshape(steps, -1)
+        reasons = bounds.reasons[name][i].reshape(steps, -1)
+        if got.size == 0:
+            continue
+        nan_ok = bounds.nan_ok[name][i].reshape(steps, -1)
+        c = _compare(problem, i, name, got, want, bound, reasons, nan_ok, fmt, dtype)
+        summary["compared"] += c.compared
+        summary["nonfinite"] += c.nonfinite
+        summary["failed"] += int(c.failing.sum())
+        summary["inconclusive"] += int(c.inconclusive.sum())
+        if c.judged.any():
+            summary["max_ratio"] = max(summary["max_ratio"], float(np.nanmax(c.ratio)))
+            with np.errstate(all="ignore"):
+                per_step = np.fmax(per_step, np.nanmax(np.where(c.judged, c.ratio, -np.inf),
+                                                       axis=1))
+        if c.both_finite.any():
+            summary["max_ulp"] = max(summary["max_ulp"], int(c.ulps[c.both_finite].max()))
+            result.ulp_bins += _ulp_bins(c.ulps[c.both_finite])
+        if c.inconclusive.any():
+            result.any_inconclusive = True
+            for bit in REASONS:
+                count = int(((c.reasons & bit) != 0).sum())
+                if count:
+                    result.reason_counts[bit] = result.reason_counts.get(bit, 0) + count
+        if c.first_failure is not None:
+            result.any_fail = True
+            k, e, record = c.first_failure
+            result.failures.append((k, q_index, i, e, record))
+    with np.errstate(invalid="ignore"):
+        per_step = np.where(per_step == -np.inf, np.nan, per_step)
+    result.ratio_by_step = [float(x) for x in per_step]
+    return result
 
+
+def _judge_with(problem: Problem, reference: Trajectory, observed: Any, dtype: str,
+                bounds: Bounds) -> Verdict:
+    """One verdict from one set of bounds: each exposed quantity judged, then combined."""
+    notes: list[str] = []
+    judged: dict[str, _QuantityJudgement] = {}
     for q_index, name in enumerate(QUANTITIES):
         arrays = _get_observed(observed, name)
         if arrays is None:
@@ -254,89 +394,26 @@ def _judge_with(problem: Problem, reference: Trajectory, observed: Any, dtype: s
             notes.append(f"vmax not compared: the backend keeps the max of {observed_kind} v, "
                          f"the reference the max of {reference.vmax_kind} v")
             continue
-        per_step = np.full(steps, np.nan)
-        summary = {"compared": 0, "failed": 0, "inconclusive": 0, "nonfinite": 0,
-                   "max_ratio": 0.0, "max_ulp": 0}
-        for i in range(len(problem.params)):
-            if arrays[i] is None:
-                continue
-            if name == "vmax" and not problem.groups[owner[i]].config.amsgrad:
-                continue  # no v̂max without amsgrad (torch keeps none)
-            got = np.asarray(arrays[i], dtype=np.float64).reshape(steps, -1)
-            want = np.asarray(reference.quantity(name)[i], dtype=np.float64).reshape(steps, -1)
-            bound = bounds.quantity(name)[i].reshape(steps, -1)
-            reasons = bounds.reasons[name][i].reshape(steps, -1)
-            if got.size == 0:
-                continue
-            bad = reasons != 0
-            both_finite = np.isfinite(got) & np.isfinite(want)
-            with np.errstate(invalid="ignore", over="ignore"):
-                error = np.where(both_finite, np.abs(got - want), 0.0)
-            nan_ok = bounds.nan_ok[name][i].reshape(steps, -1)
-            class_mismatch = (_class(got) != _class(want)) & ~(nan_ok & np.isnan(got))
-            over = both_finite & (error > bound)
-            # A rule no linearisation overrides: NaN or ±∞ where the exact value is finite
-            # and in the dtype's range, with every intermediate in range and ε > 0 (the
-            # documented formula's ε keeps the denominator from 0) — it fails.
-            lost = (~np.isfinite(got) & np.isfinite(want) & (np.abs(want) <= fmt.max)
-                    & ((reasons & RANGE) == 0) & (problem.groups[owner[i]].config.eps > 0))
-            failing = ((over | class_mismatch) & ~bad) | lost
-            judged = both_finite & ~bad
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                ratio = np.where(judged, error / bound, np.nan)
-                ratio = np.where(judged & (error == 0), 0.0, ratio)
-            ulps = np.zeros(got.shape, dtype=np.int64)
-            if both_finite.any():
-                ulps[both_finite] = ulp_distance(got[both_finite], want[both_finite], dtype)
-            summary["compared"] += got.size
-            summary["nonfinite"] += int((~np.isfinite(want)).sum())
-            summary["failed"] += int(failing.sum())
-            summary["inconclusive"] += int(bad.sum())
-            if judged.any():
-                summary["max_ratio"] = max(summary["max_ratio"], float(np.nanmax(ratio)))
-                with np.errstate(all="ignore"):
-                    per_step = np.fmax(per_step, np.nanmax(np.where(judged, ratio, -np.inf),
-                                                           axis=1))
-            if both_finite.any():
-                summary["max_ulp"] = max(summary["max_ulp"], int(ulps[both_finite].max()))
-                counted = ulps[both_finite]
-                bins = np.where(counted == 0, 0,
-                                np.floor(np.log2(np.maximum(counted, 1))).astype(np.int64) + 1)
-                ulp_bins += np.bincount(np.minimum(bins, 65), minlength=66)
-            if bad.any():
-                any_inconclusive = True
-                for bit in REASONS:
-                    count = int(((reasons & bit) != 0).sum())
-                    if count:
-                        reason_counts[bit] = reason_counts.get(bit, 0) + count
-            if failing.any():
-                any_fail = True
-                k, e = np.argwhere(failing)[0]  # row-major: earliest step, then element
-                index = np.unravel_index(int(e), problem.params[i].shape) if \
-                    problem.params[i].ndim else ()
-                kind = "nonfinite" if lost[k, e] else (
-                    "class" if class_mismatch[k, e] else "bound")
-                with np.errstate(divide="ignore", over="ignore"):  # a zero bound: ratio ∞
-                    ratio = float(error[k, e] / bound[k, e]) if kind == "bound" else math.inf
-                failures.append((int(k), q_index, i, int(e), {
-                    "quantity": name, "step": int(k) + 1,
-                    "t": problem.initial_step + int(k) + 1, "param": i,
-                    "index": [int(x) for x in index], "kind": kind,
-                    "got": to_hex(got[k, e]), "want": to_hex(want[k, e]),
-                    "bound": float(bound[k, e]), "error": float(error[k, e]) if kind == "bound"
-                    else math.nan,
-                    "ulps": int(ulps[k, e]) if kind == "bound" else None,
-                    "ratio": ratio,
-                    "why": _nonfinite_why(problem.groups[owner[i]].config.eps, fmt, name)
-                    if kind == "nonfinite" else "",
-                }))
-        with np.errstate(invalid="ignore"):
-            per_step = np.where(per_step == -np.inf, np.nan, per_step)
-        summaries[name] = summary
-        ratio_by_step[name] = [float(x) for x in per_step]
-        overall_ratio = max(overall_ratio, summary["max_ratio"])
-        overall_ulp = max(overall_ulp, summary["max_ulp"])
+        judged[name] = _judge_quantity(problem, reference, arrays, dtype, bounds, q_index)
+    return _combine(judged, dtype, bounds, notes)
 
+
+def _combine(judged: dict[str, _QuantityJudgement], dtype: str, bounds: Bounds,
+             notes: list[str]) -> Verdict:
+    """The verdict over all quantities: fail if any fails, else inconclusive if any is."""
+    overall_ratio, overall_ulp = 0.0, 0
+    ulp_bins = np.zeros(66, dtype=np.int64)
+    reason_counts: dict[int, int] = {}
+    failures: list[tuple] = []
+    for j in judged.values():
+        overall_ratio = max(overall_ratio, j.summary["max_ratio"])
+        overall_ulp = max(overall_ulp, j.summary["max_ulp"])
+        ulp_bins += j.ulp_bins
+        for bit, count in j.reason_counts.items():
+            reason_counts[bit] = reason_counts.get(bit, 0) + count
+        failures.extend(j.failures)
+    any_fail = any(j.any_fail for j in judged.values())
+    any_inconclusive = any(j.any_inconclusive for j in judged.values())
     first = min(failures, key=lambda f: f[:4])[4] if failures else None
     status = "fail" if any_fail else ("inconclusive" if any_inconclusive else "pass")
     reasons_text = [f"{describe_reasons(bit, dtype)[0]} ({count} values)"
@@ -345,6 +422,7 @@ def _judge_with(problem: Problem, reference: Trajectory, observed: Any, dtype: s
     histogram = {_ulp_bin_label(j): int(ulp_bins[j]) for j in range(last + 1)}
     return Verdict(status=status, dtype=dtype, dialect=bounds.dialect,
                    underflow=bounds.underflow, max_ratio=float(overall_ratio),
-                   max_ulp=int(overall_ulp), quantities=summaries, first_failure=first,
-                   inconclusive_reasons=reasons_text, ratio_by_step=ratio_by_step,
+                   max_ulp=int(overall_ulp), quantities={n: j.summary for n, j in judged.items()},
+                   first_failure=first, inconclusive_reasons=reasons_text,
+                   ratio_by_step={n: j.ratio_by_step for n, j in judged.items()},
                    ulp_histogram=histogram, notes=notes)
