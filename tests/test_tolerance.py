@@ -359,7 +359,9 @@ def test_non_finite_values_are_compared_by_class(small_case):
         bad = Trace([t.copy() for t in trace.theta], None, None, None)
         bad.theta[0][0, 0] = wrong
         verdict = judge(p, ref, bad, "float32")
-        assert verdict.status == "fail" and verdict.first_failure["kind"] == "class"
+        # non-finite where the exact value is finite: a failure by the rule, said in words
+        assert verdict.status == "fail" and verdict.first_failure["kind"] == "nonfinite"
+        assert "non-finite where the exact value is finite" in verdict.describe("c", "v")
         assert "got nan" in verdict.describe("c", "v") or "got inf" in verdict.describe("c", "v")
     q = problem_of([[math.inf, 1.0]], [[[0.5, math.inf], [0.5, 0.5]]])
     qref = run_reference(q)

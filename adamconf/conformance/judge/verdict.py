@@ -30,6 +30,7 @@ from adamconf.conformance.judge.bounds import (
     Bounds,
     describe_reasons,
     error_bounds,
+    scalar_format,
 )
 from adamconf.reference.dialects import SPEC, Dialect
 from adamconf.reference.floats import get_format, to_hex, ulp_distance
@@ -246,24 +247,56 @@ class _Comparison:
     first_failure: tuple | None  # (step index, element, the failure record)
 
 
+def _eps_kept(eps: float, dtype: str, underflow: str) -> bool:
+    """Whether ε > 0 survives where the scalars are held: it is subnormal there (1e-40 in
+    float32) and a device that flushes subnormals reads it as 0, faithfully."""
+    held = get_format(scalar_format(dtype))
+    if underflow == "flush":
+        return eps >= held.smallest_normal
+    return eps >= held.smallest_subnormal / 2 and eps > 0
+
+
+def _stored_zero(reference: Trajectory, index: int, steps: int, fmt, underflow: str
+                 ) -> np.ndarray:
+    """Steps (and all after them) where the exact v or v̂max of an element is nonzero but
+    below the dtype's range, so an implementation that keeps its state in the dtype stores
+    0 there, faithfully: a denominator of ε then follows, and may overflow the step."""
+    tiny = fmt.smallest_normal if underflow == "flush" else fmt.smallest_subnormal / 2
+    below = np.zeros((steps, reference.v[index].size // max(steps, 1)), dtype=bool)
+    for name in ("v", "vmax"):
+        x = np.asarray(reference.quantity(name)[index], dtype=np.float64).reshape(steps, -1)
+        with np.errstate(invalid="ignore"):
+            below |= (x != 0) & (np.abs(x) < tiny)
+    return np.logical_or.accumulate(below, axis=0) if below.size else below
+
+
 def _compare(problem: Problem, index: int, name: str, got: np.ndarray, want: np.ndarray,
-             bound: np.ndarray, reasons: np.ndarray, nan_ok: np.ndarray, fmt, dtype: str
-             ) -> _Comparison:
+             bound: np.ndarray, reasons: np.ndarray, nan_ok: np.ndarray, fmt, dtype: str,
+             underflow: str = "gradual", ties: np.ndarray | None = None,
+             stored_zero: np.ndarray | None = None) -> _Comparison:
     """Within the bound where both are finite; by class (NaN, +∞, −∞) where the reference is
     not; never judged where inconclusive — except a non-finite value where the exact one is
-    finite and in range, which fails."""
+    finite and in range, which fails. At an exact tie (the exact value is a float64
+    midpoint) either neighbour of it is the reference."""
     eps = problem.groups[problem.group_of_param()[index]].config.eps
     bad = reasons != 0
     both_finite = np.isfinite(got) & np.isfinite(want)
     with np.errstate(invalid="ignore", over="ignore"):
         error = np.where(both_finite, np.abs(got - want), 0.0)
+        if ties is not None and ties.any():
+            other = np.nextafter(want, got)  # the midpoint's other neighbour, toward got
+            error = np.where(ties & both_finite, np.minimum(error, np.abs(got - other)),
+                             error)
     class_mismatch = (_class(got) != _class(want)) & ~(nan_ok & np.isnan(got))
     over = both_finite & (error > bound)
-    # A rule no linearisation overrides: NaN or ±∞ where the exact value is finite
-    # and in the dtype's range, with every intermediate in range and ε > 0 (the
-    # documented formula's ε keeps the denominator from 0) — it fails.
+    # A rule the linearisation does not soften: NaN or ±∞ where the exact value is finite
+    # and in the dtype's range, every intermediate in range (v below the dtype's range is
+    # faithfully stored as 0: ``stored_zero``) and ε > 0 kept where the scalars are held —
+    # the documented ε keeps the denominator from 0 — fails.
     lost = (~np.isfinite(got) & np.isfinite(want) & (np.abs(want) <= fmt.max)
-            & ((reasons & RANGE) == 0) & (eps > 0))
+            & ((reasons & RANGE) == 0) & _eps_kept(eps, dtype, underflow))
+    if stored_zero is not None:
+        lost &= ~stored_zero
     failing = ((over | class_mismatch) & ~bad) | lost
     judged = both_finite & ~bad
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -349,7 +382,10 @@ def _judge_quantity(problem: Problem, reference: Trajectory, arrays: list, dtype
         if got.size == 0:
             continue
         nan_ok = bounds.nan_ok[name][i].reshape(steps, -1)
-        c = _compare(problem, i, name, got, want, bound, reasons, nan_ok, fmt, dtype)
+        ties = reference.ties[name][i].reshape(steps, -1) if reference.ties else None
+        c = _compare(problem, i, name, got, want, bound, reasons, nan_ok, fmt, dtype,
+                     bounds.underflow, ties, _stored_zero(reference, i, steps, fmt,
+                                                          bounds.underflow))
         summary["compared"] += c.compared
         summary["nonfinite"] += c.nonfinite
         summary["failed"] += int(c.failing.sum())
