@@ -515,8 +515,8 @@ class TorchOptimizerBackend:
             tt = self._tt()
             cls = self.optimizer_class()
         except BackendUnavailable as exc:
-            return BackendInfo(name=self.name, installed=False, install_hint=self.install_hint,
-                               description=str(exc))
+            return BackendInfo(name=self.name, installed=False,
+                               install_hint=f"{exc}; {self.install_hint}", description=str(exc))
         torch = tt.torch
         devices = self.devices(torch)
         info = BackendInfo(name=self.name, installed=True, versions=self.versions(torch),
