@@ -214,7 +214,8 @@ class TorchOptimizerSession:
             params = [self._param(p) for p in group.params]
             self._params.extend(params)
             groups.append({"params": params, **backend.group_keys(
-                group.config, tt.lr_value(group.config.lr, variant, self._impl))})
+                group.config, tt.lr_value(group.config.lr, variant, self._impl)),
+                **backend.extra_group_keys(group, variant)})
         first = problem.groups[0].config if problem.groups else Hyperparameters(
             1e-3, (0.9, 0.999), 1e-8, 0.0)
         keywords = backend.keywords(variant, first, tt.lr_value(first.lr, variant, self._impl))
@@ -340,6 +341,8 @@ class TorchOptimizerBackend:
     vmax_kind = "raw"
     #: packages whose versions the probe reports, besides torch and the class's own
     packages: tuple[str, ...] = ()
+    #: why resuming cannot work for this library, where the driver knows it in advance
+    resume_refused: str | None = None
 
     def __init__(self, target: str, options: Mapping[str, str] | None = None, *,
                  name: str | None = None,
@@ -351,7 +354,7 @@ class TorchOptimizerBackend:
             raise ValueError(f"torch optimizer {target!r} must look like 'package.module:Class'")
         self.target = target
         self.name = name or f"{PREFIX}:{target}"
-        self.label = attr
+        self.label = f"{module_name}.{attr}"
         self.options = parse_options(options)
         self._implementations = dict(implementations or {attr.rpartition(".")[2]:
                                                          Implementation()})
@@ -405,6 +408,10 @@ class TorchOptimizerBackend:
             if self._takes(name):
                 keys[name] = value
         return keys
+
+    def extra_group_keys(self, group: GroupSetup, variant: Variant) -> dict[str, object]:
+        """Keys a library asks for in a param group beyond the hyperparameters (none here)."""
+        return {}
 
     def keywords(self, variant: Variant, cfg: Hyperparameters, lr) -> dict[str, object]:
         """The constructor keywords: the hyperparameters, the variant's, the options."""
@@ -500,6 +507,11 @@ class TorchOptimizerBackend:
                 versions.setdefault(found[0], found[1])
         return versions
 
+    def prepare(self) -> str | None:
+        """Anything the library must do once before its first step (build a kernel, say);
+        why it cannot run here, or None."""
+        return None
+
     def describe(self) -> str:
         if self._description:
             return self._description
@@ -535,6 +547,11 @@ class TorchOptimizerBackend:
         for feature in ("weight_decay", "amsgrad", "maximize"):
             if not self._takes(feature):
                 info.unsupported.append(Unsupported(feature, self._missing(feature)))
+        reason = self.prepare()
+        if reason is not None:
+            info.unsupported.append(Unsupported(self.label, reason))
+            self._info = info
+            return info
         self._probe_variants(tt, info, devices)
         self._probe_features(tt, info)
         self._info = info
@@ -571,6 +588,8 @@ class TorchOptimizerBackend:
                 if reason is not None:
                     self._features[feature] = f"{self.label} refuses it: {reason}"
         try:
+            if self.resume_refused:
+                raise UnsupportedFeature(self.resume_refused)
             self.state_layout(tt, _trial_problem(), variant)
         except UnsupportedFeature as exc:
             self._features["resume"] = str(exc)
