@@ -22,9 +22,9 @@ from adamconf.adapters.base import (  # noqa: E402
     GroupSetup,
     Hyperparameters,
     ResumeState,
+    UnsupportedFeature,
     Variant,
 )
-from adamconf.adapters.base import UnsupportedFeature  # noqa: E402
 from adamconf.adapters.registry import UnknownBackend, load_backend  # noqa: E402
 from adamconf.conformance.cli import main  # noqa: E402
 
