@@ -239,8 +239,8 @@ class TorchOptimizerSession:
                     f"param group (its defaults: {', '.join(sorted(optimizer.defaults))})")
 
     def _load_state(self, problem: CaseSetup) -> None:
-        """Resume through the library's own ``load_state_dict`` (it casts to each param's
-        dtype), in the layout its state takes after one step of a twin optimizer."""
+        """Resume through the library's own ``load_state_dict``, in the layout (keys, dtypes,
+        devices) its state takes after one step of a twin optimizer."""
         backend, tt = self._backend, self._tt
         init = problem.initial_state
         layout, group_step = backend.state_layout(tt, problem, self._variant)
@@ -263,7 +263,12 @@ class TorchOptimizerSession:
                 if key == keys["step"]:
                     entry[key] = _same_type_step(template, init.step)
                 elif key in values:
-                    entry[key] = tt.torch.from_numpy(np.array(values[key], dtype=np.float64))
+                    # in the dtype and on the device the library keeps it (bitsandbytes keeps
+                    # float32 state whatever the param's dtype, and its load_state_dict does
+                    # not cast): what the library's own state_dict would hold
+                    value = tt.torch.from_numpy(np.array(values[key], dtype=np.float64))
+                    entry[key] = (value.to(dtype=template.dtype, device=template.device)
+                                  if _is_tensor(template) else value)
                 else:
                     entry[key] = template  # None: what the library starts from
             entries[index] = entry
