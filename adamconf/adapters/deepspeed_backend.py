@@ -10,6 +10,10 @@ torch's ``exp_avg``, ``exp_avg_sq`` and an int ``step`` per parameter. ``amsgrad
 signature, and the first step raises "DeepSpeedCPUAdam does not support the AMSGrad variant":
 listed as unsupported. There is no ``maximize``.
 
+Each construction takes ~2 s here: ``DeepSpeedCPUAdam.__init__`` calls py-cpuinfo's
+``get_cpu_info()``, which runs a subprocess, to look for an AMD CPU (for a float16 warning).
+The driver leaves that as it is, so a full run is slow (~1000 optimizers).
+
 The kernel (``cpu_adam`` op) is compiled with the system's C++ compiler at first use (cached
 under ``~/.cache/torch_extensions``); the probe builds it once, and where that fails, says so.
 """
