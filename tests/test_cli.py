@@ -99,7 +99,7 @@ def test_a_backend_that_accepts_invalid_hyperparameters_is_reported(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["run", "--backend", "nosuch"], "unknown backend 'nosuch'; known: jax, mindspore, numpy"),
+    (["run", "--backend", "nosuch"], "unknown backend 'nosuch'; known: autograd, bitsandbytes"),
     (["run", "--backend", "nosuch_module_xyz:factory"], "cannot import module"),
     (["run", "--backend", "example_backends:NoSuchThing"], "has no attribute 'NoSuchThing'"),
     (["run", "--dtype", "float8"], "unknown dtype 'float8' for backend numpy; valid: "),

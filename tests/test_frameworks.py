@@ -270,7 +270,10 @@ def test_torch_probe(torch_backend):
     assert "cpu" in info.devices
     assert set(info.dtypes) == {"float64", "float32", "float16", "bfloat16"}
     names = {v.name for v in info.variants}
-    assert {"for-loop", "foreach", "fused", "fused-tensor-lr"} <= names
+    assert {"for-loop", "foreach", "fused", "fused-tensor-lr", "differentiable"} <= names
+    from adamconf.adapters.torch_optimizer import TorchOptimizerBackend
+
+    assert isinstance(backend, TorchOptimizerBackend)  # one torch driver, a fixed class
     refused = {u.what: u.reason for u in info.unsupported}
     if "cuda" not in info.devices:  # torch asserts capturable needs an accelerator
         assert "capturable/cpu" in refused and "supported devices" in refused["capturable/cpu"]
@@ -289,6 +292,30 @@ def test_torch_matches_its_dialect(torch_backend, name, dtype, problem_name):
     amsgrad = any(g.config.amsgrad for g in problem.groups)
     # torch/optim/adam.py: max_exp_avg_sqs = max(max_exp_avg_sqs, exp_avg_sq), raw v
     check_against_dialect(backend, problem, variant, "ams-rawmax" if amsgrad else "spec")
+
+
+@pytest.mark.parametrize("problem_name", list(PROBLEMS))
+def test_torch_differentiable_matches_its_dialect(torch_backend, problem_name):
+    backend, info = torch_backend
+    variant = variant_or_skip(info, "differentiable", "cpu", "float32")
+    problem = PROBLEMS[problem_name]
+    amsgrad = any(g.config.amsgrad for g in problem.groups)
+    check_against_dialect(backend, problem, variant, "ams-rawmax" if amsgrad else "spec")
+
+
+def test_torch_differentiable_float64_computes_bias_corrections_in_float32(torch_backend):
+    # a finding: with differentiable=True (as with capturable) torch computes 1 − β^t from the
+    # step count, a float32 tensor, so β^t is float32 even in a float64 run (adam.py,
+    # _single_tensor_adam: bias_correction2 = 1 - beta2**step)
+    backend, info = torch_backend
+    variant = variant_or_skip(info, "differentiable", "cpu", "float64")
+    problem = PROBLEMS["plain"]
+    want = run_float64(problem, DIALECTS["spec"])
+    theta, _ = _drive(backend, problem, variant)
+    error = _relative_error(theta, want.theta, list(problem.params))
+    assert 1e-7 < error < 1e-4, error  # float32's ε-sized, far beyond float64 rounding
+    for_loop, _ = _drive(backend, problem, variant_or_skip(info, "for-loop", "cpu", "float64"))
+    assert _relative_error(for_loop, want.theta, list(problem.params)) < 1e-12
 
 
 @pytest.mark.parametrize("problem_name", list(HALF_PROBLEMS))

@@ -103,6 +103,7 @@ def check(backend="numpy", *, variants: Sequence[str] = (), devices: Sequence[st
           validate: bool = True, identify: bool = True, timeout: float = 300.0,
           min_judged: float = 0.0, shard: tuple[int, int] | None = None,
           in_process: bool | None = None, jobs: int = 1, python: str | None = None,
+          options: dict[str, str] | None = None,
           progress: bool | Callable[[int, int, CaseResult], None] | None = None) -> CheckResult:
     """Run ``backend`` (or each of a list of them) over the selected cases and judge it.
 
@@ -110,7 +111,9 @@ def check(backend="numpy", *, variants: Sequence[str] = (), devices: Sequence[st
     choose among the backend's variants; ``min_judged`` (a fraction) turns a run that
     judged fewer of its selected cases into a failure; ``jobs`` lanes run and judge in
     parallel; ``python`` runs the backend's worker on another interpreter (a virtual
-    environment where its framework is installed — it needs adamconf and numpy there).
+    environment where its framework is installed — it needs adamconf and numpy there);
+    ``options`` are extra constructor keywords for a generic backend
+    (``torch-optimizer:pkg.mod:Class``, ``optax-transform:pkg.mod:factory``).
     """
     if jobs < 1:
         raise UsageError(f"jobs={jobs!r}: give at least 1")
@@ -125,20 +128,20 @@ def check(backend="numpy", *, variants: Sequence[str] = (), devices: Sequence[st
                                       dtypes=dtypes, validate=validate, identify=identify,
                                       timeout=timeout, min_judged=min_judged, shard=shard,
                                       in_process=in_process, jobs=jobs,
-                                      python=python_for(one, python),
+                                      python=python_for(one, python), options=options,
                                       progress=_progress_printer(progress)))
     return result
 
 
 def _check_one(backend, corpus, *, variants, devices, dtypes, validate, identify, timeout,
-               min_judged, shard, in_process, jobs, python, progress) -> RunResult:
+               min_judged, shard, in_process, jobs, python, options, progress) -> RunResult:
     from adamconf.conformance.harness.runner import choose_variants, probe_backend, run
     from adamconf.conformance.harness.worker import InProcessBackend
 
     if isinstance(backend, str):
         if in_process:
             raise UsageError("in_process=True needs a backend object, not a name")
-        info, process = probe_backend(backend, timeout, python=python)
+        info, process = probe_backend(backend, timeout, python=python, options=options)
         spec = backend
     else:
         process = (InProcessBackend(backend) if in_process is not False

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 __all__ = ["EXIT_OK", "EXIT_NONCONFORMING", "EXIT_USAGE", "EXIT_NO_VERDICT", "shard",
-           "add_selection", "regressions_folder"]
+           "add_selection", "parse_options", "regressions_folder"]
 
 # 0 conforms, 1 does not conform, 2 usage or environment error, 3 nothing could be judged
 EXIT_OK, EXIT_NONCONFORMING, EXIT_USAGE, EXIT_NO_VERDICT = 0, 1, 2, 3
@@ -58,3 +58,16 @@ def regressions_folder(args: argparse.Namespace) -> Path | None:
     if getattr(args, "no_regressions", False):
         return None
     return args.regressions or default_regressions_folder()
+
+
+def parse_options(items: list[str]) -> dict[str, str] | None:
+    """``--option key=value`` items as a dict; a UsageError for one without ``=``."""
+    from adamconf.conformance.errors import UsageError
+
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--option {item!r}: write it as key=value, e.g. foreach=False")
+        options[key.strip()] = value
+    return options or None

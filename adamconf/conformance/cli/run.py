@@ -10,6 +10,7 @@ from adamconf.conformance.cli.common import (
     EXIT_NONCONFORMING,
     EXIT_OK,
     add_selection,
+    parse_options,
     regressions_folder,
 )
 from adamconf.conformance.errors import UsageError
@@ -43,6 +44,11 @@ def add_parser(sub) -> None:
                    help="run the backend's worker on this interpreter (a virtual environment "
                         "where its framework is installed; it needs adamconf and numpy "
                         "there); per backend: a [python] table in ./adamconf.toml")
+    b.add_argument("--option", "-o", dest="options", action="append", default=[],
+                   metavar="KEY=VALUE",
+                   help="an extra constructor keyword for a generic backend "
+                        "(torch-optimizer:…, optax-transform:…): a Python literal where it "
+                        "parses, else a string; repeatable")
     b.add_argument("--min-judged", type=float, default=None, metavar="FRACTION",
                    help="a variant that judged (pass or fail) fewer than this fraction of its "
                         "selected cases does not conform (e.g. 0.5)")
@@ -74,7 +80,8 @@ def execute(args) -> int:
                        golden=args.golden, regressions=regressions, shard=args.shard,
                        validate=not args.no_validate, identify=not args.no_identify,
                        timeout=args.timeout, min_judged=args.min_judged or 0.0,
-                       jobs=jobs, python=args.python, progress=progress)
+                       jobs=jobs, python=args.python, options=parse_options(args.options),
+                       progress=progress)
         runs.extend(result.runs)
     report.print_summary(runs, verbose=args.verbose)
     if args.json:

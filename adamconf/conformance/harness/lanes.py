@@ -30,11 +30,11 @@ def default_jobs() -> int:
         return max(os.cpu_count() or 1, 1)
 
 
-def _lane_init(spec: str, timeout: float, python: str, parent: int) -> None:
+def _lane_init(spec: str, timeout: float, python: str, options: dict, parent: int) -> None:
     from adamconf.conformance.harness.worker import BackendProcess, watch_parent
 
     watch_parent(parent)
-    _LANE["process"] = BackendProcess(spec, timeout, python=python)
+    _LANE["process"] = BackendProcess(spec, timeout, python=python, options=options)
     _LANE["spec"] = spec
 
 
@@ -67,7 +67,7 @@ def _chunks(groups: list[list[int]], jobs: int) -> list[list[int]]:
 
 
 def run_parallel(spec: str, tasks: Sequence[tuple[GoldenCase, Variant]], *, jobs: int,
-                 timeout: float, identify: bool, python: str,
+                 timeout: float, identify: bool, python: str, options: dict | None = None,
                  on_result: Callable[[int, int, CaseResult], None] | None = None
                  ) -> list[CaseResult]:
     chunks = _chunks(_groups(tasks), jobs)
@@ -76,7 +76,7 @@ def run_parallel(spec: str, tasks: Sequence[tuple[GoldenCase, Variant]], *, jobs
     context = multiprocessing.get_context("spawn")
     pool = concurrent.futures.ProcessPoolExecutor(
         max_workers=min(jobs, len(chunks)), mp_context=context, initializer=_lane_init,
-        initargs=(spec, timeout, python, os.getpid()))
+        initargs=(spec, timeout, python, dict(options or {}), os.getpid()))
     try:
         futures = {pool.submit(_lane_run, [tasks[i] for i in chunk], identify): chunk
                    for chunk in chunks}

@@ -19,6 +19,9 @@ BUILTIN: dict[str, str] = {
     "tinygrad": "adamconf.adapters.tinygrad_backend:TinygradBackend",
     "mlx": "adamconf.adapters.mlx_backend:MlxBackend",
     "autograd": "adamconf.adapters.autograd_backend:AutogradBackend",
+    "optimi": "adamconf.adapters.optimi_backend:OptimiBackend",
+    "bitsandbytes": "adamconf.adapters.bitsandbytes_backend:BitsAndBytesBackend",
+    "deepspeed": "adamconf.adapters.deepspeed_backend:DeepSpeedCPUAdamBackend",
 }
 
 INSTALL_HINTS: dict[str, str] = {
@@ -30,6 +33,10 @@ INSTALL_HINTS: dict[str, str] = {
     "tinygrad": "pip install 'adamconf[tinygrad]' (or pip install tinygrad)",
     "mlx": "pip install 'adamconf[mlx]' (or pip install 'mlx[cpu]' on Linux, mlx on macOS)",
     "autograd": "pip install 'adamconf[autograd]' (or pip install autograd)",
+    "optimi": "pip install 'adamconf[optimi]' (or pip install torch torch-optimi)",
+    "bitsandbytes": "pip install 'adamconf[bitsandbytes]' (or pip install torch bitsandbytes)",
+    "deepspeed": "pip install 'adamconf[deepspeed]' (or pip install torch deepspeed; its CPU "
+                 "Adam kernel is compiled at first use and needs a C++ compiler)",
 }
 
 ENTRY_POINT_GROUP = "adamconf.backends"
@@ -77,17 +84,54 @@ def _resolve(target: str):
     return factory
 
 
-def load_backend(spec: str) -> Backend:
-    """A backend by built-in or plug-in name, or by 'package.module:factory'.
+def load_backend(spec: str, options: dict[str, str] | None = None) -> Backend:
+    """A backend by built-in or plug-in name, by 'package.module:factory', or a generic one:
+    'torch-optimizer:package.module:Class', 'optax-transform:package.module:factory'.
 
-    The factory is called with no arguments; a class is a factory.
+    The factory is called with no arguments; a class is a factory. ``options`` (``key=value``
+    strings) are extra constructor keywords, for the generic backends only.
     """
-    names = known_backends()
-    target = names.get(spec, spec if ":" in spec else None)
-    if target is None:
-        raise UnknownBackend(f"unknown backend {spec!r}; known: {', '.join(sorted(names))}, or "
-                             "give a third-party one as 'package.module:factory'")
-    backend = _resolve(target)()
+    # generic backends: prefix → the factory called with (target, options)
+    generic = {"torch-optimizer": "adamconf.adapters.torch_optimizer:torch_optimizer_backend",
+               "optax-transform": "adamconf.adapters.optax_transform:optax_transform_backend"}
+    prefix, _, rest = spec.partition(":")
+    if prefix in generic and spec not in known_backends():
+        # the target's top-level package is looked for, not imported (importing is for the
+        # backend, in its worker), so that a typo is one clear message here
+        import importlib.util
+
+        module_name, _, attr = rest.partition(":")
+        what = "Class" if prefix == "torch-optimizer" else "factory"
+        if not module_name or not attr or ":" in attr:
+            raise UnknownBackend(f"backend spec {spec!r} must look like "
+                                 f"'{prefix}:package.module:{what}'")
+        if "" not in sys.path:  # like `python -m`: a module in the working folder is found
+            sys.path.insert(0, "")
+        try:
+            found = importlib.util.find_spec(module_name.partition(".")[0])
+        except (ImportError, ValueError):
+            found = None
+        if found is None:
+            top = module_name.partition(".")[0]
+            raise UnknownBackend(f"cannot find package {top!r} for backend spec {spec!r}; is "
+                                 "it installed, or on PYTHONPATH?")
+        try:
+            backend = _resolve(generic[prefix])(rest, options)
+        except ValueError as exc:  # a malformed option
+            raise UnknownBackend(f"backend spec {spec!r}: {exc}") from None
+        target = spec
+    else:
+        if options:
+            raise UnknownBackend(f"backend {spec!r} takes no options (only the generic "
+                                 "torch-optimizer:… and optax-transform:… backends do)")
+        names = known_backends()
+        target = names.get(spec, spec if ":" in spec else None)
+        if target is None:
+            raise UnknownBackend(f"unknown backend {spec!r}; known: {', '.join(sorted(names))}, "
+                                 "or give a third-party one as 'package.module:factory', "
+                                 "'torch-optimizer:package.module:Class' or "
+                                 "'optax-transform:package.module:factory'")
+        backend = _resolve(target)()
     for attr in ("name", "probe", "open"):
         if not hasattr(backend, attr):
             raise UnknownBackend(f"{target} did not give a backend: the object it returned has "

@@ -55,10 +55,12 @@ INVALID_HYPERPARAMETERS: list[tuple[str, str, dict]] = [
 ]
 
 
-def repro_command(backend: str, case_id: str, variant: Variant) -> str:
+def repro_command(backend: str, case_id: str, variant: Variant,
+                  options: dict[str, str] | None = None) -> str:
+    extra = "".join(f" --option {shlex.quote(f'{k}={v}')}" for k, v in (options or {}).items())
     return (f"adamconf run --backend {shlex.quote(backend)} --variant {shlex.quote(variant.name)} "
             f"--device {shlex.quote(variant.device)} --dtype {variant.dtype} "
-            f"--case {shlex.quote(case_id)}")
+            f"--case {shlex.quote(case_id)}{extra}")
 
 
 def case_setup(problem: Problem) -> CaseSetup:
@@ -91,7 +93,8 @@ def select_variants(info: BackendInfo, *, names: Sequence[str] = (), devices: Se
 
 
 def probe_backend(spec: str, timeout: float = 180.0, *, require_installed: bool = True,
-                  python: str | None = None) -> tuple[BackendInfo, BackendProcess]:
+                  python: str | None = None, options: dict[str, str] | None = None
+                  ) -> tuple[BackendInfo, BackendProcess]:
     """Start the backend's worker and probe it: (info, the running worker).
 
     A UsageError names the fix: an unknown name, a bad 'module:factory', a worker that
@@ -101,12 +104,12 @@ def probe_backend(spec: str, timeout: float = 180.0, *, require_installed: bool 
     if spec not in names and ":" not in spec:
         raise UsageError(f"unknown backend {spec!r}; known: {', '.join(sorted(names))}, or give "
                          "a third-party one as 'package.module:factory'")
-    if ":" in spec and python is None:
+    if (":" in spec or options) and python is None:
         try:  # resolve here too, so a typo is one clear message and not a worker error
-            load_backend(spec)
+            load_backend(spec, options)
         except UnknownBackend as exc:
             raise UsageError(str(exc)) from None
-    process = BackendProcess(spec, timeout, python=python)
+    process = BackendProcess(spec, timeout, python=python, options=options)
     reply = process.request("probe")
     hint = INSTALL_HINTS.get(spec, "")
     if not reply.ok:
@@ -219,7 +222,7 @@ def run(spec: str, corpus: Sequence[GoldenCase], *, variants: Sequence[Variant],
 
             outcome.results = run_parallel(spec, tasks, jobs=jobs, timeout=timeout,
                                            identify=identify, python=process.python,
-                                           on_result=on_result)
+                                           options=process.options, on_result=on_result)
         else:
             outcome.results = run_lane(process, spec, tasks, identify=identify,
                                        on_result=on_result)
@@ -250,7 +253,8 @@ def run_lane(process, spec: str, tasks: Sequence[tuple[GoldenCase, Variant]], *,
         in_flight = send(k + 1) if k + 1 < len(tasks) else None
         t1 = time.perf_counter()
         result = result_of(golden, variant, reply, identify=identify,
-                           repro=repro_command(spec, golden.id, variant))
+                           repro=repro_command(spec, golden.id, variant,
+                                               getattr(process, "options", None)))
         result.seconds = waited + time.perf_counter() - t1
         results.append(result)
         if on_result is not None:

@@ -8,6 +8,7 @@ run in another Python environment, and the implementation under test never sees 
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -128,11 +129,11 @@ def watch_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="adamconf-parent-watch", daemon=True).start()
 
 
-def _serve(conn, spec: str) -> None:
+def _serve(conn, spec: str, options: dict[str, str] | None = None) -> None:
     from adamconf.conformance.harness.registry import load_backend
 
     try:
-        backend = load_backend(spec)
+        backend = load_backend(spec, options)
         backend.probe()  # a restarted worker knows what its backend refuses, as the first did
         load_error = None
     except Exception as exc:
@@ -159,13 +160,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="adamconf-worker")
     parser.add_argument("--fd", type=int, required=True)
     parser.add_argument("--parent", type=int, required=True)
+    parser.add_argument("--options", default="{}", help="a JSON object of key=value options")
     parser.add_argument("spec")
     args = parser.parse_args(argv)
     watch_parent(args.parent)
     extra = os.environ.get(_SYS_PATH_ENV)
     if extra:  # the parent's import path, so 'module:factory' resolves as it did there
         sys.path[:0] = [p for p in extra.split(os.pathsep) if p not in sys.path]
-    _serve(Connection(args.fd), args.spec)
+    _serve(Connection(args.fd), args.spec, json.loads(args.options) or None)
     return 0
 
 
@@ -187,9 +189,11 @@ class BackendProcess:
     restarted after a crash or a timeout."""
 
     def __init__(self, spec: str, timeout: float = DEFAULT_TIMEOUT,
-                 recycle_after: int = RECYCLE_AFTER, python: str | None = None) -> None:
+                 recycle_after: int = RECYCLE_AFTER, python: str | None = None,
+                 options: dict[str, str] | None = None) -> None:
         self.spec, self.timeout, self.recycle_after = spec, timeout, recycle_after
         self.python = python or sys.executable
+        self.options = dict(options or {})
         self._process: subprocess.Popen | None = None
         self._conn = None
         self._served = 0
@@ -202,7 +206,8 @@ class BackendProcess:
         try:
             self._process = subprocess.Popen(
                 [self.python, "-m", "adamconf.conformance.harness.worker",
-                 "--fd", str(theirs.fileno()), "--parent", str(os.getpid()), self.spec],
+                 "--fd", str(theirs.fileno()), "--parent", str(os.getpid()),
+                 "--options", json.dumps(self.options), self.spec],
                 pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
         except OSError as exc:
             ours.close()

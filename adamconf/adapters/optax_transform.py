@@ -1,0 +1,441 @@
+"""Any optax-style GradientTransformation factory, driven step by step.
+
+``optax-transform:package.module:factory`` judges ``factory(learning_rate=..., b1=..., b2=...,
+eps=..., **options)``, the keywords of ``optax.adam``, returning an
+``optax.GradientTransformation`` whose updates are *added* to the parameters
+(``optax.apply_updates``), as every optax optimizer's are.
+
+What the driver does, and nothing else:
+
+- The signature (``inspect``) must name ``learning_rate``, ``b1``, ``b2`` and ``eps`` (or take
+  ``**kwargs``). Weight decay is ``weight_decay=λ`` where the signature names it (its meaning
+  is the factory's: ``optax.adamw``'s is decoupled), else optax's way of writing L2:
+  ``optax.chain(optax.add_decayed_weights(λ), tx)``. ``amsgrad`` and ``maximize`` are passed
+  only where the signature names them; cases that need them are unsupported otherwise (the
+  driver does not negate gradients to fake maximize).
+- The lr changes between steps through ``optax.inject_hyperparams(factory,
+  static_args=(b1, b2, eps and the options))``: only the lr is injected (an array of the
+  parameters' dtype), the rest stay Python values as in a plain call. Where the factory does
+  not survive ``inject_hyperparams`` (found by one trial step at probe time), it is called
+  plainly and cases whose lr changes are unsupported, with the reason.
+- Param groups: one transformation per group, all updated in one jitted step.
+- State is read where it follows optax's names: exactly one node of the state with ``mu``,
+  ``nu`` and ``count`` (``ScaleByAdamState``; ``nu_max`` for amsgrad, the max of bias-corrected
+  ν as ``scale_by_amsgrad`` keeps it). Otherwise it is reported absent, and resuming is
+  unsupported; where it is found, resuming replaces those fields (``count`` in int32).
+
+float64 needs JAX's x64 mode: the driver enables ``jax_enable_x64`` when it first touches JAX,
+process-wide, as the ``jax`` backend does.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from .base import (
+    BackendInfo,
+    BackendUnavailable,
+    CaseSetup,
+    GroupSetup,
+    Hyperparameters,
+    OptimizerState,
+    Unsupported,
+    UnsupportedFeature,
+    Variant,
+)
+
+__all__ = ["OptaxTransformBackend", "optax_transform_backend", "DTYPES"]
+
+PREFIX = "optax-transform"
+INSTALL_HINT = "pip install 'adamconf[jax]' (or pip install jax optax)"
+DTYPES = ("float64", "float32", "float16", "bfloat16")
+DEVICE_KINDS = ("cpu", "gpu")
+REQUIRED = ("learning_rate", "b1", "b2", "eps")
+INT32_MAX = 2**31 - 1
+STATE_FIELDS = ("mu", "nu", "count")
+
+
+def _parse_options(options: Mapping[str, str] | None) -> dict[str, object]:
+    import ast
+
+    parsed: dict[str, object] = {}
+    for key, value in (options or {}).items():
+        if not key.isidentifier():
+            raise ValueError(f"option {key!r} is not a keyword name")
+        if key in REQUIRED or key in ("weight_decay", "amsgrad", "maximize"):
+            raise ValueError(f"option {key!r} is a hyperparameter: each case sets it")
+        if isinstance(value, str):
+            try:
+                parsed[key] = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                parsed[key] = value
+        else:
+            parsed[key] = value
+    return parsed
+
+
+def _reason(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
+def _import_jax():
+    try:
+        import jax
+        import optax
+    except ImportError as exc:
+        raise BackendUnavailable(f"jax/optax is not installed ({exc}); {INSTALL_HINT}") from None
+    jax.config.update("jax_enable_x64", True)  # process-wide, before any array
+    return jax, optax
+
+
+def _find_nodes(tree, fields: Sequence[str]) -> list:
+    """The nodes of a state (tuples, NamedTuples, lists, dicts) that have all ``fields``."""
+    found = []
+
+    def walk(node):
+        if all(hasattr(node, f) for f in fields):
+            found.append(node)
+        elif isinstance(node, (tuple, list)):
+            for child in node:
+                walk(child)
+        elif isinstance(node, dict):
+            for child in node.values():
+                walk(child)
+
+    walk(tree)
+    return found
+
+
+def _replace_node(tree, old, new):
+    """``tree`` with the node ``old`` (by identity) replaced by ``new``."""
+    if tree is old:
+        return new
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):
+        return type(tree)(*(_replace_node(c, old, new) for c in tree))
+    if isinstance(tree, (tuple, list)):
+        return type(tree)(_replace_node(c, old, new) for c in tree)
+    if isinstance(tree, dict):
+        return {k: _replace_node(v, old, new) for k, v in tree.items()}
+    return tree
+
+
+class OptaxTransformSession:
+    """One transformation per param group, all stepped in one jitted function."""
+
+    def __init__(self, backend: OptaxTransformBackend, problem: CaseSetup, variant: Variant,
+                 device) -> None:
+        self._backend, self._variant, self._device = backend, variant, device
+        jax, self._optax = backend.jax()
+        self._jax = jax
+        self._txs, self._params, self._states = [], [], []
+        for group in problem.groups:
+            tx = backend.transformation(group.config, variant)
+            params = [self._array(p) for p in group.params]
+            self._txs.append(tx)
+            self._params.append(params)
+            self._states.append(tx.init(params))
+        if problem.initial_state is not None:
+            self._load_state(problem)
+        self._update = jax.jit(self._step_all)
+
+    def _array(self, values):
+        return _to_device(self._jax, values, self._variant, self._device)
+
+    def _node(self, gi: int):
+        nodes = _find_nodes(self._states[gi], STATE_FIELDS)
+        return nodes[0] if len(nodes) == 1 else None
+
+    def _load_state(self, problem: CaseSetup) -> None:
+        import jax.numpy as jnp
+
+        init = problem.initial_state
+        if init.step > INT32_MAX:
+            raise UnsupportedFeature(f"optax counts steps in int32; step {init.step} does not fit")
+        count = jnp.asarray(init.step, dtype=jnp.int32)
+        index = 0
+        for gi, params in enumerate(self._params):
+            rows = range(index, index + len(params))
+            index += len(params)
+            node = self._node(gi)
+            if node is None:
+                raise UnsupportedFeature(f"cannot resume {self._backend.label}: its state has "
+                                         "no single node with optax's mu, nu and count")
+            fields = {"count": count, "mu": [self._array(init.m[i]) for i in rows],
+                      "nu": [self._array(init.v[i]) for i in rows]}
+            if hasattr(node, "nu_max"):  # the documented v̂max, as scale_by_amsgrad keeps it
+                fields["nu_max"] = [self._array(init.vmax[i]) for i in rows]
+            state = _replace_node(self._states[gi], node, node._replace(**fields))
+            # inject_hyperparams' own count (it drives schedules) resumes with the same step
+            for wrapper in _find_nodes(state, ("hyperparams", "inner_state", "count")):
+                state = _replace_node(state, wrapper, wrapper._replace(count=count))
+            self._states[gi] = state
+
+    def _step_all(self, params, grads, states):
+        new_params, new_states = [], []
+        for tx, p, g, s in zip(self._txs, params, grads, states, strict=True):
+            updates, s = tx.update(g, s, p)
+            new_params.append(self._optax.apply_updates(p, updates))
+            new_states.append(s)
+        return new_params, new_states
+
+    def step(self, grads: Sequence[np.ndarray], lrs: Sequence[float] | None = None) -> None:
+        import jax.numpy as jnp
+
+        count = sum(len(p) for p in self._params)
+        if len(grads) != count:
+            raise ValueError(f"{len(grads)} gradients for {count} parameters")
+        if lrs is not None and self._backend.injectable:
+            if len(lrs) != len(self._params):
+                raise ValueError(f"{len(lrs)} learning rates for {len(self._params)} groups")
+            for gi, lr in enumerate(lrs):
+                for wrapper in _find_nodes(self._states[gi], ("hyperparams", "inner_state")):
+                    hyper = wrapper.hyperparams
+                    if "learning_rate" in hyper:  # optax's documented way to change it
+                        hyper["learning_rate"] = jnp.asarray(
+                            float(lr), dtype=hyper["learning_rate"].dtype)
+        grouped, index = [], 0
+        for params in self._params:
+            grouped.append([self._array(g) for g in grads[index:index + len(params)]])
+            index += len(params)
+        self._params, self._states = self._update(self._params, grouped, self._states)
+
+    def params(self) -> list[np.ndarray]:
+        return [np.array(p, dtype=np.float64) for params in self._params for p in params]
+
+    def state(self) -> OptimizerState | None:
+        nodes = [self._node(gi) for gi in range(len(self._params))]
+        if not nodes or any(n is None for n in nodes):
+            return None
+
+        def as_list(node, name):
+            return [np.array(a, dtype=np.float64) for a in getattr(node, name)]
+
+        try:
+            m = [a for n in nodes for a in as_list(n, "mu")]
+            v = [a for n in nodes for a in as_list(n, "nu")]
+            vmax = ([a for n in nodes for a in as_list(n, "nu_max")]
+                    if all(hasattr(n, "nu_max") for n in nodes) else None)
+        except TypeError:  # not one array per parameter: not optax's layout
+            return None
+        return OptimizerState(step=int(nodes[0].count), m=m, v=v, vmax=vmax, vmax_kind="hat")
+
+
+class OptaxTransformBackend:
+    """An optax-style factory given as 'package.module:factory', by ``optax.adam``'s keywords."""
+
+    def __init__(self, target: str, options: Mapping[str, str] | None = None, *,
+                 name: str | None = None) -> None:
+        module_name, _, attr = target.partition(":")
+        if not module_name or not attr:
+            raise ValueError(f"optax factory {target!r} must look like 'package.module:factory'")
+        self.target = target
+        self.name = name or f"{PREFIX}:{target}"
+        self.label = f"{module_name}.{attr}"
+        self.variant_name = attr.rpartition(".")[2]
+        self.options = _parse_options(options)
+        self.injectable = True
+        self._inject_reason = ""
+        self._factory = None
+        self._info: BackendInfo | None = None
+
+    # --- the factory ----------------------------------------------------------------------
+
+    def jax(self):
+        return _import_jax()
+
+    def factory(self):
+        if self._factory is None:
+            import importlib
+
+            module_name, _, attr = self.target.partition(":")
+            try:
+                obj = importlib.import_module(module_name)
+            except ImportError as exc:
+                raise BackendUnavailable(f"cannot import {module_name!r} ({exc})") from None
+            for part in attr.split("."):
+                try:
+                    obj = getattr(obj, part)
+                except AttributeError:
+                    raise BackendUnavailable(f"module {module_name!r} has no attribute "
+                                             f"{attr!r}") from None
+            if not callable(obj):
+                raise BackendUnavailable(f"{self.target} is not callable")
+            self._factory = obj
+        return self._factory
+
+    def _takes(self, name: str) -> bool:
+        """Whether the factory names this keyword; ``**kwargs`` counts for the required ones
+        only (a wrapper that forwards them to optax.adam must not be handed weight_decay)."""
+        try:
+            params = inspect.signature(self.factory()).parameters
+        except (TypeError, ValueError):
+            return name in REQUIRED  # no signature to read
+        return name in params or (name in REQUIRED and any(
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()))
+
+    def _keywords(self, cfg: Hyperparameters) -> dict[str, object]:
+        keywords: dict[str, object] = {"b1": cfg.beta1, "b2": cfg.beta2, "eps": cfg.eps}
+        for name, value in (("weight_decay", cfg.weight_decay), ("amsgrad", cfg.amsgrad),
+                            ("maximize", cfg.maximize)):
+            if self._takes(name):  # always, where named: the factory's default is not the case's
+                keywords[name] = value
+        keywords.update(self.options)
+        return keywords
+
+    def transformation(self, cfg: Hyperparameters, variant: Variant):
+        """What a user writes: the factory (lr injected where it can be), L2 chained first
+        where the factory takes no weight_decay."""
+        jax, optax = self.jax()
+        keywords = self._keywords(cfg)
+        if self.injectable:
+            static = tuple(k for k in keywords)
+            tx = optax.inject_hyperparams(self.factory(), static_args=static)(
+                learning_rate=cfg.lr, **keywords)
+        else:
+            tx = self.factory()(learning_rate=cfg.lr, **keywords)
+        if cfg.weight_decay != 0 and not self._takes("weight_decay"):
+            return optax.chain(optax.add_decayed_weights(cfg.weight_decay), tx)
+        return tx
+
+    def check_case(self, problem: CaseSetup) -> None:
+        for gi, group in enumerate(problem.groups):
+            cfg = group.config
+            for feature, needed in (("amsgrad", cfg.amsgrad), ("maximize", cfg.maximize)):
+                if needed and not self._takes(feature):
+                    raise UnsupportedFeature(f"group {gi} needs {feature}: {self.label} takes "
+                                             f"no {feature!r} keyword (the driver fakes none)")
+            if (not self.injectable and group.lrs is not None
+                    and any(float(x) != cfg.lr for x in group.lrs)):
+                raise UnsupportedFeature(f"group {gi}'s lr changes between steps, and "
+                                         f"{self.label} does not survive "
+                                         f"optax.inject_hyperparams: {self._inject_reason}")
+
+    # --- the Backend protocol -------------------------------------------------------------
+
+    def devices(self) -> dict[str, object]:
+        jax, _ = self.jax()
+        found = {}
+        for kind in DEVICE_KINDS:
+            try:
+                devices = jax.devices(kind)
+            except (RuntimeError, ValueError):  # "Unknown backend": no such platform here
+                continue
+            if devices:
+                found[kind] = devices[0]
+        return found
+
+    def _try(self, variant: Variant, device) -> str | None:
+        try:
+            problem = _trial_problem()
+            session = OptaxTransformSession(self, problem, variant, device)
+            session.step([g[0] for g in problem.grads], [problem.groups[0].config.lr])
+            session.params()
+            session.state()
+        except UnsupportedFeature as exc:
+            return str(exc)
+        except Exception as exc:  # the factory's own refusal is the reason a person reads
+            return _reason(exc)
+        return None
+
+    def probe(self) -> BackendInfo:
+        if self._info is not None:
+            return self._info
+        try:
+            jax, optax = self.jax()
+            self.factory()
+        except BackendUnavailable as exc:
+            return BackendInfo(name=self.name, installed=False,
+                               install_hint=f"{exc}; {INSTALL_HINT}", description=str(exc))
+        devices = self.devices()
+        versions = {"jax": jax.__version__, "optax": optax.__version__}
+        options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        info = BackendInfo(
+            name=self.name, installed=True, versions=versions, devices=list(devices),
+            dtypes=list(DTYPES), install_hint=INSTALL_HINT,
+            description=f"{self.label}(learning_rate, b1, b2, eps) as an optax "
+                        "GradientTransformation, lr through inject_hyperparams, L2 as "
+                        "chain(add_decayed_weights, ·)" + (f"; options: {options}"
+                                                           if options else ""))
+        missing = [n for n in REQUIRED if not self._takes(n)]
+        if missing:
+            info.unsupported.append(Unsupported(self.label, f"{self.label} takes no "
+                                                f"{', '.join(missing)} keyword: optax.adam's "
+                                                "keywords are needed"))
+            self._info = info
+            return info
+        for feature in ("amsgrad", "maximize"):
+            if not self._takes(feature):
+                info.unsupported.append(Unsupported(feature, f"{self.label} takes no "
+                                                    f"{feature!r} keyword"))
+        first_kind = next(iter(devices), None)
+        if first_kind is not None:
+            reason = self._try(Variant(self.name, self.variant_name, first_kind, "float32"),
+                               devices[first_kind])
+            if reason is not None:
+                self.injectable = False
+                self._inject_reason = reason
+                info.unsupported.append(Unsupported(
+                    "lr schedule", f"{self.label} does not survive optax.inject_hyperparams "
+                                   f"({reason}): the lr cannot change between steps"))
+        for kind, device in devices.items():
+            for dtype in DTYPES:
+                variant = Variant(self.name, self.variant_name, kind, dtype)
+                reason = self._try(variant, device)
+                if reason is None:
+                    info.variants.append(variant)
+                else:
+                    info.unsupported.append(Unsupported(variant.id, reason))
+        self._info = info
+        return info
+
+    def _check_variant(self, variant: Variant):
+        if variant.backend != self.name:
+            raise ValueError(f"variant {variant.id} belongs to backend {variant.backend!r}")
+        info = self.probe()
+        if not info.installed:
+            raise BackendUnavailable(info.description)
+        if variant not in info.variants:
+            reasons = "; ".join(f"{u.what}: {u.reason}" for u in info.unsupported)
+            raise UnsupportedFeature(f"{self.name} cannot run {variant.id}: {reasons}")
+        return self.devices()[variant.device]
+
+    def open(self, problem: CaseSetup, variant: Variant) -> OptaxTransformSession:
+        device = self._check_variant(variant)
+        self.check_case(problem)
+        return OptaxTransformSession(self, problem, variant, device)
+
+    def construct(self, variant: Variant, *, lr, betas, eps, weight_decay, amsgrad=False,
+                  maximize=False) -> None:
+        device = self._check_variant(variant)
+        for feature, needed in (("amsgrad", amsgrad), ("maximize", maximize)):
+            if needed and not self._takes(feature):
+                raise UnsupportedFeature(f"{self.label} takes no {feature!r} keyword")
+        cfg = Hyperparameters(lr, tuple(betas), eps, weight_decay, amsgrad, maximize)
+        tx = self.transformation(cfg, variant)
+        tx.init([_to_device(self.jax()[0], np.zeros(2), variant, device)])
+
+
+def _to_device(jax, values, variant: Variant, device):
+    # float64 → the variant's dtype is exact: the seam carries representable values only
+    import jax.numpy as jnp
+
+    host = np.array(values, dtype=np.float64).astype(jnp.dtype(variant.dtype))
+    return jax.device_put(host, device)
+
+
+def _trial_problem() -> CaseSetup:
+    """Two elements, one step, the lr set: enough to accept or refuse a variant."""
+    config = Hyperparameters(0.25, (0.9, 0.999), 1e-8, 0.0)
+    return CaseSetup(groups=(GroupSetup(config, (np.array([1.0, -0.5]),)),),
+                     grads=(np.array([[0.5, 0.25]]),))
+
+
+def optax_transform_backend(target: str, options: Mapping[str, str] | None = None
+                            ) -> OptaxTransformBackend:
+    """The backend for ``optax-transform:package.module:factory`` (``target`` without the
+    prefix), with ``options`` as extra keywords of the factory."""
+    return OptaxTransformBackend(target, options)
