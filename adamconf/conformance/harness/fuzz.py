@@ -185,7 +185,7 @@ def _evaluate(case, variant, spec: str, process) -> tuple[str, str, Any]:
     from adamconf.conformance.harness.worker import ReplyKind
     from adamconf.conformance.judge.case import judge_case
     from adamconf.conformance.judge.outcome import Observed
-    from adamconf.reference.engine import run_reference
+    from adamconf.reference.balls import run_balls
 
     reply = process.request("run", case_setup(case.problem), variant)
     if reply.kind is ReplyKind.UNSUPPORTED:
@@ -199,22 +199,19 @@ def _evaluate(case, variant, spec: str, process) -> tuple[str, str, Any]:
                 detail += f" (at {where[-1]})"
         return "error", f"the backend failed on a valid case: {detail}", None
     observed = Observed.from_payload(reply.value)
-    # The search judges against the 50-digit reference without its certificate (half the
-    # cost); a failure is judged again against the certified one before it counts.
-    for certify in (False, True):
-        try:
-            reference = run_reference(case.problem, certify=certify)
-        except Exception as exc:
-            return "harness", f"the reference failed: {type(exc).__name__}: {exc}", observed
-        golden = GoldenCase(case, reference, reference.precision)
-        try:
-            result = judge_case(golden, variant, observed, identify=False)
-        except ValueError as exc:  # a malformed trajectory (shapes) is the backend's error
-            return "error", f"could not judge the backend's output: {exc}", observed
-        except Exception as exc:
-            return "harness", f"the judge failed: {type(exc).__name__}: {exc}", observed
-        if result.status != "fail":
-            break
+    # Judged against the ball engine's trajectory: every value proven correctly rounded,
+    # several times faster than mpmath (the saved regression case gets mpmath's, certified)
+    try:
+        reference = run_balls(case.problem)
+    except Exception as exc:
+        return "harness", f"the reference failed: {type(exc).__name__}: {exc}", observed
+    golden = GoldenCase(case, reference, reference.precision)
+    try:
+        result = judge_case(golden, variant, observed, identify=False)
+    except ValueError as exc:  # a malformed trajectory (shapes) is the backend's error
+        return "error", f"could not judge the backend's output: {exc}", observed
+    except Exception as exc:
+        return "harness", f"the judge failed: {type(exc).__name__}: {exc}", observed
     return result.status.value, result.message, observed
 
 
