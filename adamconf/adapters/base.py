@@ -17,8 +17,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 __all__ = ["Variant", "Unsupported", "BackendInfo", "OptimizerState", "Backend", "Session",
-           "UnsupportedFeature", "BackendUnavailable", "check_variant", "Hyperparameters",
-           "GroupSetup", "ResumeState", "CaseSetup"]
+           "UnsupportedFeature", "BackendUnavailable", "check_variant", "error_reason",
+           "Hyperparameters", "GroupSetup", "ResumeState", "CaseSetup"]
 
 
 # --- the plain data a backend is handed ---------------------------------------------------
@@ -206,6 +206,12 @@ class Backend(Protocol):
         Used to check that the documented invalid values raise ``ValueError``; whatever the
         framework raises is let through.
         """
+
+
+def error_reason(exc: BaseException) -> str:
+    """A framework's exception as the one line an unsupported reason shows."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
 def check_variant(variant: Variant, backend: str, label: str, names: Sequence[str],

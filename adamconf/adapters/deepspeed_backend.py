@@ -20,7 +20,8 @@ under ``~/.cache/torch_extensions``); the probe builds it once, and where that f
 
 from __future__ import annotations
 
-from .torch_optimizer import Implementation, TorchOptimizerBackend, _reason
+from .base import error_reason
+from .torch_optimizer import Implementation, TorchOptimizerBackend
 
 __all__ = ["DeepSpeedCPUAdamBackend"]
 
@@ -48,6 +49,6 @@ class DeepSpeedCPUAdamBackend(TorchOptimizerBackend):
             CPUAdamBuilder().load()
         except Exception as exc:  # a failed build is the reason a person reads
             return (f"DeepSpeed's CPU Adam kernel (cpu_adam) could not be built or loaded: "
-                    f"{_reason(exc)}; it needs a C++ compiler and ninja (see DeepSpeed's "
+                    f"{error_reason(exc)}; it needs a C++ compiler and ninja (see DeepSpeed's "
                     "installation notes, DS_BUILD_CPU_ADAM=1)")
         return None

@@ -45,6 +45,7 @@ from .base import (
     Unsupported,
     UnsupportedFeature,
     Variant,
+    error_reason,
 )
 
 __all__ = ["OptaxTransformBackend", "optax_transform_backend", "DTYPES"]
@@ -75,11 +76,6 @@ def _parse_options(options: Mapping[str, str] | None) -> dict[str, object]:
         else:
             parsed[key] = value
     return parsed
-
-
-def _reason(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
 def _import_jax():
@@ -338,7 +334,7 @@ class OptaxTransformBackend:
         except UnsupportedFeature as exc:
             return str(exc)
         except Exception as exc:  # the factory's own refusal is the reason a person reads
-            return _reason(exc)
+            return error_reason(exc)
         return None
 
     def probe(self) -> BackendInfo:

@@ -51,6 +51,7 @@ from .base import (
     Unsupported,
     UnsupportedFeature,
     Variant,
+    error_reason,
 )
 
 __all__ = ["TorchOptimizerBackend", "Implementation", "TORCH_STATE_KEYS", "DTYPES",
@@ -99,11 +100,6 @@ class Implementation:
     tensor_lr: bool = False
     float32_lr_on: tuple[str, ...] = ()
     leaf_params: bool = True
-
-
-def _reason(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
 def _import_torch():
@@ -501,7 +497,7 @@ class TorchOptimizerBackend:
         except UnsupportedFeature as exc:
             return str(exc)
         except Exception as exc:  # the library's own refusal is the reason a person reads
-            return _reason(exc)
+            return error_reason(exc)
         return None
 
     def versions(self, torch) -> dict[str, str]:
@@ -599,7 +595,7 @@ class TorchOptimizerBackend:
         except UnsupportedFeature as exc:
             self._features["resume"] = str(exc)
         except Exception as exc:
-            self._features["resume"] = f"cannot resume {self.label}: {_reason(exc)}"
+            self._features["resume"] = f"cannot resume {self.label}: {error_reason(exc)}"
         info.unsupported.extend(Unsupported(feature, reason)
                                 for feature, reason in self._features.items())
 

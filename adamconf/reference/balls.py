@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from .dialects import SPEC, Dialect
-from .engine import (
+from .problem import Problem, Trajectory
+from .step import (
     Arith,
     PrecisionError,
     StepConstants,
@@ -38,7 +39,6 @@ from .engine import (
     run_float64,
     step_constants,
 )
-from .problem import Problem, Trajectory
 
 __all__ = ["FIRST_PREC", "MAX_PREC", "BallRun", "run_balls", "ball_run", "round_ball",
            "stored_verdict", "disproven", "Disproof", "find_disproofs", "outside_ball",
@@ -673,7 +673,7 @@ def certify_mp(problem: Problem, dialect: Dialect, values: list[list[np.ndarray]
     """
     from mpmath import libmp
 
-    from .engine import CertificateError
+    from .step import CertificateError
 
     mp_prec = libmp.dps_to_prec(dps)
     # balls at mpmath's own precision: where mpmath rounds, Arb rounds too and widens its

@@ -15,9 +15,6 @@ are NaN, and max() propagates NaN (as ``numpy.maximum`` and ``torch.maximum`` do
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import mpmath
 import numpy as np
@@ -25,6 +22,17 @@ import numpy as np
 from .dialects import SPEC, Dialect
 from .floats import mpf_to_float64
 from .problem import Problem, Trajectory
+from .step import (
+    Arith,
+    CertificateError,
+    PrecisionError,
+    StepConstants,
+    adam_step,
+    initial_values,
+    initial_vmax,
+    run_float64,
+    step_constants,
+)
 
 __all__ = ["describe_reference", "run_reference", "run_float64", "adam_step", "DEFAULT_DPS",
            "PrecisionError", "CertificateError", "Arith", "StepConstants", "step_constants",
@@ -46,54 +54,7 @@ def describe_reference() -> str:
             f"correctly rounded by Arb ball arithmetic (python-flint {flint})")
 
 
-class PrecisionError(RuntimeError):
-    """The precision certificate could not be met even at the highest precision."""
-
-
-class CertificateError(RuntimeError):
-    """mpmath and the Arb balls disagree: a value of record that the proof does not back."""
-
-
-@dataclass(frozen=True)
-class StepConstants:
-    """What one step of one group needs besides the element's own values."""
-
-    lr: Any
-    beta1: Any
-    beta2: Any
-    one_minus_beta1: Any
-    one_minus_beta2: Any
-    eps: Any
-    weight_decay: Any
-    decay_factor: Any  # 1 − γλ, for decoupled weight decay
-    bias_correction1: Any
-    bias_correction2: Any
-    sqrt_bias_correction2: Any
-    amsgrad: bool
-    maximize: bool
-
-
-class _Arith:
-    """The three operations whose IEEE meaning a number type may not give by itself."""
-
-    def __init__(self, div: Callable, sqrt: Callable, maximum: Callable) -> None:
-        self.div, self.sqrt, self.maximum = div, sqrt, maximum
-
-
-def _numpy_div(a, b):
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-        return np.true_divide(a, b)
-
-
-def _numpy_sqrt(a):
-    with np.errstate(invalid="ignore"):
-        return np.sqrt(a)
-
-
-NUMPY_ARITH = _Arith(_numpy_div, _numpy_sqrt, np.maximum)
-
-
-def _mp_arith(ctx: mpmath.MPContext) -> _Arith:
+def _mp_arith(ctx: mpmath.MPContext) -> Arith:
     nan, inf = ctx.nan, ctx.inf
     isnan = ctx.isnan
 
@@ -110,129 +71,7 @@ def _mp_arith(ctx: mpmath.MPContext) -> _Arith:
             return nan
         return a if a >= b else b
 
-    return _Arith(div, ctx.sqrt, maximum)
-
-
-def adam_step(ar: _Arith, dialect: Dialect, c: StepConstants, theta, m, v, vmax, grad):
-    """One update of (θ, m, v, vmax) for a gradient; returns the new four.
-
-    Written once for both number kinds; the dialect's switches pick the formula (see
-    :class:`adamconf.reference.dialects.Dialect`).
-    """
-    if dialect.weight_decay_mode == "decoupled" and c.weight_decay:
-        theta = theta * c.decay_factor
-    g = grad
-    if dialect.weight_decay_mode == "maximize-after-wd":
-        if c.weight_decay:
-            g = g + c.weight_decay * theta
-        if c.maximize:
-            g = -g
-    else:
-        if c.maximize:
-            g = -g
-        if dialect.weight_decay_mode == "l2" and c.weight_decay:
-            g = g + c.weight_decay * theta
-    m = c.beta1 * m + c.one_minus_beta1 * g
-    v = c.beta2 * v + c.one_minus_beta2 * (g * g)
-
-    amsgrad_mode = dialect.amsgrad_mode if c.amsgrad else "off"
-    if amsgrad_mode == "paper":  # Reddi et al.: no bias correction anywhere
-        vmax = ar.maximum(vmax, v)
-        return theta - c.lr * ar.div(m, ar.sqrt(vmax) + c.eps), m, v, vmax
-
-    if amsgrad_mode == "max-hat":
-        vmax = ar.maximum(vmax, ar.div(v, c.bias_correction2))
-        second = vmax  # the bias-corrected second moment that the denominator uses
-        second_raw = vmax * c.bias_correction2 if dialect.eps_mode == "hat" else None
-    elif amsgrad_mode == "max-raw":
-        vmax = ar.maximum(vmax, v)
-        second_raw = vmax
-        second = ar.div(vmax, c.bias_correction2) if dialect.eps_mode != "hat" else None
-    else:  # amsgrad off or ignored: the state is left as it was
-        second_raw = v
-        second = ar.div(v, c.bias_correction2) if dialect.eps_mode != "hat" else None
-
-    if dialect.eps_mode == "hat":
-        step_size = c.lr * ar.div(c.sqrt_bias_correction2, c.bias_correction1)
-        return theta - step_size * ar.div(m, ar.sqrt(second_raw) + c.eps), m, v, vmax
-    if dialect.eps_mode == "inside-sqrt":
-        denominator = ar.sqrt(second + c.eps)
-    else:
-        denominator = ar.sqrt(second) + c.eps
-    m_hat = ar.div(m, c.bias_correction1)
-    return theta - c.lr * ar.div(m_hat, denominator), m, v, vmax
-
-
-def _constants(number: Callable, power: Callable, sqrt: Callable, problem: Problem,
-               dialect: Dialect) -> list[list[StepConstants]]:
-    """Per step, per group: the constants, computed in the number kind given."""
-    out = []
-    one = number(1.0)
-    for k in range(problem.steps):
-        t = problem.initial_step + k + 1 + dialect.step_offset
-        row = []
-        for group in problem.groups:
-            cfg = group.config
-            beta1, beta2 = number(cfg.beta1), number(cfg.beta2)
-            lr = number(group.lr_at(k))
-            wd = number(cfg.weight_decay)
-            bias_off = not dialect.bias_correction or (
-                cfg.amsgrad and dialect.amsgrad_mode == "paper")
-            bc1 = one if bias_off else one - power(beta1, t)
-            bc2 = one if bias_off else one - power(beta2, t)
-            row.append(StepConstants(
-                lr=lr, beta1=beta1, beta2=beta2, one_minus_beta1=one - beta1,
-                one_minus_beta2=one - beta2, eps=number(cfg.eps), weight_decay=wd,
-                decay_factor=one - lr * wd, bias_correction1=bc1, bias_correction2=bc2,
-                sqrt_bias_correction2=sqrt(bc2), amsgrad=cfg.amsgrad, maximize=cfg.maximize))
-        out.append(row)
-    return out
-
-
-def _initial(problem: Problem, name: str, index: int, shape) -> np.ndarray:
-    state = problem.initial_state
-    if state is None:
-        return np.zeros(shape)
-    return np.asarray(getattr(state, name)[index], dtype=np.float64)
-
-
-def initial_vmax(problem: Problem, dialect: Dialect, index: int, shape) -> np.ndarray:
-    """The resumed v̂max in the dialect's own meaning (raw dialects keep max of raw v)."""
-    vmax = _initial(problem, "vmax", index, shape)
-    if dialect.vmax_kind == "raw" and problem.initial_state is not None:
-        gi = problem.group_of_param()[index]
-        beta2 = problem.groups[gi].config.beta2
-        vmax = vmax * (1.0 - beta2 ** problem.initial_step)  # float64: a resume convention
-    return vmax
-
-
-# the step description's parts, public for the other engines (reference/balls.py)
-Arith = _Arith
-step_constants = _constants
-initial_values = _initial
-
-
-def run_float64(problem: Problem, dialect: Dialect = SPEC) -> Trajectory:
-    """The same algorithm in float64 numpy, vectorised: fast, IEEE, not exact."""
-    consts = _constants(np.float64, lambda b, t: np.float64(b) ** np.float64(t), np.sqrt,
-                        problem, dialect)
-    owner = problem.group_of_param()
-    traj = Trajectory([], [], [], [], vmax_kind=dialect.vmax_kind,
-                      precision={"kind": "float64 shadow"})
-    with np.errstate(all="ignore"):
-        for i, p in enumerate(problem.params):
-            theta, m = p.copy(), _initial(problem, "m", i, p.shape).copy()
-            v = _initial(problem, "v", i, p.shape).copy()
-            vmax = initial_vmax(problem, dialect, i, p.shape).copy()
-            outs = [np.empty((problem.steps,) + p.shape) for _ in range(4)]
-            for k in range(problem.steps):
-                theta, m, v, vmax = adam_step(NUMPY_ARITH, dialect, consts[k][owner[i]],
-                                              theta, m, v, vmax, problem.grads[i][k])
-                for out, value in zip(outs, (theta, m, v, vmax)):
-                    out[k] = value
-            for name, out in zip(Trajectory.QUANTITIES, outs):
-                traj.quantity(name).append(out)
-    return traj
+    return Arith(div, ctx.sqrt, maximum)
 
 
 def _run_mp(problem: Problem, dialect: Dialect, dps: int, keep: bool = False):
@@ -244,7 +83,7 @@ def _run_mp(problem: Problem, dialect: Dialect, dps: int, keep: bool = False):
     ctx = mpmath.MPContext()
     ctx.dps = dps
     ar = _mp_arith(ctx)
-    consts = _constants(ctx.mpf, ctx.power, ctx.sqrt, problem, dialect)
+    consts = step_constants(ctx.mpf, ctx.power, ctx.sqrt, problem, dialect)
     owner = problem.group_of_param()
     values: list[list[np.ndarray]] = [[] for _ in range(4)]
     zeros: list[list[np.ndarray]] = [[] for _ in range(4)]
@@ -259,8 +98,8 @@ def _run_mp(problem: Problem, dialect: Dialect, dps: int, keep: bool = False):
         overflow_masks = [np.zeros(flat_shape, dtype=bool) for _ in range(4)]
         raw = [np.empty(flat_shape, dtype=object) for _ in range(4)] if keep else None
         theta0 = p.reshape(-1)
-        m0 = _initial(problem, "m", i, p.shape).reshape(-1)
-        v0 = _initial(problem, "v", i, p.shape).reshape(-1)
+        m0 = initial_values(problem, "m", i, p.shape).reshape(-1)
+        v0 = initial_values(problem, "v", i, p.shape).reshape(-1)
         vmax0 = initial_vmax(problem, dialect, i, p.shape).reshape(-1)
         grads = problem.grads[i].reshape(steps, -1)
         group_consts = [consts[k][owner[i]] for k in range(steps)]

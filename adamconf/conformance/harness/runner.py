@@ -7,20 +7,22 @@ steps the backend's optimizer.
 from __future__ import annotations
 
 import os
-import shlex
 import time
 from collections.abc import Callable, Sequence
 
 from adamconf.adapters.base import (
     BackendInfo,
-    CaseSetup,
-    GroupSetup,
-    Hyperparameters,
-    ResumeState,
     Variant,
 )
 from adamconf.conformance.corpus.golden import GoldenCase
 from adamconf.conformance.errors import UsageError
+from adamconf.conformance.harness.lanes import (
+    case_setup,
+    repro_command,
+    result_of,
+    run_lane,
+    run_parallel,
+)
 from adamconf.conformance.harness.registry import (
     INSTALL_HINTS,
     UnknownBackend,
@@ -28,16 +30,12 @@ from adamconf.conformance.harness.registry import (
     load_backend,
 )
 from adamconf.conformance.harness.worker import DEFAULT_TIMEOUT, BackendProcess, ReplyKind
-from adamconf.conformance.judge.case import judge_case
 from adamconf.conformance.judge.outcome import (
     CaseResult,
-    Observed,
     RunResult,
-    Status,
     ValidationResult,
 )
 from adamconf.reference.config import DEFAULTS
-from adamconf.reference.problem import Problem
 
 __all__ = ["case_setup", "probe_backend", "select_variants", "choose_variants", "plan", "run",
            "check_validation", "result_of", "repro_command", "INVALID_HYPERPARAMETERS"]
@@ -53,43 +51,6 @@ INVALID_HYPERPARAMETERS: list[tuple[str, str, dict]] = [
     ("betas[1]", "-0.5", {"betas": (0.9, -0.5)}),
     ("weight_decay", "-0.01", {"weight_decay": -0.01}),
 ]
-
-
-def repro_command(backend: str, case_id: str, variant: Variant,
-                  options: dict[str, str] | None = None) -> str:
-    extra = "".join(f" --option {shlex.quote(f'{k}={v}')}" for k, v in (options or {}).items())
-    return (f"adamconf run --backend {shlex.quote(backend)} --variant {shlex.quote(variant.name)} "
-            f"--device {shlex.quote(variant.device)} --dtype {variant.dtype} "
-            f"--case {shlex.quote(case_id)}{extra}")
-
-
-def case_setup(problem: Problem) -> CaseSetup:
-    """The plain data a backend is handed for ``problem`` (no spec code crosses the seam)."""
-    state = problem.initial_state
-    return CaseSetup(
-        groups=tuple(GroupSetup(Hyperparameters(g.config.lr, g.config.betas, g.config.eps,
-                                                g.config.weight_decay, g.config.amsgrad,
-                                                g.config.maximize), g.params, g.lrs)
-                     for g in problem.groups),
-        grads=problem.grads,
-        initial_state=None if state is None else ResumeState(state.step, state.m, state.v,
-                                                             state.vmax))
-
-
-def select_variants(info: BackendInfo, *, names: Sequence[str] = (), devices: Sequence[str] = (),
-                    dtypes: Sequence[str] = ()) -> list[Variant]:
-    """The backend's variants filtered by name, device and dtype; ValueError names the valid."""
-    for label, wanted, valid in (
-            ("variant", names, sorted({v.name for v in info.variants})),
-            ("device", devices, sorted({v.device for v in info.variants})),
-            ("dtype", dtypes, sorted({v.dtype for v in info.variants}))):
-        unknown = [w for w in wanted if w not in valid]
-        if unknown:
-            raise ValueError(f"unknown {label} {', '.join(map(repr, unknown))} for backend "
-                             f"{info.name}; valid: {', '.join(valid) or '(none)'}")
-    return [v for v in info.variants
-            if (not names or v.name in names) and (not devices or v.device in devices)
-            and (not dtypes or v.dtype in dtypes)]
 
 
 def probe_backend(spec: str, timeout: float = 180.0, *, require_installed: bool = True,
@@ -139,6 +100,22 @@ def choose_variants(info: BackendInfo, spec: str, names: Sequence[str] = (),
     return variants
 
 
+def select_variants(info: BackendInfo, *, names: Sequence[str] = (), devices: Sequence[str] = (),
+                    dtypes: Sequence[str] = ()) -> list[Variant]:
+    """The backend's variants filtered by name, device and dtype; ValueError names the valid."""
+    for label, wanted, valid in (
+            ("variant", names, sorted({v.name for v in info.variants})),
+            ("device", devices, sorted({v.device for v in info.variants})),
+            ("dtype", dtypes, sorted({v.dtype for v in info.variants}))):
+        unknown = [w for w in wanted if w not in valid]
+        if unknown:
+            raise ValueError(f"unknown {label} {', '.join(map(repr, unknown))} for backend "
+                             f"{info.name}; valid: {', '.join(valid) or '(none)'}")
+    return [v for v in info.variants
+            if (not names or v.name in names) and (not devices or v.device in devices)
+            and (not dtypes or v.dtype in dtypes)]
+
+
 def plan(corpus: Sequence[GoldenCase], variants: Sequence[Variant],
          shard: tuple[int, int] | None = None) -> list[tuple[GoldenCase, Variant]]:
     """Every (case, variant) whose dtype the case's inputs are exact in, then the shard."""
@@ -174,22 +151,6 @@ def check_validation(process: BackendProcess, variants: Sequence[Variant]
     return out
 
 
-def result_of(golden: GoldenCase, variant: Variant, reply, *, repro: str = "",
-              identify: bool = True) -> CaseResult:
-    """The CaseResult for the worker's reply to a ``run`` request."""
-    if reply.kind is ReplyKind.OK:
-        try:
-            return judge_case(golden, variant, Observed.from_payload(reply.value), repro=repro,
-                              identify=identify)
-        except Exception as exc:  # a malformed trajectory is the backend's error
-            return CaseResult(golden.id, variant, Status.ERROR, "could not judge the backend's "
-                              f"output: {type(exc).__name__}: {exc}", tags=golden.case.tags,
-                              repro=repro)
-    status = Status.UNSUPPORTED if reply.kind is ReplyKind.UNSUPPORTED else Status.ERROR
-    return CaseResult(golden.id, variant, status, reply.message, tags=golden.case.tags,
-                      repro=repro)
-
-
 def run(spec: str, corpus: Sequence[GoldenCase], *, variants: Sequence[Variant],
         info: BackendInfo | None = None, shard: tuple[int, int] | None = None,
         timeout: float = DEFAULT_TIMEOUT, validate: bool = True, identify: bool = True,
@@ -218,8 +179,6 @@ def run(spec: str, corpus: Sequence[GoldenCase], *, variants: Sequence[Variant],
         if parallel:
             if own:
                 process.close()  # the lanes start their own workers
-            from adamconf.conformance.harness.lanes import run_parallel
-
             outcome.results = run_parallel(spec, tasks, jobs=jobs, timeout=timeout,
                                            identify=identify, python=process.python,
                                            options=process.options, on_result=on_result)
@@ -231,32 +190,3 @@ def run(spec: str, corpus: Sequence[GoldenCase], *, variants: Sequence[Variant],
             process.close()
     outcome.seconds = time.perf_counter() - started
     return outcome
-
-
-def run_lane(process, spec: str, tasks: Sequence[tuple[GoldenCase, Variant]], *,
-             identify: bool = True, on_result=None, done: int = 0, total: int | None = None
-             ) -> list[CaseResult]:
-    """The tasks one after another through one worker, pipelined: the next request is in the
-    worker while this process judges the last reply."""
-    results: list[CaseResult] = []
-    total = len(tasks) if total is None else total
-
-    def send(k: int):
-        golden, variant = tasks[k]
-        return process.send("run", case_setup(golden.case.problem), variant), time.perf_counter()
-
-    in_flight = send(0) if tasks else None
-    for k, (golden, variant) in enumerate(tasks):
-        failed, t0 = in_flight
-        reply = failed if failed is not None else process.receive()
-        waited = time.perf_counter() - t0
-        in_flight = send(k + 1) if k + 1 < len(tasks) else None
-        t1 = time.perf_counter()
-        result = result_of(golden, variant, reply, identify=identify,
-                           repro=repro_command(spec, golden.id, variant,
-                                               getattr(process, "options", None)))
-        result.seconds = waited + time.perf_counter() - t1
-        results.append(result)
-        if on_result is not None:
-            on_result(done + len(results), total, result)
-    return results
