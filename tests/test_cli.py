@@ -216,3 +216,14 @@ def test_pytest_plugin_reports_a_failure_with_dialect_and_repro(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
     assert "conforms instead to: eps-hat" in out and "reproduce: adamconf run" in out
+
+
+def test_fuzz_without_hypothesis_names_the_extra():
+    code = ("import sys; sys.modules['hypothesis'] = None\n"
+            "from adamconf.conformance.cli import main\n"
+            "sys.exit(main(['fuzz', '--no-database', '--no-save']))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=ENV, timeout=300)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "pip install 'adamconf[fuzz]'" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
