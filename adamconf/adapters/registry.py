@@ -15,6 +15,8 @@ BUILTIN: dict[str, str] = {
     "torch": "adamconf.adapters.torch_backend:TorchBackend",
     "mindspore": "adamconf.adapters.mindspore_backend:MindSporeBackend",
     "jax": "adamconf.adapters.jax_backend:JaxBackend",
+    "tensorflow": "adamconf.adapters.tensorflow_backend:TensorFlowBackend",
+    "paddle": "adamconf.adapters.paddle_backend:PaddleBackend",
 }
 
 INSTALL_HINTS: dict[str, str] = {
@@ -22,6 +24,8 @@ INSTALL_HINTS: dict[str, str] = {
     "torch": "pip install 'adamconf[torch]' (or pip install torch)",
     "mindspore": "pip install 'adamconf[mindspore]' (or pip install mindspore)",
     "jax": "pip install 'adamconf[jax]' (or pip install jax optax)",
+    "tensorflow": "pip install 'adamconf[tensorflow]' (or pip install tensorflow-cpu)",
+    "paddle": "pip install 'adamconf[paddle]' (or pip install paddlepaddle)",
 }
 
 ENTRY_POINT_GROUP = "adamconf.backends"
