@@ -17,6 +17,10 @@ BUILTIN: dict[str, str] = {
     "jax": "adamconf.adapters.jax_backend:JaxBackend",
     "tensorflow": "adamconf.adapters.tensorflow_backend:TensorFlowBackend",
     "paddle": "adamconf.adapters.paddle_backend:PaddleBackend",
+    "keras": "adamconf.adapters.keras_backend:KerasBackend",
+    "keras-tensorflow": "adamconf.adapters.keras_backend:KerasTensorFlowBackend",
+    "keras-jax": "adamconf.adapters.keras_backend:KerasJaxBackend",
+    "keras-torch": "adamconf.adapters.keras_backend:KerasTorchBackend",
 }
 
 INSTALL_HINTS: dict[str, str] = {
@@ -26,6 +30,10 @@ INSTALL_HINTS: dict[str, str] = {
     "jax": "pip install 'adamconf[jax]' (or pip install jax optax)",
     "tensorflow": "pip install 'adamconf[tensorflow]' (or pip install tensorflow-cpu)",
     "paddle": "pip install 'adamconf[paddle]' (or pip install paddlepaddle)",
+    "keras": "pip install 'adamconf[keras]' (or pip install keras and tensorflow, jax or torch)",
+    "keras-tensorflow": "pip install 'adamconf[keras]' (or pip install keras tensorflow-cpu)",
+    "keras-jax": "pip install 'adamconf[keras]' (or pip install keras jax)",
+    "keras-torch": "pip install 'adamconf[keras]' (or pip install keras torch)",
 }
 
 ENTRY_POINT_GROUP = "adamconf.backends"
