@@ -4,7 +4,6 @@ amsgrad, ams-rawmax with it, and which documented invalid values raise ValueErro
 from __future__ import annotations
 
 import pytest
-
 from framework_runs import require, run_cli
 
 pytestmark = [pytest.mark.framework, pytest.mark.slow]

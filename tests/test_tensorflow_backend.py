@@ -4,7 +4,6 @@ found, and which documented invalid values the kernels refuse (none raise ValueE
 from __future__ import annotations
 
 import pytest
-
 from framework_runs import require, run_cli
 
 pytestmark = [pytest.mark.framework, pytest.mark.slow]

@@ -343,8 +343,9 @@ class KerasBackend:
             session = KerasSession(kk, problem, variant)
             session.step([g[0] for g in problem.grads], [problem.groups[0].config.lr])
             session.params()
-            if session._vars[0].dtype != variant.dtype:
-                return f"a keras.Variable of dtype {variant.dtype} came out {session._vars[0].dtype}"
+            made = session._vars[0].dtype
+            if made != variant.dtype:
+                return f"a keras.Variable of dtype {variant.dtype} came out {made}"
         except Exception as exc:  # Keras's own refusal is the reason a person reads
             return _reason(exc)
         return None

@@ -23,6 +23,9 @@ max of *raw* v (``moment2_max``): dialect ``ams-rawmax`` (``vmax_kind="raw"``). 
 β2^t are running products in ``beta1_pow_acc``/``beta2_pow_acc`` accumulators (shape [1],
 the accumulator dtype: the parameter's, float32 for 16-bit parameters), multiplied by β
 after each step. The lr is a tensor of the first parameter's dtype (float32 for 16-bit).
+Seen in float32 (not float64) on this CPU: ``max(vmax, v)`` with v = NaN keeps vmax (the
+vectorised kernel's max drops the NaN), where IEEE-style propagation would make it NaN;
+θ is NaN either way, through m.
 
 How the adapter builds what a user would:
 

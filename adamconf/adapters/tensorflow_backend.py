@@ -19,7 +19,9 @@ and ``ApplyAdamWithAmsgrad<CPUDevice>``), all in T::
     ResourceApplyAdamWithAmsgrad:  v̂ ← max(v̂, v);  θ ← θ − m·α/(√v̂ + ε)
 
 ε is added to √v, not to the bias-corrected √v̂: dialect ``eps-hat``; the amsgrad kernel
-keeps the max of *raw* v: ``ams-rawmax+eps-hat``. State is read from the adapter's own
+keeps the max of *raw* v: ``ams-rawmax+eps-hat``. Eigen's ``cwiseMax`` keeps vhat where v
+is NaN (seen in float64 and float32): the NaN does not reach the vhat state, where the
+reference's max propagates it (θ is NaN either way, through m). State is read from the adapter's own
 resource variables (m, v, and vhat, raw: ``vmax_kind="raw"``); the step count is the t the
 adapter feeds.
 
