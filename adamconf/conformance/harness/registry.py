@@ -22,6 +22,12 @@ BUILTIN: dict[str, str] = {
     "optimi": "adamconf.adapters.optimi_backend:OptimiBackend",
     "bitsandbytes": "adamconf.adapters.bitsandbytes_backend:BitsAndBytesBackend",
     "deepspeed": "adamconf.adapters.deepspeed_backend:DeepSpeedCPUAdamBackend",
+    "tensorflow": "adamconf.adapters.tensorflow_backend:TensorFlowBackend",
+    "paddle": "adamconf.adapters.paddle_backend:PaddleBackend",
+    "keras": "adamconf.adapters.keras_backend:KerasBackend",
+    "keras-tensorflow": "adamconf.adapters.keras_backend:KerasTensorFlowBackend",
+    "keras-jax": "adamconf.adapters.keras_backend:KerasJaxBackend",
+    "keras-torch": "adamconf.adapters.keras_backend:KerasTorchBackend",
 }
 
 INSTALL_HINTS: dict[str, str] = {
@@ -37,6 +43,12 @@ INSTALL_HINTS: dict[str, str] = {
     "bitsandbytes": "pip install 'adamconf[bitsandbytes]' (or pip install torch bitsandbytes)",
     "deepspeed": "pip install 'adamconf[deepspeed]' (or pip install torch deepspeed; its CPU "
                  "Adam kernel is compiled at first use and needs a C++ compiler)",
+    "tensorflow": "pip install 'adamconf[tensorflow]' (or pip install tensorflow-cpu)",
+    "paddle": "pip install 'adamconf[paddle]' (or pip install paddlepaddle)",
+    "keras": "pip install 'adamconf[keras]' (or pip install keras and tensorflow, jax or torch)",
+    "keras-tensorflow": "pip install 'adamconf[keras]' (or pip install keras tensorflow-cpu)",
+    "keras-jax": "pip install 'adamconf[keras]' (or pip install keras jax)",
+    "keras-torch": "pip install 'adamconf[keras]' (or pip install keras torch)",
 }
 
 ENTRY_POINT_GROUP = "adamconf.backends"

@@ -1,0 +1,360 @@
+"""PaddlePaddle: ``paddle.optimizer.Adam`` in dynamic-graph mode, driven step by step.
+
+Variants (``Variant.name``) × device (``cpu``; ``gpu`` where Paddle was built with CUDA and
+sees one) × dtype (float64, float32, float16, bfloat16: each found by trying one step):
+
+- ``Adam`` — ``paddle.optimizer.Adam(learning_rate=float, ...)``; the lr is changed before
+  each step with ``optimizer.set_lr(lr)``, Paddle's documented way for a float lr.
+- ``Adam-multi_precision`` — the same with ``multi_precision=True``: float16/bfloat16
+  parameters get float32 master weights (for float32/float64 parameters the flag does
+  nothing, so only the 16-bit dtypes are listed).
+
+What Paddle computes (``python/paddle/optimizer/adam.py`` → ``_C_ops.adam_``; CPU kernel
+``paddle/phi/kernels/cpu/adam_kernel.cc``, registered for float and double only)::
+
+    α ← lr·√(1 − β2^t)/(1 − β1^t)    ε' ← ε·√(1 − β2^t)
+    m ← β1·m + (1 − β1)·g          v ← β2·v + (1 − β2)·g²
+    amsgrad: vmax ← max(vmax, v);  θ ← θ − α·m/(√vmax + ε')
+    else:                          θ ← θ − α·m/(√v + ε')
+
+ε is scaled by √(1 − β2^t), which puts it back *outside* the bias correction:
+α·m/(√v + ε') = lr·m̂/(√v̂ + ε), the documented update (no ``eps-hat``). amsgrad keeps the
+max of *raw* v (``moment2_max``): dialect ``ams-rawmax`` (``vmax_kind="raw"``). β1^t and
+β2^t are running products in ``beta1_pow_acc``/``beta2_pow_acc`` accumulators (shape [1],
+the accumulator dtype: the parameter's, float32 for 16-bit parameters), multiplied by β
+after each step. The lr is a tensor of the first parameter's dtype (float32 for 16-bit).
+Seen in float32 (not float64) on this CPU: ``max(vmax, v)`` with v = NaN keeps vmax (the
+vectorised kernel's max drops the NaN), where IEEE-style propagation would make it NaN;
+θ is NaN either way, through m.
+
+How the adapter builds what a user would:
+
+- gradients: ``(θ·g).sum().backward()`` — Paddle's autograd hands the optimizer exactly g
+  (for 16-bit parameters the loss is ``(θ.astype('float32')·g).sum()``: Paddle's CPU has
+  no 16-bit multiply, and the cast's gradient returns g to the parameter's dtype exactly).
+- weight decay: the group's ``weight_decay`` as a float, which Paddle turns into
+  ``L2Decay(λ)``: g ← g + λθ before the update (the documented order).
+- parameter groups: ``parameters=[{"params": ..., "weight_decay": λ, "beta1": β1,
+  "beta2": β2, "epsilon": ε, "learning_rate": scale}, ...]``. Paddle's group
+  ``learning_rate`` is a *scale* of the optimizer's lr: the optimizer's lr follows group 0
+  and each group's scale is its lr over group 0's, which must be the same at every step
+  (otherwise the case is refused: Paddle cannot give groups unrelated schedules). amsgrad
+  is one flag per optimizer: groups that differ in it are refused.
+- maximize: Paddle has none; refused (the adapter does not negate gradients to fake it).
+- resume: ``optimizer.set_state_dict`` before the first step, with Paddle's own names for
+  the accumulators (``<param>_moment1_0``, ``_moment2_0``, ``_moment2_max_0`` (raw: the
+  case's v̂max·(1 − β2^step)), ``_beta1_pow_acc_0`` = β1^step, ``_beta2_pow_acc_0``).
+- state: read from ``optimizer.state_dict()`` by the same names; Paddle keeps no step count
+  (t lives only in β^t), so ``step`` is None.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from .base import (
+    BackendInfo,
+    BackendUnavailable,
+    CaseSetup,
+    GroupSetup,
+    Hyperparameters,
+    OptimizerState,
+    Unsupported,
+    UnsupportedFeature,
+    Variant,
+    check_variant,
+)
+
+__all__ = ["PaddleBackend", "VARIANT_NAMES", "DTYPES"]
+
+NAME = "paddle"
+INSTALL_HINT = "pip install 'adamconf[paddle]' (or pip install paddlepaddle)"
+ADAM = "Adam"
+MULTI_PRECISION = "Adam-multi_precision"
+VARIANT_NAMES = (ADAM, MULTI_PRECISION)
+DTYPES = ("float64", "float32", "float16", "bfloat16")
+HALF_DTYPES = ("float16", "bfloat16")
+
+_session_ids = itertools.count()
+
+
+def _import_paddle():
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    try:
+        import paddle
+    except ImportError as exc:
+        raise BackendUnavailable(f"paddle is not installed ({exc}); {INSTALL_HINT}") from None
+    return paddle
+
+
+def _reason(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    return f"{type(exc).__name__}: {text}".rstrip(": ")
+
+
+class _Paddle:
+    def __init__(self) -> None:
+        self.paddle = _import_paddle()
+
+    def devices(self) -> list[str]:
+        paddle = self.paddle
+        found = ["cpu"]
+        if paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0:
+            found.append("gpu")
+        return found
+
+    def tensor(self, values, dtype: str):
+        # float64 → float32 → dtype is exact: the seam carries values representable in dtype
+        paddle = self.paddle
+        wide = np.float64 if dtype == "float64" else np.float32
+        host = paddle.to_tensor(np.asarray(values, dtype=np.float64).astype(wide))
+        return host if dtype in ("float64", "float32") else host.astype(dtype)
+
+    def array(self, tensor) -> np.ndarray:
+        return np.array(tensor.astype("float64").numpy(), dtype=np.float64)
+
+
+def _scales(problem: CaseSetup) -> list[float]:
+    """Each group's lr as a constant multiple of group 0's (Paddle's group lr is a scale)."""
+    steps = problem.steps
+    lead = [problem.groups[0].lr_at(k) for k in range(steps)] or [problem.groups[0].config.lr]
+    base = problem.groups[0].config.lr
+    scales = []
+    for gi, group in enumerate(problem.groups):
+        lrs = [group.lr_at(k) for k in range(steps)] or [group.config.lr]
+        if gi == 0:
+            scales.append(1.0)
+            continue
+        if base == 0:
+            if any(lr != 0 for lr in lrs):
+                raise UnsupportedFeature(f"group 0's lr is 0 and group {gi}'s is not: Paddle's "
+                                         "group learning_rate is a scale of one lr")
+            scales.append(1.0)
+            continue
+        scale = group.config.lr / base
+        if any(lr != scale * l0 for lr, l0 in zip(lrs, lead, strict=True)):
+            raise UnsupportedFeature(f"group {gi}'s lr is not a fixed multiple of group 0's at "
+                                     "every step: Paddle's group learning_rate is a constant "
+                                     "scale of the optimizer's one lr")
+        scales.append(scale)
+    return scales
+
+
+def _check_problem(problem: CaseSetup, variant: Variant) -> None:
+    configs = [g.config for g in problem.groups]
+    if any(c.maximize for c in configs):
+        raise UnsupportedFeature("paddle.optimizer.Adam has no maximize option (the adapter does "
+                                 "not fake it by negating gradients)")
+    if len({c.amsgrad for c in configs}) > 1:
+        raise UnsupportedFeature("paddle.optimizer.Adam takes one amsgrad flag for all groups; "
+                                 "the groups here differ")
+
+
+class PaddleSession:
+    """One ``paddle.optimizer.Adam`` on one problem."""
+
+    def __init__(self, pd: _Paddle, problem: CaseSetup, variant: Variant) -> None:
+        paddle = pd.paddle
+        self._pd, self._variant, self._problem = pd, variant, problem
+        sid = next(_session_ids)
+        self._names = [f"adamconf{sid}_p{i}" for i in range(len(problem.params))]
+        self._params = []
+        for name, values in zip(self._names, problem.params, strict=True):
+            param = paddle.create_parameter(
+                shape=list(np.shape(values)), dtype=variant.dtype,
+                attr=paddle.ParamAttr(name=name),
+                default_initializer=paddle.nn.initializer.Constant(0.0))
+            param.set_value(pd.tensor(values, variant.dtype))
+            self._params.append(param)
+        scales = _scales(problem)
+        groups, index = [], 0
+        for group, scale in zip(problem.groups, scales, strict=True):
+            cfg = group.config
+            params = self._params[index:index + len(group.params)]
+            index += len(group.params)
+            entry = {"params": params, "beta1": cfg.beta1, "beta2": cfg.beta2,
+                     "epsilon": cfg.eps, "learning_rate": scale}
+            if cfg.weight_decay != 0:
+                entry["weight_decay"] = float(cfg.weight_decay)
+            groups.append(entry)
+        first = problem.groups[0].config
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Accumulating with FP16 or BF16 ..." advice
+            self.optimizer = paddle.optimizer.Adam(
+                learning_rate=first.lr, beta1=first.beta1, beta2=first.beta2,
+                epsilon=first.eps, parameters=groups, amsgrad=first.amsgrad,
+                multi_precision=variant.name == MULTI_PRECISION)
+        self._amsgrad = first.amsgrad
+        if problem.initial_state is not None:
+            self._load_state()
+
+    def _key(self, index: int, accumulator: str) -> str:
+        return f"{self._names[index]}_{accumulator}_0"
+
+    def _load_state(self) -> None:
+        """Resume through Paddle's ``set_state_dict``, applied as the accumulators are made."""
+        pd = self._pd
+        init = self._problem.initial_state
+        owner = self._problem.group_of_param()
+        acc_dtype = "float32" if self._variant.dtype in HALF_DTYPES else self._variant.dtype
+        state = {}
+        for i in range(len(self._params)):
+            cfg = self._problem.groups[owner[i]].config
+            state[self._key(i, "moment1")] = pd.tensor(init.m[i], acc_dtype)
+            state[self._key(i, "moment2")] = pd.tensor(init.v[i], acc_dtype)
+            if self._amsgrad:
+                # the case's v̂max is documented (max of bias-corrected v); Paddle keeps the
+                # max of raw v: raw = v̂max·(1 − β2^step), in binary64, rounded to its dtype
+                raw = np.asarray(init.vmax[i]) * (1.0 - cfg.beta2 ** init.step)
+                state[self._key(i, "moment2_max")] = self._rounded(raw, acc_dtype)
+            for name, beta in (("beta1_pow_acc", cfg.beta1), ("beta2_pow_acc", cfg.beta2)):
+                state[self._key(i, name)] = self._rounded([beta ** init.step], acc_dtype)
+        self.optimizer.set_state_dict(state)
+
+    def _rounded(self, values, dtype: str):
+        return self._pd.paddle.to_tensor(np.asarray(values, dtype=np.float64)).astype(dtype)
+
+    def step(self, grads: Sequence[np.ndarray], lrs: Sequence[float] | None = None) -> None:
+        pd = self._pd
+        if len(grads) != len(self._params):
+            raise ValueError(f"{len(grads)} gradients for {len(self._params)} parameters")
+        if lrs is not None:
+            if len(lrs) != len(self._problem.groups):
+                raise ValueError(f"{len(lrs)} learning rates for {len(self._problem.groups)} "
+                                 "param groups")
+            self.optimizer.set_lr(float(lrs[0]))  # the groups scale it (see the docstring)
+        loss = None
+        # 16-bit parameters: the loss in float32 (Paddle's CPU has no 16-bit multiply); the
+        # cast's gradient brings g back to the parameter's dtype exactly
+        wide = "float32" if self._variant.dtype in HALF_DTYPES else self._variant.dtype
+        for param, grad in zip(self._params, grads, strict=True):
+            term = (param.astype(wide) * pd.tensor(grad, wide)).sum()
+            loss = term if loss is None else loss + term
+        if loss is not None:
+            loss.backward()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.optimizer.step()
+        self.optimizer.clear_grad()
+
+    def params(self) -> list[np.ndarray]:
+        return [self._pd.array(p) for p in self._params]
+
+    def state(self) -> OptimizerState | None:
+        held = self.optimizer.state_dict()
+        if self._key(0, "moment1") not in held if self._params else True:
+            return None  # Paddle makes its accumulators at the first step
+        array = self._pd.array
+        count = len(self._params)
+        vmax = None
+        if self._amsgrad:
+            vmax = [array(held[self._key(i, "moment2_max")]) for i in range(count)]
+        return OptimizerState(step=None,
+                              m=[array(held[self._key(i, "moment1")]) for i in range(count)],
+                              v=[array(held[self._key(i, "moment2")]) for i in range(count)],
+                              vmax=vmax, vmax_kind="raw")
+
+
+class PaddleBackend:
+    """``paddle.optimizer.Adam`` (dynamic graph), with and without ``multi_precision``."""
+
+    name = NAME
+
+    def __init__(self) -> None:
+        self._info: BackendInfo | None = None
+        self._refused: dict[Variant, str] = {}
+
+    def _try(self, pd: _Paddle, variant: Variant) -> str | None:
+        """One step on a two-element parameter; Paddle's refusal as a reason, or None."""
+        if variant.name == MULTI_PRECISION and variant.dtype not in HALF_DTYPES:
+            return "multi_precision only changes float16/bfloat16 parameters"
+        try:
+            pd.paddle.set_device(variant.device)
+            problem = _trial_problem()
+            session = PaddleSession(pd, problem, variant)
+            session.step([g[0] for g in problem.grads], [problem.groups[0].config.lr])
+            session.params()
+        except Exception as exc:  # Paddle's own refusal is the reason a person reads
+            return _reason(exc)
+        return None
+
+    def probe(self) -> BackendInfo:
+        if self._info is not None:
+            return self._info
+        try:
+            pd = _Paddle()
+        except BackendUnavailable as exc:
+            return BackendInfo(name=NAME, installed=False, install_hint=INSTALL_HINT,
+                               description=str(exc))
+        devices = pd.devices()
+        info = BackendInfo(
+            name=NAME, installed=True, versions={"paddle": pd.paddle.__version__},
+            devices=devices, dtypes=list(DTYPES), install_hint=INSTALL_HINT,
+            description="paddle.optimizer.Adam in dynamic-graph mode; lr by set_lr, groups "
+                        "scale it; weight_decay a float (L2Decay); multi_precision variant")
+        for name in VARIANT_NAMES:
+            for device in devices:
+                refused = {}
+                for dtype in DTYPES:
+                    variant = Variant(NAME, name, device, dtype)
+                    reason = self._try(pd, variant)
+                    if reason is None:
+                        info.variants.append(variant)
+                    else:
+                        self._refused[variant] = reason
+                        refused[dtype] = reason
+                info.unsupported.extend(Unsupported(f"{name}/{device}/{dtype}", reason)
+                                        for dtype, reason in refused.items())
+        info.unsupported += [
+            Unsupported("maximize", "paddle.optimizer.Adam has no maximize option"),
+            Unsupported("amsgrad per group", "amsgrad is one flag per optimizer"),
+            Unsupported("unrelated lr schedules per group",
+                        "a group's learning_rate is a constant scale of the optimizer's lr"),
+        ]
+        self._info = info
+        return info
+
+    def _check_variant(self, variant: Variant) -> _Paddle:
+        pd = _Paddle()
+        check_variant(variant, NAME, "paddle", VARIANT_NAMES, DTYPES)
+        if variant.device not in pd.devices():
+            raise UnsupportedFeature(f"Paddle has no {variant.device!r} device here (devices: "
+                                     f"{', '.join(pd.devices())})")
+        self.probe()
+        if variant in self._refused:
+            raise UnsupportedFeature(f"Paddle refuses {variant.id}: {self._refused[variant]}")
+        pd.paddle.set_device(variant.device)
+        return pd
+
+    def open(self, problem: CaseSetup, variant: Variant) -> PaddleSession:
+        pd = self._check_variant(variant)
+        _check_problem(problem, variant)
+        return PaddleSession(pd, problem, variant)
+
+    def construct(self, variant: Variant, *, lr, betas, eps, weight_decay, amsgrad=False,
+                  maximize=False) -> None:
+        pd = self._check_variant(variant)
+        if maximize:
+            raise UnsupportedFeature("paddle.optimizer.Adam has no maximize option")
+        paddle = pd.paddle
+        param = paddle.create_parameter(shape=[2], dtype=variant.dtype,
+                                        default_initializer=paddle.nn.initializer.Constant(0.0))
+        beta1, beta2 = betas
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            paddle.optimizer.Adam(learning_rate=lr, beta1=beta1, beta2=beta2, epsilon=eps,
+                                  parameters=[param], weight_decay=weight_decay,
+                                  amsgrad=amsgrad, multi_precision=variant.name == MULTI_PRECISION)
+
+
+def _trial_problem() -> CaseSetup:
+    """Two elements, one step: enough for Paddle to accept or refuse a variant."""
+    config = Hyperparameters(0.25, (0.9, 0.999), 1e-8, 0.0)
+    return CaseSetup(groups=(GroupSetup(config, (np.array([1.0, -0.5]),)),),
+                     grads=(np.array([[0.5, 0.25]]),))

@@ -1,0 +1,66 @@
+"""Running golden cases through a real framework with the CLI, for the framework tests.
+
+The CLI runs the backend in its own worker process (as a user's run does), so a framework
+that picks global settings at import (Keras's backend) never leaks into the test process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from adamconf.conformance.cli import main
+
+
+def require(*modules: str) -> None:
+    """Skip unless every module can be imported (found, not imported: the worker imports it)."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"not installed: {', '.join(missing)}")
+
+
+@dataclass
+class CliRun:
+    exit_code: int
+    report: dict
+
+    @property
+    def run(self) -> dict:
+        (only,) = self.report["runs"]
+        return only
+
+    def result(self, case: str, variant_id: str) -> dict:
+        for r in self.run["results"]:
+            if r["case"] == case and r["variant"]["id"] == variant_id:
+                return r
+        raise KeyError(f"no result for {case} [{variant_id}]")
+
+    def variant_ids(self) -> set[str]:
+        return {v["id"] for v in self.run["info"]["variants"]}
+
+    def unsupported(self) -> dict[str, str]:
+        return {u["what"]: u["reason"] for u in self.run["info"]["unsupported"]}
+
+    def validation(self, variant: str) -> dict[str, str | None]:
+        """'parameter=value' → the exception's type name (None: accepted silently)."""
+        return {f"{v['parameter']}={v['value']}": (v["raised"] or "").split(":")[0] or None
+                for v in self.run["validation"] if v["variant"] == variant}
+
+
+def run_cli(tmp_path, backend: str, cases: list[str], dtypes: list[str],
+            variants: list[str] = (), validate: bool = True) -> CliRun:
+    out = tmp_path / f"{backend}.json"
+    argv = ["run", "--backend", backend, "--quiet", "--json", str(out)]
+    for case in cases:
+        argv += ["--case", case]
+    for dtype in dtypes:
+        argv += ["--dtype", dtype]
+    for variant in variants:
+        argv += ["--variant", variant]
+    if not validate:
+        argv.append("--no-validate")
+    code = main(argv)
+    return CliRun(code, json.loads(out.read_text()))
