@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
 from dataclasses import dataclass
 
 import pytest
@@ -15,8 +17,23 @@ import pytest
 from adamconf.conformance.cli import main
 
 
+def framework_python(name: str) -> str | None:
+    """The interpreter of another environment that holds the framework ``name`` (tensorflow,
+    paddle, keras): ``$ADAMCONF_PYTHON_<NAME>``, as CI sets it. The worker runs there; this
+    process, which judges, need not have the framework at all."""
+    return os.environ.get(f"ADAMCONF_PYTHON_{name.split('-')[0].upper()}") or None
+
+
 def require(*modules: str) -> None:
-    """Skip unless every module can be imported (found, not imported: the worker imports it)."""
+    """Skip unless every module can be imported (found, not imported: the worker imports it)
+    here, or in the framework's own environment (framework_python)."""
+    python = framework_python(modules[0])
+    if python is not None:
+        probe = subprocess.run([python, "-c", f"import {', '.join(modules)}"],
+                               capture_output=True, text=True, timeout=300)
+        if probe.returncode != 0:
+            pytest.fail(f"{python} cannot import {', '.join(modules)}: {probe.stderr[-300:]}")
+        return
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
         pytest.skip(f"not installed: {', '.join(missing)}")
@@ -62,5 +79,8 @@ def run_cli(tmp_path, backend: str, cases: list[str], dtypes: list[str],
         argv += ["--variant", variant]
     if not validate:
         argv.append("--no-validate")
+    python = framework_python(backend)
+    if python is not None:
+        argv += ["--python", python]
     code = main(argv)
     return CliRun(code, json.loads(out.read_text()))
