@@ -342,11 +342,16 @@ class MindSporeSession:
 def _graph_step(ms, optimizer):
     """The step as one graph: the optimizer called from a ``mindspore.jit`` function."""
 
+    # Each gradient is a positional Tensor argument, which jit treats as a variable. A tuple
+    # of Tensors would be a constant of the graph: a new gradient value, a new compilation.
     @ms.jit
-    def graph_step(gradients):
+    def graph_step(*gradients):
         return optimizer(gradients)
 
-    return graph_step
+    def call(gradients):
+        return graph_step(*gradients)
+
+    return call
 
 
 class MindSporeBackend:
