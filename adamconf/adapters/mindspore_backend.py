@@ -81,7 +81,7 @@ DTYPES = ("float32", "float16", "float64")
 DEVICES = ("CPU", "GPU", "Ascend")
 INT32_MAX = 2**31 - 1
 FLOAT32_EXACT_INT = 2**24
-POOL_SIZE = 64  # built optimizers kept for reuse (each holds its compiled graphs)
+POOL_SIZE = 256  # built optimizers kept for reuse (each holds its compiled graphs, ~1 MiB)
 
 _session_ids = itertools.count()
 _device_set: list[str] = []  # the device this process was set to, once
