@@ -418,6 +418,68 @@ def test_mindspore_float16_matches_its_dialect(mindspore_backend, name, problem_
                             _mindspore_expectation(name, problem))
 
 
+@pytest.mark.parametrize("name", [EXPERIMENTAL, EXPERIMENTAL_JIT, NN])
+def test_mindspore_reused_optimizer_starts_fresh(mindspore_backend, name):
+    # the backend hands a built optimizer to the next case with the same shapes and
+    # hyperparameters, reset to its state when built: the trajectory is bit for bit a new one's
+    backend, info = mindspore_backend
+    variant = variant_or_skip(info, name, _ms_device(info), "float32")
+    problems = [PROBLEMS["schedule"], PROBLEMS["resume"]]  # an lr schedule; a resumed state
+    engines = []
+    for problem in problems:
+        session = backend.open(problem, variant)  # built, never stepped: a new optimizer
+        engines.append(session.engine)
+        del session
+    runs: list[list] = [[], []]
+    for _ in range(2):  # the second time round, each optimizer has run its case once
+        for problem, trajectories in zip(problems, runs, strict=True):
+            trajectories.append(_drive(backend, problem, variant))
+    for problem, engine, ((theta_a, states_a), (theta_b, states_b)) in zip(
+            problems, engines, runs, strict=True):
+        session = backend.open(problem, variant)
+        assert session.engine is engine, "a free optimizer of the same key was not reused"
+        del session
+        for got, want in zip(theta_b, theta_a, strict=True):
+            np.testing.assert_array_equal(got, want)
+        assert [s.step for s in states_b] == [s.step for s in states_a]
+        for what in ("m", "v"):
+            for got, want in zip(_stack(states_b, what), _stack(states_a, what), strict=True):
+                np.testing.assert_array_equal(got, want)
+
+
+def test_mindspore_live_sessions_do_not_share_an_optimizer(mindspore_backend):
+    backend, info = mindspore_backend
+    variant = variant_or_skip(info, EXPERIMENTAL, _ms_device(info), "float32")
+    problem = PROBLEMS["plain"]
+    one, two = backend.open(problem, variant), backend.open(problem, variant)
+    assert one.engine is not two.engine
+    one.step([g[0] for g in problem.grads])
+    np.testing.assert_array_equal(two.params()[0], problem.params[0])
+
+
+def test_mindspore_jit_step_compiles_once(mindspore_backend):
+    # a tuple of Tensors is a constant of a jit graph: fed that way, every step compiled the
+    # graph again. The first step compiles; twenty more must cost far less than twenty compiles
+    import time
+
+    backend, info = mindspore_backend
+    variant = variant_or_skip(info, EXPERIMENTAL_JIT, _ms_device(info), "float32")
+    rng = np.random.default_rng(7)
+    problem = Problem(groups=(Group(GroupConfig(lr=0.01, betas=(0.75, 0.9375), eps=0.125),
+                                    (_f32(rng.normal(size=7)),)),),
+                      grads=(_grads(rng, (7,), 21),))
+    session = backend.open(problem, variant)
+    started = time.perf_counter()
+    session.step([problem.grads[0][0]])
+    first = time.perf_counter() - started
+    started = time.perf_counter()
+    for k in range(1, 21):
+        session.step([problem.grads[0][k]])
+    later = time.perf_counter() - started
+    assert later < 5 * first, (f"20 jit steps took {later:.3f} s after a first step of "
+                               f"{first:.3f} s: the graph is compiled again each step")
+
+
 def test_mindspore_nn_adam_refuses_what_it_cannot_express(mindspore_backend):
     backend, info = mindspore_backend
     variant = variant_or_skip(info, NN, _ms_device(info), "float32")

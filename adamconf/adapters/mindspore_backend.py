@@ -14,6 +14,9 @@ Variants (``Variant.name``) × device (``CPU``; ``GPU``/``Ascend`` where present
   β^t is ``ops.Pow`` of the float β and the int32 ``state_step`` Parameter.
 - ``experimental.optim.Adam-jit`` — the same optimizer called from a ``mindspore.jit``
   function (the training-step idiom of its documentation), so the whole step is one graph.
+  Gradients are its positional Tensor arguments (graph inputs, as ``grad_fn``'s outputs are
+  in a training step): a tuple of Tensors would be a graph constant, compiled anew for every
+  gradient value.
 - ``nn.Adam`` — ``learning_rate, beta1, beta2, eps, weight_decay, use_amsgrad``; no
   ``maximize`` (unsupported); betas, eps and amsgrad are per optimizer (groups may differ
   only in lr and weight decay). Without amsgrad it runs ``ops.Adam`` (``eps-hat``); with it,
@@ -25,6 +28,12 @@ Variants (``Variant.name``) × device (``CPU``; ``GPU``/``Ascend`` where present
 - ``mint.optim.Adam`` — documented for Ascend; where its step fails (on CPU here) it is
   listed as unsupported with the framework's own error, found by trying one step.
 
+Building an optimizer and compiling its step cost far more than a case's steps. As a
+training loop builds its optimizer once, the backend keeps built optimizers (``_Engine``) and
+hands a free one to the next case with the same shapes and hyperparameters (lr aside: it is a
+Parameter), after putting every Parameter it holds back to its value when built; its compiled
+graphs are then reused. The lr Parameter is assigned only when the case's lr changes.
+
 MindSpore's context is process-global: the device is set once (``mindspore.set_device``)
 and the mode is left in PyNative; graph execution is only ever asked for through ``jit``.
 Failed compilations write ``analyze_fail.ir`` under ``$MS_OM_PATH`` (default: the working
@@ -34,11 +43,14 @@ directory); the adapter points it at a temporary folder unless the user has set 
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
 import os
 import re
 import sys
 import tempfile
+import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -69,24 +81,10 @@ DTYPES = ("float32", "float16", "float64")
 DEVICES = ("CPU", "GPU", "Ascend")
 INT32_MAX = 2**31 - 1
 FLOAT32_EXACT_INT = 2**24
+POOL_SIZE = 256  # built optimizers kept for reuse (each holds its compiled graphs, ~1 MiB)
 
 _session_ids = itertools.count()
 _device_set: list[str] = []  # the device this process was set to, once
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Silence file descriptor 2 (C++ and import-time messages too) for a trial step."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _import_mindspore():
@@ -118,7 +116,9 @@ def _reason(exc: BaseException, depth: int = 0) -> str:
 
 @contextlib.contextmanager
 def _quiet_stderr():
-    """Silence C-level stderr (MindSpore prints its failed Ascend library loads there)."""
+    """Silence C-level stderr (MindSpore prints its failed Ascend library loads and the C++
+    stacks of refused trial steps there)."""
+    sys.stderr.flush()
     try:
         fd = os.dup(2)
     except OSError:
@@ -129,6 +129,7 @@ def _quiet_stderr():
             os.dup2(devnull.fileno(), 2)
             yield
     finally:
+        sys.stderr.flush()
         os.dup2(fd, 2)
         os.close(fd)
 
@@ -170,25 +171,71 @@ def _ensure_device(ms, device: str) -> None:
     _device_set.append(device)
 
 
-class MindSporeSession:
-    """One MindSpore optimizer on one problem."""
+class _Engine:
+    """A built MindSpore optimizer, its Parameters and its step callable.
 
-    def __init__(self, msm: _MS, problem: CaseSetup, variant: Variant) -> None:
-        self._msm, self._variant, self._problem = msm, variant, problem
+    Building one and compiling its step graph costs far more than a case's steps, so the
+    backend keeps engines and hands a free one to the next case with the same key (variant,
+    shapes, every hyperparameter but lr, which lives in a Parameter). ``reset`` puts every
+    Parameter the optimizer holds back to the value it had when it was built: the optimizer
+    is then in the state of a fresh one, and its compiled graphs are reused.
+    """
+
+    def __init__(self, msm: _MS, params: list, optimizer, call, lr_parameters: list) -> None:
+        self.params, self.optimizer, self.call = params, optimizer, call
+        self.lr_parameters = lr_parameters
+        own = {id(p) for p in params}
+        held = {id(p): p for p in [*optimizer.get_parameters(), *lr_parameters]
+                if id(p) not in own}
         ms = msm.ms
+        self._built = [(p, ms.Tensor(p.asnumpy(), p.dtype)) for p in held.values()]
+        self.owner = None  # weak reference to the session using it, if any
+
+    def free(self) -> bool:
+        return self.owner is None or self.owner() is None
+
+    def reset(self, msm: _MS) -> None:
+        for parameter, value in self._built:
+            msm.assign(parameter, value)
+
+
+class MindSporeSession:
+    """One MindSpore optimizer on one problem (a new one, or a reset one from the pool)."""
+
+    def __init__(self, msm: _MS, problem: CaseSetup, variant: Variant,
+                 engine: _Engine | None = None) -> None:
+        self._msm, self._variant, self._problem = msm, variant, problem
+        self._group_start = list(itertools.accumulate(
+            [0] + [len(g.params) for g in problem.groups]))
+        if engine is None:
+            engine = self._build()
+        else:
+            engine.reset(msm)
+            for parameter, value in zip(engine.params, problem.params, strict=True):
+                msm.assign(parameter, msm.tensor(value, variant.dtype))
+            for parameter, group in zip(engine.lr_parameters, problem.groups, strict=True):
+                msm.assign(parameter, msm.ms.Tensor(float(group.config.lr), msm.ms.float32))
+        engine.owner = weakref.ref(self)
+        self.engine = engine
+        self._params, self.optimizer = engine.params, engine.optimizer
+        self._lr_parameters, self._call = engine.lr_parameters, engine.call
+        # the lr each group's Parameter holds now (as built, or as just assigned)
+        self._lrs_held = [float(g.config.lr) for g in problem.groups]
+        if problem.initial_state is not None:
+            self._load_state()
+
+    def _build(self) -> _Engine:
+        msm, ms, variant, problem = self._msm, self._msm.ms, self._variant, self._problem
         sid = next(_session_ids)
         self._params = [ms.Parameter(msm.tensor(p, variant.dtype), name=f"adamconf{sid}_param{i}")
                         for i, p in enumerate(problem.params)]
-        self._group_start = list(itertools.accumulate(
-            [0] + [len(g.params) for g in problem.groups]))
         builders = {EXPERIMENTAL: self._build_experimental,
                     EXPERIMENTAL_JIT: self._build_experimental,
                     NN: self._build_nn, MINT: self._build_mint}
         builders[variant.name]()
-        self._call = (_graph_step(ms, self.optimizer) if variant.name == EXPERIMENTAL_JIT
-                      else self.optimizer)
-        if problem.initial_state is not None:
-            self._load_state()
+        call = (_graph_step(ms, self.optimizer) if variant.name == EXPERIMENTAL_JIT
+                else self.optimizer)
+        return _Engine(msm, self._params, self.optimizer, call, self._lr_parameters)
 
     def _group_params(self, gi: int) -> list:
         return self._params[self._group_start[gi]:self._group_start[gi + 1]]
@@ -303,9 +350,13 @@ class MindSporeSession:
             if len(lrs) != len(self._lr_parameters):
                 raise ValueError(f"{len(lrs)} learning rates for {len(self._lr_parameters)} "
                                  "param groups")
-            for parameter, lr in zip(self._lr_parameters, lrs, strict=True):
-                # as LRScheduler.step: ops.assign into the group's float32 lr Parameter
-                msm.assign(parameter, msm.ms.Tensor(float(lr), msm.ms.float32))
+            for gi, (parameter, lr) in enumerate(zip(self._lr_parameters, lrs, strict=True)):
+                # as LRScheduler.step: ops.assign into the group's float32 lr Parameter; an
+                # unchanged lr is not assigned again (the Parameter holds it already)
+                if float(lr) != self._lrs_held[gi] or np.signbit(lr) != np.signbit(
+                        self._lrs_held[gi]):
+                    msm.assign(parameter, msm.ms.Tensor(float(lr), msm.ms.float32))
+                    self._lrs_held[gi] = float(lr)
         self._call(tuple(msm.tensor(g, self._variant.dtype) for g in grads))
 
     def params(self) -> list[np.ndarray]:
@@ -342,11 +393,16 @@ class MindSporeSession:
 def _graph_step(ms, optimizer):
     """The step as one graph: the optimizer called from a ``mindspore.jit`` function."""
 
+    # Each gradient is a positional Tensor argument, which jit treats as a variable. A tuple
+    # of Tensors would be a constant of the graph: a new gradient value, a new compilation.
     @ms.jit
-    def graph_step(gradients):
+    def graph_step(*gradients):
         return optimizer(gradients)
 
-    return graph_step
+    def call(gradients):
+        return graph_step(*gradients)
+
+    return call
 
 
 class MindSporeBackend:
@@ -358,6 +414,8 @@ class MindSporeBackend:
         self._info: BackendInfo | None = None
         # (variant, amsgrad) → MindSpore's refusal, found by one trial step
         self._refused: dict[tuple[Variant, bool], str] = {}
+        # engine key → built optimizers, least recently used first (see _Engine)
+        self._engines: OrderedDict[tuple, list[_Engine]] = OrderedDict()
 
     def _msm(self) -> _MS:
         return _MS(_import_mindspore())
@@ -479,14 +537,41 @@ class MindSporeBackend:
             if reason is not None:
                 raise UnsupportedFeature(f"MindSpore refuses {variant.id} with amsgrad={ams}: "
                                          f"{reason}")
+        key = _engine_key(problem, variant)
+        engines = self._engines.get(key, []) if key is not None else []
+        engine = next((e for e in engines if e.free()), None)
         try:
-            return MindSporeSession(msm, problem, variant)
+            session = MindSporeSession(msm, problem, variant, engine)
         except ValueError as exc:
             if any(p.size == 0 for p in problem.params):
                 # no optimizer can be given one: MindSpore has no empty Parameter at all
                 raise UnsupportedFeature(f"MindSpore cannot make an empty Parameter: "
                                          f"{_reason(exc)}") from None
             raise
+        if key is not None:
+            if engine is None:
+                self._engines.setdefault(key, []).append(session.engine)
+                self._evict()
+            self._engines.move_to_end(key)
+        return session
+
+    def _evict(self) -> None:
+        """Drop the least recently used free engines beyond POOL_SIZE."""
+        held = sum(len(engines) for engines in self._engines.values())
+        for key in list(self._engines):
+            if held <= POOL_SIZE:
+                break
+            engines = self._engines[key]
+            for engine in [e for e in engines if e.free()]:
+                engines.remove(engine)
+                held -= 1
+            if not engines:
+                del self._engines[key]
+
+    def release(self) -> None:
+        """Drop every pooled optimizer (and with it what MindSpore keeps for its graphs)."""
+        self._engines.clear()
+        gc.collect()
 
     def construct(self, variant: Variant, *, lr, betas, eps, weight_decay, amsgrad=False,
                   maximize=False) -> None:
@@ -512,6 +597,23 @@ class MindSporeBackend:
             beta1, beta2 = betas
             nn.Adam([param], learning_rate=lr, beta1=beta1, beta2=beta2, eps=eps,
                     weight_decay=weight_decay, use_amsgrad=amsgrad)
+
+
+def _engine_key(problem: CaseSetup, variant: Variant) -> tuple | None:
+    """What a built optimizer must share with a case to run it: the variant, the shapes, and
+    every hyperparameter MindSpore fixes when it builds the optimizer or compiles its step
+    (all but lr, which it holds in a Parameter). None: never reused (mint.optim.Adam keeps
+    per-group state outside its registered Parameters)."""
+    if variant.name == MINT:
+        return None
+    def exact(value):  # -0.0 is not 0.0, an int is not a float, NaN is NaN
+        return type(value).__name__, repr(value)
+
+    groups = tuple((tuple(p.shape for p in g.params), *map(exact, g.config.betas),
+                    exact(g.config.eps), exact(g.config.weight_decay), g.config.amsgrad,
+                    g.config.maximize)
+                   for g in problem.groups)
+    return (variant, groups)
 
 
 def _trial_problem(amsgrad: bool) -> CaseSetup:
