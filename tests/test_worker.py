@@ -88,3 +88,18 @@ def test_a_worker_never_outlives_its_parent():
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def test_a_worker_is_recycled_by_its_memory_not_by_count(monkeypatch):
+    from adamconf.conformance.harness import worker
+
+    with BackendProcess("numpy", timeout=60) as process:
+        first = process.request("probe")
+        assert first.rss and first.rss_ready and first.rss >= first.rss_ready // 2
+        pid = process.pid
+        process.request("probe")
+        assert process.pid == pid  # well within the limits: the same worker goes on
+        monkeypatch.setattr(worker, "RECYCLE_GROWTH", -1)  # any growth is too much now
+        process.request("probe")
+        process.request("probe")
+        assert process.pid != pid  # replaced after the reply that was over the limit

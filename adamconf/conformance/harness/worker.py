@@ -24,10 +24,15 @@ import numpy as np
 from adamconf.adapters.base import CaseSetup, UnsupportedFeature, Variant
 
 __all__ = ["BackendProcess", "InProcessBackend", "Reply", "ReplyKind", "DEFAULT_TIMEOUT",
-           "RECYCLE_AFTER"]
+           "RECYCLE_AFTER", "RECYCLE_GROWTH", "RECYCLE_TOTAL"]
 
 DEFAULT_TIMEOUT = 300.0
-RECYCLE_AFTER = 200  # requests served by one worker before a fresh one takes over
+# A worker is replaced once it has grown by this much since it was ready, or holds this
+# much in all (frameworks that compile a graph per optimizer keep every graph); where its
+# memory cannot be read, after RECYCLE_AFTER requests.
+RECYCLE_GROWTH = 3 << 29  # 1.5 GiB
+RECYCLE_TOTAL = 4 << 30
+RECYCLE_AFTER = 1000
 
 
 class ReplyKind(str, Enum):
@@ -50,6 +55,8 @@ class Reply:
     traceback: str = ""
     exception_type: str = ""
     value_error: bool = False  # the exception is a ValueError (or a subclass of it)
+    rss: int | None = None  # the worker's resident set size after answering, in bytes
+    rss_ready: int | None = None  # ... and when it had loaded and probed its backend
 
     @property
     def ok(self) -> bool:
@@ -130,6 +137,9 @@ def watch_parent(parent_pid: int) -> None:
 
 
 def _serve(conn, spec: str, options: dict[str, str] | None = None) -> None:
+    import dataclasses
+
+    from adamconf.adapters.memory import rss_bytes
     from adamconf.conformance.harness.registry import load_backend
 
     try:
@@ -138,6 +148,7 @@ def _serve(conn, spec: str, options: dict[str, str] | None = None) -> None:
         load_error = None
     except Exception as exc:
         backend, load_error = None, f"{type(exc).__name__}: {exc}"
+    ready = rss_bytes()
     while True:
         try:
             request = conn.recv()
@@ -149,7 +160,8 @@ def _serve(conn, spec: str, options: dict[str, str] | None = None) -> None:
             conn.send(Reply(ReplyKind.ERROR,
                             message=f"could not load backend {spec!r}: {load_error}"))
             continue
-        conn.send(_answer(backend, request))
+        conn.send(dataclasses.replace(_answer(backend, request), rss=rss_bytes(),
+                                      rss_ready=ready))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,6 +209,7 @@ class BackendProcess:
         self._process: subprocess.Popen | None = None
         self._conn = None
         self._served = 0
+        self._grown = False  # the last reply said the worker is past its memory limits
 
     def _start(self) -> None:
         from multiprocessing.connection import Connection
@@ -234,8 +247,9 @@ class BackendProcess:
     def send(self, *message) -> Reply | None:
         """Send a request without waiting (pipelining); None, or an ERROR reply where the
         worker could not be reached."""
-        if self._process is not None and self._served >= self.recycle_after:
+        if self._process is not None and (self._grown or self._served >= self.recycle_after):
             self.close()  # frameworks that compile a graph per optimizer only ever grow
+            self._grown = False
         try:
             if not self._alive():
                 self._kill()
@@ -258,9 +272,14 @@ class BackendProcess:
                 return Reply(ReplyKind.ERROR, message=f"timed out after {timeout:g} s (the "
                              "backend process was killed; raise --timeout if the case is "
                              "just slow)")
-            return self._conn.recv()
+            reply = self._conn.recv()
         except (EOFError, OSError, BrokenPipeError):
             return self._died()
+        if reply.rss is not None:
+            self._served = 0  # its memory is known: that, not the count, decides
+            self._grown = (reply.rss > RECYCLE_TOTAL or (
+                reply.rss_ready is not None and reply.rss - reply.rss_ready > RECYCLE_GROWTH))
+        return reply
 
     def request(self, *message, timeout: float | None = None) -> Reply:
         """Send a request and wait for its reply."""
