@@ -332,8 +332,9 @@ def _by_hand(dialect: str, grads, theta, lr=0.1, b1=0.9, b2=0.999, eps=1e-3, wd=
         g = -f(grad) if maximize else f(grad)
         if dialect == "maximize-after-wd":
             g = -(f(grad) + wd * theta) if maximize else f(grad) + wd * theta
-        elif dialect == "wd-decoupled":
-            theta = theta * (1 - lr * wd)  # AdamW: decay, then Adam on the plain gradient
+        elif dialect in ("wd-decoupled", "wd-decoupled+eps-hat",
+                         "ams-rawmax+eps-hat+wd-decoupled"):
+            theta = theta * (1 - lr * wd)  # AdamW, Keras: decay, then Adam on the plain g
         else:
             g = g + wd * theta
         m = b1 * m + (1 - b1) * g
@@ -342,12 +343,13 @@ def _by_hand(dialect: str, grads, theta, lr=0.1, b1=0.9, b2=0.999, eps=1e-3, wd=
         bc1, bc2 = 1 - b1 ** tt, 1 - b2 ** tt
         if dialect == "no-bias-correction":
             bc1 = bc2 = f(1)
-        if dialect in ("eps-hat", "ams-ignored+eps-hat"):  # Kingma & Ba §2, last paragraph
+        if dialect in ("eps-hat", "ams-ignored+eps-hat", "wd-decoupled+eps-hat"):
+            # Kingma & Ba §2, last paragraph
             theta = theta - lr * ctx.sqrt(bc2) / bc1 * m / (ctx.sqrt(v) + eps)
         elif dialect == "ams-rawmax":  # torch: max of raw v, corrected afterwards
             vmax = max(vmax, v)
             theta = theta - lr / bc1 * m / (ctx.sqrt(vmax) / ctx.sqrt(bc2) + eps)
-        elif dialect == "ams-rawmax+eps-hat":  # TF ApplyAdamWithAmsgrad
+        elif dialect in ("ams-rawmax+eps-hat", "ams-rawmax+eps-hat+wd-decoupled"):  # TF, Keras
             vmax = max(vmax, v)
             theta = theta - lr * ctx.sqrt(bc2) / bc1 * m / (ctx.sqrt(vmax) + eps)
         elif dialect == "ams-paper":  # Reddi et al., Algorithm 2

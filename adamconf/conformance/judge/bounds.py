@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from adamconf.reference.dialects import SPEC, Dialect
-from adamconf.reference.engine import initial_vmax  # the resume convention of raw-vmax dialects
 from adamconf.reference.floats import FloatFormat, get_format, round_to
 from adamconf.reference.problem import Problem, Trajectory
+from adamconf.reference.step import initial_vmax  # the resume convention of raw-vmax dialects
 
 __all__ = ["Bounds", "error_bounds", "REASONS", "describe_reasons", "scalar_format",
            "UNDERFLOW_MODES"]

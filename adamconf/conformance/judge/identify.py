@@ -11,8 +11,8 @@ from adamconf.conformance.judge.outcome import CaseResult, Observed
 from adamconf.conformance.judge.verdict import judge
 from adamconf.reference.balls import run_balls
 from adamconf.reference.dialects import DIALECTS, PRECISION_DIALECTS, SPEC, Dialect
-from adamconf.reference.engine import run_float64
 from adamconf.reference.problem import Problem, Trajectory
+from adamconf.reference.step import run_float64
 
 __all__ = ["dialect_reference", "candidate_dialects", "identify_dialects", "variant_dialects",
            "dialect_label"]

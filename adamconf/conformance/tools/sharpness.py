@@ -28,9 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from adamconf.reference.dialects import DIALECTS, Dialect
-from adamconf.reference.engine import NUMPY_ARITH, StepConstants, adam_step, initial_vmax
 from adamconf.reference.floats import FORMATS, round_to
 from adamconf.reference.problem import Problem
+from adamconf.reference.step import NUMPY_ARITH, StepConstants, adam_step, initial_vmax
 
 __all__ = ["Recipe", "Trace", "emulate", "dialect_float32", "CORRECT_FLOAT32",
            "correct_recipes", "sensitivity_table", "tightness", "ratios", "spec_bounds",
