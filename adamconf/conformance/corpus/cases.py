@@ -254,6 +254,18 @@ def _eps_f16(rng, cfg):
     return _single(replace(cfg, betas=(0.5, 0.9), eps=2.0 ** -5), [p], [_exact(g, _SMALL)])
 
 
+def _range_f16(rng, cfg):
+    """Gradients from exactly 0 to 2^6 across the elements, every moment normal in float16:
+    v = 0.1·g² ≥ 2^-13.3 where g ≠ 0 (with ε = 2^-10, the denominator stays resolved)."""
+    p = _params(rng, (8,))
+    exponent = rng.integers(-5, 7, size=(10, 8))
+    g = rng.choice([-1.0, 1.0], size=(10, 8)) * 2.0 ** exponent * rng.integers(8, 16,
+                                                                                size=(10, 8)) / 8
+    g[:, 0] = 0.0  # one element never sees a gradient
+    g[:3, 1] = 0.0  # another only from the fourth step
+    return _single(replace(cfg, betas=(0.5, 0.9), eps=2.0 ** -10), [p], [_exact(g, _SMALL)])
+
+
 def _beta2_low(rng, cfg):
     """β2 = 0.99 and β1 = 0.5: (1 − β2)·v stays above half an ulp of v in bfloat16."""
     p = _params(rng, (6,))
@@ -336,6 +348,8 @@ REGIMES: tuple[_Regime, ...] = (
             _lr_zero, "schedules"),
     _Regime("half-normal", "gradients 0.5–4, ε = 2^-10: v stays normal in float16",
             _half_normal, "basic"),
+    _Regime("range-f16", "gradients from 0 to 2^6, β = (0.5, 0.9), ε = 2^-10: every moment "
+            "normal in float16", _range_f16, "gradient range"),
     _Regime("eps-f16", "ε = 2^-5 against gradients 2^-4–2^-1, β = (0.5, 0.9): ε matters and v "
             "stays normal in float16", _eps_f16, "ε"),
     _Regime("beta2-low", "β = (0.5, 0.99): v does not stagnate in bfloat16",
