@@ -72,16 +72,22 @@ def _backends_section(runs: list[dict]) -> list[str]:
 def _variants_section(runs: list[dict]) -> list[str]:
     """One row per variant: its counts over the corpus and the dialect it implements."""
     lines = ["## Variants", "",
-             "Each variant's counts over the corpus, and the dialects that explain every "
-             "failing case (each failing case conforms to one of them).", "",
+             "Each variant's counts over the corpus, how many of its selected cases were "
+             "judged (pass or fail), its verdict (a variant with nothing judged has *no "
+             "verdict*), and the dialects that explain every failing case (each failing case "
+             "conforms to one of them).", "",
              "| backend | variant | pass | fail | inconclusive | unsupported | error | "
-             "implements |", "|---|---|---|---|---|---|---|---|"]
+             "judged | verdict | implements |", "|---|---|---|---|---|---|---|---|---|---|"]
     for run in runs:
         for v in run["variants"]:
             c = v["counts"]
             label = v["implements"] or ("the spec" if not c["fail"] else "no known dialect")
+            judged = (f"{v['judged']}/{v['selected']}" if "judged" in v
+                      else str(c["pass"] + c["fail"]))
+            verdict = v.get("conformance", "")
             lines.append(f"| {run['backend']} | `{v['variant']}` | {c['pass']} | {c['fail']} | "
-                         f"{c['inconclusive']} | {c['unsupported']} | {c['error']} | {label} |")
+                         f"{c['inconclusive']} | {c['unsupported']} | {c['error']} | "
+                         f"{judged} | {verdict} | {label} |")
     lines.append("")
     return lines
 
