@@ -176,7 +176,45 @@ def build_document(reports: list[dict], title: str = "Findings") -> str:
               "a pass), *unsupported*, or — when no case ran.", ""]
     for run in runs:
         lines += _backend_section(run)
+    lines += _unexplained_section(runs)
     return "\n".join(lines).rstrip() + "\n"
+
+
+REASONS_FILE = Path(__file__).with_name("reasons.json")
+
+
+def _reason_for(backend: str, variant: str, case: str, reasons: list[dict]) -> str | None:
+    import fnmatch
+
+    for r in reasons:  # the first entry that matches, most specific first in the file
+        if (fnmatch.fnmatchcase(backend, r["backend"])
+                and fnmatch.fnmatchcase(variant, r["variant"])
+                and fnmatch.fnmatchcase(case, r["case"])):
+            return r["reason"]
+    return None
+
+
+def _unexplained_section(runs: list[dict]) -> list[str]:
+    """Every failing case that no dialect explains, grouped by the reason stated for it in
+    reasons.json (or 'not yet explained')."""
+    reasons = json.loads(REASONS_FILE.read_text(encoding="utf-8"))["reasons"]
+    groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    for run in runs:
+        for r in run["results"]:
+            if r["status"] == "fail" and not r.get("dialects"):
+                vid = r["variant"]["id"]
+                why = _reason_for(run["backend"], vid, r["case"], reasons) or "not yet explained"
+                groups[(run["backend"], vid, why)].append(r["case"])
+    if not groups:
+        return []
+    lines = ["## Failures no known dialect explains", "",
+             "Each with the reason found for it (`adamconf/conformance/report/reasons.json`).",
+             "", "| backend | variant | cases | why |", "|---|---|---|---|"]
+    for (backend, vid, why), cases in groups.items():
+        shown = ", ".join(f"`{c}`" for c in cases[:4]) + (f" and {len(cases) - 4} more"
+                                                          if len(cases) > 4 else "")
+        lines.append(f"| {backend} | `{vid}` | {len(cases)}: {shown} | {why} |")
+    return lines + [""]
 
 
 def write_findings(backends: list[str] | None = None, *, devices: list[str] = (),
