@@ -144,11 +144,10 @@ def _check_one(backend, corpus, *, variants, devices, dtypes, validate, identify
         info, process = probe_backend(backend, timeout, python=python, options=options)
         spec = backend
     else:
-        process = (InProcessBackend(backend) if in_process is not False
-                   else None)
-        if process is None:
+        if in_process is False:
             raise UsageError("a backend object runs in this process; for a worker, register "
                              "it and pass 'package.module:factory'")
+        process = InProcessBackend(backend)
         reply = process.request("probe")
         if not reply.ok:
             raise UsageError(f"backend {getattr(backend, 'name', backend)!r} could not be "

@@ -419,22 +419,17 @@ def _disproofs(folder: Path) -> list[str]:
 
 def _compare_trees(fresh: Path, stored: Path) -> list[str]:
     problems = []
-    for sub in ("",):
-        a, b = fresh / sub, stored / sub
-        if not a.exists() and not b.exists():
-            continue
-        names_a = {p.name for p in a.iterdir() if p.is_file()} if a.exists() else set()
-        names_b = {p.name for p in b.iterdir() if p.is_file()} if b.exists() else set()
-        for name in sorted(names_a | names_b):
-            rel = f"{sub}/{name}" if sub else name
-            if name not in names_b:
-                problems.append(f"{rel}: missing from the stored corpus (regeneration makes it)")
-            elif name not in names_a:
-                problems.append(f"{rel}: stored but not produced by regeneration (stale file)")
-            elif (a / name).read_bytes() != (b / name).read_bytes() and not (
-                    name == "manifest.json"
-                    and same_manifest((a / name).read_bytes(), (b / name).read_bytes())):
-                problems.append(f"{rel}: differs from a fresh regeneration")
+    names_fresh = {p.name for p in fresh.iterdir() if p.is_file()} if fresh.exists() else set()
+    names_stored = {p.name for p in stored.iterdir() if p.is_file()} if stored.exists() else set()
+    for name in sorted(names_fresh | names_stored):
+        if name not in names_stored:
+            problems.append(f"{name}: missing from the stored corpus (regeneration makes it)")
+        elif name not in names_fresh:
+            problems.append(f"{name}: stored but not produced by regeneration (stale file)")
+        elif (fresh / name).read_bytes() != (stored / name).read_bytes() and not (
+                name == "manifest.json"
+                and same_manifest((fresh / name).read_bytes(), (stored / name).read_bytes())):
+            problems.append(f"{name}: differs from a fresh regeneration")
     return problems
 
 
