@@ -39,6 +39,7 @@ from adamconf.reference.dialects import DIALECTS, SPEC
 from adamconf.reference.engine import run_reference
 from adamconf.reference.floats import FORMATS, round_to
 from adamconf.reference.problem import Group, InitialState, Problem
+from adamconf.reference.step import run_float64
 
 _BOUNDS: dict = {}  # (case id, dtype, mode) → Bounds, shared by the tests of this module
 
@@ -373,6 +374,23 @@ def test_non_finite_values_are_compared_by_class(small_case):
     assert verdict.status == "fail" and verdict.first_failure["got"] == "-inf"
     finite = Trace([np.where(np.isnan(good.theta[0]), 1.0, good.theta[0])], None, None, None)
     assert judge(q, qref, finite, "float32").status == "fail"  # a number where NaN is due
+
+
+def test_decoupled_decay_of_an_infinite_theta_may_be_nan():
+    """θ + (−γλ)·θ is ∞ − ∞ = NaN where θ·(1 − γλ) stays ∞: both orderings are faithful
+    with γλ ≠ 0; with λ = 0 there is no decay and NaN stays a failure."""
+    decoupled = DIALECTS["wd-decoupled"]
+    for wd, nan_ok in ((0.01, True), (0.0, False)):
+        q = problem_of([[math.inf, 1.0]], [[[0.5, 0.5], [0.25, 0.5]]], lr=0.1, betas=(0.9, 0.999),
+                       eps=1e-8, weight_decay=wd)
+        ref = run_reference(q, decoupled)
+        assert ref.theta[0][0, 0] == math.inf and ref.theta[0][1, 0] == math.inf
+        good = run_float64(q, decoupled)
+        assert judge(q, ref, good, "float64", dialect=decoupled).status == "pass"
+        theta = good.theta[0].copy()
+        theta[:, 0] = math.nan  # the other ordering: NaN from step 1 on
+        verdict = judge(q, ref, Trace([theta], None, None, None), "float64", dialect=decoupled)
+        assert (verdict.status == "pass") is nan_ok, (wd, verdict.status)
 
 
 def test_inconclusive_is_never_pass(corpus):

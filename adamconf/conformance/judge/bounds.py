@@ -794,6 +794,10 @@ def _reasons(p: _ParamInputs, x: _Exact, out_of_range: dict[str, np.ndarray],
     zero_over_zero_theta = ((d == 0) | (bc1 == 0)) & (E["m"] >= np.abs(p.m))
     # γ·∞ is ±∞, but 0·∞ = NaN where γ may round to 0
     zero_over_zero_theta |= np.isinf(x.ratio) & (sc.e_lr >= sc.lr)
+    if p.decoupled:
+        # θ·(1 − γλ) keeps an infinite θ infinite; the equal ordering θ + (−γλ)·θ makes it
+        # ∞ − ∞ = NaN wherever γλ ≠ 0 (DeepSpeed's CPU kernel decays so)
+        zero_over_zero_theta |= np.isinf(p.theta_p) & (sc.lr * sc.wd != 0)
     lerp_nan_m, lerp_nan_v = lerp_nan
     nan_own = {"g": np.zeros((steps, n), dtype=bool), "m": lerp_nan_m, "v": lerp_nan_v,
                "vmax": zero_over_zero_vmax, "theta": zero_over_zero_theta}
