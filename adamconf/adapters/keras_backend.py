@@ -155,8 +155,9 @@ class _Keras:
         return self.ops.cast(self.ops.convert_to_tensor(host), dtype)
 
     def array(self, value) -> np.ndarray:
-        ops = self.ops
-        return np.array(ops.convert_to_numpy(ops.cast(value, "float64")), dtype=np.float64)
+        # to the host in the value's own dtype, widened there (exact; a cast on the device
+        # is an op dispatch per read, most of a step's time)
+        return np.array(self.ops.convert_to_numpy(value), dtype=np.float64)
 
     def l2_gradient(self, variable, grad, regularizer):
         """The backend's autodiff of Σ(θ·g) + regularizer(θ) at θ = the variable's value."""
@@ -211,6 +212,7 @@ class KerasSession:
                       for name, p in zip(self._names, problem.params, strict=True)]
         self._optimizers, self._group_vars, self._regularizers = [], [], []
         self._schedules: list[list[float]] = []
+        self._slots: dict[tuple[int, str], object] = {}
         index = 0
         for group in problem.groups:
             cfg = group.config
@@ -245,11 +247,11 @@ class KerasSession:
         return optimizer
 
     def _slot(self, optimizer, index: int, kind: str):
-        wanted = f"{self._names[index]}_{kind}"
-        for variable in optimizer.variables:
-            if variable.name == wanted:
-                return variable
-        return None
+        key = (index, kind)
+        if key not in self._slots:
+            wanted = f"{self._names[index]}_{kind}"
+            self._slots[key] = next((v for v in optimizer.variables if v.name == wanted), None)
+        return self._slots[key]
 
     def _owner(self) -> list[int]:
         return self._problem.group_of_param()
