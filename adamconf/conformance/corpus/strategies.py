@@ -118,6 +118,25 @@ class _Code:
     def strategy(self) -> st.SearchStrategy[int]:
         return st.integers(0, self.heads * (1 << (self.fmt.precision - 1)) - 1)
 
+    @property
+    def width(self) -> int:
+        """How many codes there are: 0 ≤ k < width."""
+        return self.heads * (1 << (self.fmt.precision - 1))
+
+    def codes(self, blob: bytes, count: int, fraction_bits: int) -> list[int]:
+        """``count`` codes from one drawn byte string: each from its own bytes (one more
+        than the width needs, so the remainder is near-uniform), its fraction kept to
+        ``fraction_bits`` bits (the significand's top bits: few bits, round values). All
+        zero bytes give code 0, where shrinking goes."""
+        size = len(blob) // count
+        keep = (1 << fraction_bits) - 1
+        out = []
+        for i in range(count):
+            k = int.from_bytes(blob[i * size:(i + 1) * size], "little") % self.width
+            fraction, head = divmod(k, self.heads)
+            out.append((fraction & keep) * self.heads + head)
+        return out
+
     def decode(self, codes) -> np.ndarray:
         fraction_bits = self.fmt.precision - 1
         heads, fractions = [], []
@@ -172,7 +191,12 @@ def _value_array(fmt: FloatFormat, count: int, profile: str, signed: bool = True
     if count == 0:
         return st.just(0).map(lambda _: np.zeros(0))
     code = _code(profile, fmt, signed, zeros)
-    return st.tuples(*([code.strategy()] * count)).map(code.decode)
+    size = (code.width.bit_length() + 7) // 8 + 1
+    # one byte string for the whole array and one significand width: two hypothesis choices
+    # however many values (drawing one integer per value made generation most of a fuzz run)
+    return st.tuples(st.integers(0, fmt.precision - 1),
+                     st.binary(min_size=count * size, max_size=count * size)).map(
+        lambda drawn: code.decode(code.codes(drawn[1], count, drawn[0])))
 
 
 def _sprinkle_non_finite(draw, array: np.ndarray) -> np.ndarray:
