@@ -187,7 +187,13 @@ def _evaluate(case, variant, spec: str, process) -> tuple[str, str, Any]:
     from adamconf.conformance.judge.outcome import Observed
     from adamconf.reference.balls import run_balls
 
-    reply = process.request("run", case_setup(case.problem), variant)
+    # the worker steps the backend while this process computes the reference
+    failed = process.send("run", case_setup(case.problem), variant)
+    try:
+        reference, trouble = run_balls(case.problem), None
+    except Exception as exc:
+        reference, trouble = None, exc
+    reply = failed if failed is not None else process.receive()
     if reply.kind is ReplyKind.UNSUPPORTED:
         return "unsupported", reply.message, None
     if not reply.ok:
@@ -201,10 +207,8 @@ def _evaluate(case, variant, spec: str, process) -> tuple[str, str, Any]:
     observed = Observed.from_payload(reply.value)
     # Judged against the ball engine's trajectory: every value proven correctly rounded,
     # several times faster than mpmath (the saved regression case gets mpmath's, certified)
-    try:
-        reference = run_balls(case.problem)
-    except Exception as exc:
-        return "harness", f"the reference failed: {type(exc).__name__}: {exc}", observed
+    if trouble is not None:
+        return "harness", f"the reference failed: {type(trouble).__name__}: {trouble}", observed
     golden = GoldenCase(case, reference, reference.precision)
     try:
         result = judge_case(golden, variant, observed, identify=False)
