@@ -73,10 +73,11 @@ def result_of(golden: GoldenCase, variant: Variant, reply, *, repro: str = "",
 
 
 def run_lane(process, spec: str, tasks: Sequence[tuple[GoldenCase, Variant]], *,
-             identify: bool = True, on_result=None, done: int = 0, total: int | None = None
-             ) -> list[CaseResult]:
+             identify: bool = True, on_result=None, done: int = 0, total: int | None = None,
+             pipelined: bool = True) -> list[CaseResult]:
     """The tasks one after another through one worker, pipelined: the next request is in the
-    worker while this process judges the last reply."""
+    worker while this process judges the last reply (``pipelined=False``: each request
+    waits for the last judgement, as the runner of 0.1 did; the benchmark's peer)."""
     results: list[CaseResult] = []
     total = len(tasks) if total is None else total
 
@@ -89,12 +90,15 @@ def run_lane(process, spec: str, tasks: Sequence[tuple[GoldenCase, Variant]], *,
         failed, t0 = in_flight
         reply = failed if failed is not None else process.receive()
         waited = time.perf_counter() - t0
-        in_flight = send(k + 1) if k + 1 < len(tasks) else None
+        if pipelined:
+            in_flight = send(k + 1) if k + 1 < len(tasks) else None
         t1 = time.perf_counter()
         result = result_of(golden, variant, reply, identify=identify,
                            repro=repro_command(spec, golden.id, variant,
                                                getattr(process, "options", None)))
         result.seconds = waited + time.perf_counter() - t1
+        if not pipelined:
+            in_flight = send(k + 1) if k + 1 < len(tasks) else None
         results.append(result)
         if on_result is not None:
             on_result(done + len(results), total, result)

@@ -551,26 +551,42 @@ def run(args: argparse.Namespace) -> int:
 
 
 def bench_runner(quick: bool = False, jobs: int = 2) -> dict[str, Any]:
-    """Wall seconds of ``check("numpy")`` over the corpus with one lane and with ``jobs``
-    lanes, in this run (the same cases; validation left out)."""
-    from adamconf.conformance.api import check
+    """Wall seconds over the numpy corpus (validation left out), in this run: one lane that
+    waits for each judgement before the next request (0.1's runner: the peer), one
+    pipelined lane (-j 1), and ``jobs`` lanes (-j N); the same cases and judge."""
+    from adamconf.conformance.api import check, load_cases
+    from adamconf.conformance.harness.lanes import run_lane
+    from adamconf.conformance.harness.runner import plan, probe_backend
 
     cases = "t1/" if quick else None
     seconds = {}
+    _progress("runner: the numpy corpus, one lane without overlap (0.1's runner)")
+    started = time.perf_counter()  # from the worker's start, as check() is timed
+    info, process = probe_backend("numpy")
+    try:
+        run_lane(process, "numpy", plan(load_cases(cases=cases), info.variants),
+                 pipelined=False)
+        seconds["sequential"] = time.perf_counter() - started
+    finally:
+        process.close()
     for lanes in (1, jobs):
         _progress(f"runner: the numpy corpus with -j {lanes}")
         started = time.perf_counter()
         result = check("numpy", cases=cases, validate=False, jobs=lanes)
         seconds[lanes] = time.perf_counter() - started
     return {"cases": len(result.runs[0].results), "jobs": jobs,
-            "seconds_one": seconds[1], "seconds_parallel": seconds[jobs],
-            "ratio": seconds[1] / seconds[jobs], "load_average": _load_average()}
+            "seconds_sequential": seconds["sequential"], "seconds_one": seconds[1],
+            "seconds_parallel": seconds[jobs], "ratio": seconds[1] / seconds[jobs],
+            "ratio_sequential": seconds["sequential"] / seconds[jobs],
+            "load_average": _load_average()}
 
 
 def format_runner(r: dict[str, Any]) -> str:
-    return (f"runner, numpy corpus ({r['cases']} case × variant pairs): -j 1 "
+    return (f"runner, numpy corpus ({r['cases']} case × variant pairs): one lane without "
+            f"overlap (0.1's runner) {r['seconds_sequential']:.1f} s, -j 1 (pipelined) "
             f"{r['seconds_one']:.1f} s, -j {r['jobs']} {r['seconds_parallel']:.1f} s: "
-            f"{r['ratio']:.2f}× faster with {r['jobs']} lanes")
+            f"-j {r['jobs']} is {r['ratio_sequential']:.2f}× 0.1's runner and "
+            f"{r['ratio']:.2f}× -j 1")
 
 
 def main(argv: list[str] | None = None) -> int:
