@@ -86,3 +86,27 @@ def test_findings_document_from_json_reports(capsys, tmp_path):
     out = tmp_path / "findings.md"
     assert main(["findings", "--from-json", str(tmp_path / "r.json"), "--out", str(out)]) == 0
     assert out.read_text() == text  # the document is a function of the reports alone
+
+
+def test_reasons_are_stated_and_found_for_unexplained_failures():
+    """reasons.json: every entry has its globs and a reason that says something found (not a
+    placeholder); a failure no dialect explains gets the first matching reason, and one
+    that none matches is shown as 'not yet explained', never dropped."""
+    from adamconf.conformance.report.findings import REASONS_FILE, _unexplained_section
+
+    reasons = json.loads(REASONS_FILE.read_text(encoding="utf-8"))["reasons"]
+    assert reasons
+    for entry in reasons:
+        assert set(entry) == {"backend", "variant", "case", "reason"}, entry
+        assert len(entry["reason"]) > 30 and "not yet" not in entry["reason"], entry
+    variant = {"id": "32bit/cpu/float64"}
+    runs = [{"backend": "bitsandbytes", "results": [
+        {"case": "t1/plain", "status": "fail", "dialects": [], "variant": variant},
+        {"case": "t1/wd", "status": "fail", "dialects": ["eps-hat"], "variant": variant},
+        {"case": "t1/plain", "status": "pass", "variant": variant}]},
+        {"backend": "someone-else", "results": [
+            {"case": "t1/plain", "status": "fail", "dialects": [], "variant": variant}]}]
+    text = "\n".join(_unexplained_section(runs))
+    assert "| bitsandbytes | `32bit/cpu/float64` | 1: `t1/plain` | bitsandbytes' CPU kernel" in text
+    assert "t1/wd" not in text  # explained by a dialect
+    assert "| someone-else | `32bit/cpu/float64` | 1: `t1/plain` | not yet explained |" in text
