@@ -158,6 +158,22 @@ class _Arith:
         exact = np.asarray(a, dtype=ld) * np.asarray(b, dtype=ld) + np.asarray(c, dtype=ld)
         return self.r(round_to(exact.astype(np.float64), self.wname).astype(self.W))
 
+    def lerp(self, start, end, weight: float):
+        """torch's lerp(start, end, w): start + w·(end − start) for |w| < ½, else
+        end − (end − start)·(1 − w); each operation in W, except that a 16-bit W computes
+        in float32 with w a float32 scalar and rounds once (torch's CPU kernel takes its
+        opmath there: 1 − w rounded to bfloat16 would be off by up to 2^-9/β1)."""
+        if self.W.itemsize >= 4:
+            C = self.c
+            if abs(weight) < 0.5:
+                return self.r(start + self.r(C(weight) * self.r(end - start)))
+            return self.r(end - self.r(self.r(end - start) * self.r(C(1.0) - C(weight))))
+        s, e = np.asarray(start, np.float32), np.asarray(end, np.float32)
+        w = np.float32(round_to(weight, "float32"))
+        with np.errstate(all="ignore"):
+            out = s + w * (e - s) if abs(weight) < 0.5 else e - (e - s) * (np.float32(1) - w)
+        return self.r(np.asarray(out).astype(self.W))
+
     def sqrt(self, x):
         return self.r(np.sqrt(x))
 
@@ -241,11 +257,7 @@ def _step(A: _Arith, recipe: Recipe, sc: _Scalars, st: dict, theta, m, v, vmax, 
         m = A.fma(C(sc.beta1), m, A.r(C(sc.omb1) * g))
         v = A.fma(C(sc.beta2), v, A.r(C(sc.omb2) * A.r(g * g)))
     elif order in ("torch", "capturable"):
-        w = float(sc.omb1)
-        if w < 0.5:
-            m = A.r(m + A.r(C(w) * A.r(g - m)))
-        else:
-            m = A.r(g - A.r(A.r(g - m) * A.r(C(1.0) - C(w))))
+        m = A.lerp(m, g, float(sc.omb1))
         v = A.r(v * C(sc.beta2))
         v = A.r(v + A.r(A.r(C(sc.omb2) * g) * g))
     else:
