@@ -30,9 +30,9 @@ a zero gradient), and the max of amsgrad propagates NaN (as ``numpy.maximum``).
 
 Kernels. ``kernel="numpy"`` walks each parameter in cache-sized chunks through ufuncs with
 ``out=`` into preallocated scratch chunks: no full-size temporary is allocated per step;
-a parameter of 256 KiB or more is shared among ``threads`` threads (the ufuncs release the
-GIL), each taking the next chunk when it is done with one, so a thread the machine runs
-late does less of the work instead of holding up the step. ``kernel="numba"`` (optional
+a parameter of 1 MiB or more is shared among ``threads`` threads (the ufuncs release the
+GIL) in larger chunks, each thread taking the next chunk when it is done with one, so a
+thread the machine runs late does less of the work instead of holding up the step. ``kernel="numba"`` (optional
 extra ``adamconf[fast]``) runs the same operations in the same order per element,
 compiled with ``fastmath`` off (no FMA contraction, no reassociation) and parallelised
 over blocks of elements with ``prange`` on ``threads`` threads; it handles float32 and
@@ -74,10 +74,15 @@ _GROUP_KEYS = frozenset(_DEFAULTS) | {"params"}
 # call overhead (~0.5 µs a ufunc) more often, larger ones leave L2. 128 and 256 KiB
 # measured alike (CPU time per element, one thread); 128 KiB gives threads more chunks.
 _CHUNK_BYTES = 128 * 1024
-# Bytes of one parameter from which the NumPy kernel shares it among threads (the ufuncs
-# release the GIL): two chunks, the fewest a second thread can share. A helper that starts
-# late costs the step little (the caller takes the chunks it would have taken).
-_NUMPY_PARALLEL_MIN_BYTES = 256 * 1024
+# Bytes per array per chunk where threads share a step. The ufuncs release the GIL only
+# while they loop: on 128 KiB chunks (~5 µs a call) two threads convoy on the GIL and run
+# slower than one; 512 KiB calls overlap (two threads 0.42× → 0.61–0.81× torch foreach
+# from 2^16 to 2^22, measured in adamconf bench), at some cost in cache.
+_SHARED_CHUNK_BYTES = 512 * 1024
+# Bytes of one parameter from which the NumPy kernel shares it among threads: two shared
+# chunks, the fewest a second thread can share. A helper that starts late costs the step
+# little (the caller takes the chunks it would have taken).
+_NUMPY_PARALLEL_MIN_BYTES = 2 * _SHARED_CHUNK_BYTES
 # Elements per block of the numba kernel's parallel loop, and the fewest elements worth a
 # thread of their own (a parameter smaller than that runs on the calling thread alone).
 _NUMBA_BLOCK = 16384
@@ -497,8 +502,9 @@ class Adam:
                      if k == "numpy" and p.dtype == dtype]
             if not sizes:
                 continue
-            chunk = min(max(max(sizes), 1), _CHUNK_BYTES // dtype.itemsize)
             parallel = max(sizes) * dtype.itemsize >= _NUMPY_PARALLEL_MIN_BYTES
+            chunk_bytes = _SHARED_CHUNK_BYTES if parallel and self.threads > 1 else _CHUNK_BYTES
+            chunk = min(max(max(sizes), 1), chunk_bytes // dtype.itemsize)
             pairs = self.threads if parallel else 1
             self._scratch[dtype] = [(np.empty(chunk, dtype), np.empty(chunk, dtype))
                                     for _ in range(pairs)]
@@ -676,9 +682,12 @@ class Adam:
         x = _Arrays(self._params[i].reshape(-1), grad.reshape(-1), self._m[i].reshape(-1),
                     self._v[i].reshape(-1), self._vmax[i].reshape(-1) if c.amsgrad else None)
         scratch = self._scratch[x.theta.dtype]
-        queue = _ChunkQueue(x.theta.size, scratch[0][0].size)
+        parallel = x.theta.nbytes >= _NUMPY_PARALLEL_MIN_BYTES and len(scratch) > 1
+        # shared: chunks as large as the scratch (_SHARED_CHUNK_BYTES); alone: cache-sized
+        chunk = scratch[0][0].size if parallel else min(
+            scratch[0][0].size, _CHUNK_BYTES // x.theta.itemsize)
+        queue = _ChunkQueue(x.theta.size, chunk)
         chunks = -(-queue.size // queue.chunk)
-        parallel = x.theta.nbytes >= _NUMPY_PARALLEL_MIN_BYTES
         helpers = min(len(scratch), self.threads, chunks) - 1 if parallel else 0
         if helpers <= 0:
             _numpy_worker(x, c, queue, *scratch[0])
