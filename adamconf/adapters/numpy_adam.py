@@ -32,9 +32,9 @@ Kernels. ``kernel="numpy"`` walks each parameter in cache-sized chunks through u
 ``out=`` into preallocated scratch chunks: no full-size temporary is allocated per step;
 a parameter of 1 MiB or more is shared among ``threads`` threads (the ufuncs release the
 GIL) in larger chunks, each thread taking the next chunk when it is done with one, so a
-thread the machine runs late does less of the work instead of holding up the step. ``kernel="numba"`` (optional
-extra ``adamconf[fast]``) runs the same operations in the same order per element,
-compiled with ``fastmath`` off (no FMA contraction, no reassociation) and parallelised
+thread the machine runs late does less of the work instead of holding up the step.
+``kernel="numba"`` (optional extra ``adamconf[fast]``) runs the same operations in the same
+order per element, compiled with ``fastmath`` off (no FMA contraction, no reassociation) and parallelised
 over blocks of elements with ``prange`` on ``threads`` threads; it handles float32 and
 float64 and gives the same bits as the NumPy kernel. ``kernel="auto"`` (the default) uses
 numba for float32/float64 parameters when it is installed and NumPy otherwise (always
@@ -76,8 +76,8 @@ _GROUP_KEYS = frozenset(_DEFAULTS) | {"params"}
 _CHUNK_BYTES = 128 * 1024
 # Bytes per array per chunk where threads share a step. The ufuncs release the GIL only
 # while they loop: on 128 KiB chunks (~5 µs a call) two threads convoy on the GIL and run
-# slower than one; 512 KiB calls overlap (two threads 0.42× → 0.61–0.81× torch foreach
-# from 2^16 to 2^22, measured in adamconf bench), at some cost in cache.
+# slower than one; 512 KiB calls overlap (two threads 0.39–0.57× → 0.60–0.89× torch
+# foreach from 2^16 to 2^22, measured in adamconf bench), at some cost in cache.
 _SHARED_CHUNK_BYTES = 512 * 1024
 # Bytes of one parameter from which the NumPy kernel shares it among threads: two shared
 # chunks, the fewest a second thread can share. A helper that starts late costs the step

@@ -116,7 +116,7 @@ class _Code:
         return 2 * top + 1 if self.signed else top + 1
 
     def strategy(self) -> st.SearchStrategy[int]:
-        return st.integers(0, self.heads * (1 << (self.fmt.precision - 1)) - 1)
+        return st.integers(0, self.width - 1)
 
     @property
     def width(self) -> int:
