@@ -34,11 +34,11 @@ a parameter of 1 MiB or more is shared among ``threads`` threads (the ufuncs rel
 GIL) in larger chunks, each thread taking the next chunk when it is done with one, so a
 thread the machine runs late does less of the work instead of holding up the step.
 ``kernel="numba"`` (optional extra ``adamconf[fast]``) runs the same operations in the same
-order per element, compiled with ``fastmath`` off (no FMA contraction, no reassociation) and parallelised
-over blocks of elements with ``prange`` on ``threads`` threads; it handles float32 and
-float64 and gives the same bits as the NumPy kernel. ``kernel="auto"`` (the default) uses
-numba for float32/float64 parameters when it is installed and NumPy otherwise (always
-NumPy for float16). In a process that also runs torch on the CPU, choose numba's
+order per element, compiled with ``fastmath`` off (no FMA contraction, no reassociation)
+and parallelised over blocks of elements with ``prange`` on ``threads`` threads; it
+handles float32 and float64 and gives the same bits as the NumPy kernel.
+``kernel="auto"`` (the default) uses numba for float32/float64 parameters when it is
+installed and NumPy otherwise (always NumPy for float16). In a process that also runs torch on the CPU, choose numba's
 threading layer with ``NUMBA_THREADING_LAYER=workqueue`` (or ``tbb``): its default
 OpenMP layer binds to the libgomp torch has loaded, and sharing it slows torch's own
 operations down many times over (measured 10-100x for torch's Adam step).
