@@ -38,10 +38,11 @@ order per element, compiled with ``fastmath`` off (no FMA contraction, no reasso
 and parallelised over blocks of elements with ``prange`` on ``threads`` threads; it
 handles float32 and float64 and gives the same bits as the NumPy kernel.
 ``kernel="auto"`` (the default) uses numba for float32/float64 parameters when it is
-installed and NumPy otherwise (always NumPy for float16). In a process that also runs torch on the CPU, choose numba's
-threading layer with ``NUMBA_THREADING_LAYER=workqueue`` (or ``tbb``): its default
-OpenMP layer binds to the libgomp torch has loaded, and sharing it slows torch's own
-operations down many times over (measured 10-100x for torch's Adam step).
+installed and NumPy otherwise (always NumPy for float16). In a process that also runs
+torch on the CPU, choose numba's threading layer with ``NUMBA_THREADING_LAYER=workqueue``
+(or ``tbb``): its default OpenMP layer binds to the libgomp torch has loaded, and sharing
+it slows torch's own operations down many times over (measured 10-100x for torch's Adam
+step).
 """
 
 from __future__ import annotations
