@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -322,7 +323,8 @@ def _carry(own: dict, coupled: bool, max_uses_v: bool, union, dtype) -> dict:
 
 @dataclass(frozen=True)
 class _ParamInputs:
-    """One parameter's stored values, flattened to (steps, n), and the options in force.
+    """One group's parameters' stored values, flattened and side by side to (steps, n), and
+    the options in force.
 
     θ, m, v, vmax are the reference after each step; θ′, m′, v′ (``*_p``) the values before
     it; ``*0`` the initial state. ``l2`` and ``decoupled`` say how a nonzero λ enters.
@@ -356,25 +358,41 @@ class _ParamInputs:
         return self.amsgrad_mode in ("max-hat", "max-raw", "paper")
 
 
-def _param_inputs(problem: Problem, reference: Trajectory, index: int, dialect: Dialect,
-                  D: _Format, S: _Format) -> _ParamInputs:
-    """Parameter ``index``'s reference, its state before each step, and its group's options."""
+def _param_inputs(problem: Problem, reference: Trajectory, indices: Sequence[int],
+                  dialect: Dialect, D: _Format, S: _Format) -> _ParamInputs:
+    """Parameters ``indices`` of one group side by side (every value is judged element by
+    element, so they share one pass): their reference, their state before each step, and
+    the group's options."""
     steps = problem.steps
-    p0 = problem.params[index]
-    n = p0.size
-    gi = problem.group_of_param()[index]
+    owner = problem.group_of_param()
+    gi = owner[indices[0]]
+    if any(owner[i] != gi for i in indices):
+        raise ValueError("parameters judged together must be of one group")
+    params = [problem.params[i] for i in indices]
+    n = sum(p0.size for p0 in params)
     cfg = problem.groups[gi].config
     sc = _scalars(problem, gi, dialect, D, S)
     state = problem.initial_state
 
+    def joined(arrays, per_step=True):
+        """The parameters' arrays flattened and side by side: (steps, n), or (n,)."""
+        return np.concatenate([np.asarray(a, dtype=np.float64).reshape(
+            (steps, p0.size) if per_step else (p0.size,)) for a, p0 in zip(arrays, params)],
+            axis=-1)
+
     def ref(name):
-        return np.asarray(reference.quantity(name)[index], dtype=np.float64).reshape(steps, n)
+        values = reference.quantity(name)
+        return joined([values[i] for i in indices])
 
     theta, m, v, vmax = ref("theta"), ref("m"), ref("v"), ref("vmax")
-    theta0 = p0.reshape(-1)
-    m0 = np.zeros(n) if state is None else state.m[index].reshape(-1)
-    v0 = np.zeros(n) if state is None else state.v[index].reshape(-1)
-    vmax0 = initial_vmax(problem, dialect, index, p0.shape).reshape(-1)
+    theta0 = joined(params, per_step=False)
+    if state is None:
+        m0, v0 = np.zeros(n), np.zeros(n)
+    else:
+        m0 = joined([state.m[i] for i in indices], per_step=False)
+        v0 = joined([state.v[i] for i in indices], per_step=False)
+    vmax0 = joined([initial_vmax(problem, dialect, i, problem.params[i].shape)
+                    for i in indices], per_step=False)
     theta_p, m_p, v_p = (_previous(x0, x) for x0, x in ((theta0, theta), (m0, m), (v0, v)))
     wd_mode = dialect.weight_decay_mode
     return _ParamInputs(
@@ -384,7 +402,8 @@ def _param_inputs(problem: Problem, reference: Trajectory, index: int, dialect: 
         l2=wd_mode in ("l2", "maximize-after-wd") and sc.wd != 0.0,
         decoupled=wd_mode == "decoupled" and sc.wd != 0.0,
         theta=theta, m=m, v=v, vmax=vmax, theta0=theta0, m0=m0, v0=v0, vmax0=vmax0,
-        theta_p=theta_p, m_p=m_p, v_p=v_p, grad=problem.grads[index].reshape(steps, n))
+        theta_p=theta_p, m_p=m_p, v_p=v_p,
+        grad=joined([problem.grads[i] for i in indices]))
 
 
 @dataclass(frozen=True)
@@ -461,11 +480,11 @@ def _exact(p: _ParamInputs) -> _Exact:
                   step_scale=step_scale, q=q)
 
 
-def _out_of_range(p: _ParamInputs, x: _Exact, reference: Trajectory, index: int,
+def _out_of_range(p: _ParamInputs, x: _Exact, reference: Trajectory, indices: Sequence[int],
                   D: _Format) -> dict[str, np.ndarray]:
     """Per quantity, where an exact value it depends on lies outside D's range (or beyond
     float64's, where the reference could only store it as ±∞)."""
-    sc, steps, n = p.sc, p.steps, p.n
+    sc, steps = p.sc, p.steps
     # A value that is not finite although no input was and nothing was divided by an exact
     # zero is an exact value beyond float64's range (the reference stores it as ±∞).
     bad_input = ~np.isfinite(p.grad) | ~np.isfinite(p.theta0) | ~np.isfinite(
@@ -489,7 +508,8 @@ def _out_of_range(p: _ParamInputs, x: _Exact, reference: Trajectory, index: int,
     }
     if reference.overflow is not None:  # exact values the reference could only store as ±∞
         for name in QUANTITIES:
-            out[name] |= reference.overflow[name][index].reshape(steps, n)
+            out[name] |= np.concatenate([reference.overflow[name][i].reshape(steps, -1)
+                                         for i in indices], axis=1)
     return out
 
 
@@ -820,13 +840,14 @@ def _compared(p: _ParamInputs, E: dict[str, np.ndarray], bits: dict[str, np.ndar
     return bounds, flagged
 
 
-def _param_bounds(problem: Problem, reference: Trajectory, index: int, dialect: Dialect,
-                  D: _Format, S: _Format, F64: _Format) -> tuple[dict, dict, dict]:
-    """Bounds, reason masks and NaN-acceptable masks, flattened to (steps, n), for one
-    parameter."""
-    p = _param_inputs(problem, reference, index, dialect, D, S)
+def _param_bounds(problem: Problem, reference: Trajectory, indices: Sequence[int],
+                  dialect: Dialect, D: _Format, S: _Format, F64: _Format
+                  ) -> tuple[dict, dict, dict]:
+    """Bounds, reason masks and NaN-acceptable masks, flattened to (steps, n), for the
+    parameters ``indices`` of one group side by side."""
+    p = _param_inputs(problem, reference, indices, dialect, D, S)
     exact = _exact(p)
-    out_of_range = _out_of_range(p, exact, reference, index, D)
+    out_of_range = _out_of_range(p, exact, reference, indices, D)
     lerp_nan = _lerp_nan(p, exact)
     sources = _sources(p, exact, D, S, F64)
     errors = _recurrence(p, exact, sources, _roundings(p, exact, D), D, S)
@@ -857,20 +878,29 @@ def error_bounds(problem: Problem, reference: Trajectory, dtype: str, dialect: D
     out: dict[str, list[np.ndarray]] = {q: [] for q in QUANTITIES}
     reasons: dict[str, list[np.ndarray]] = {q: [] for q in QUANTITIES}
     nan_ok: dict[str, list[np.ndarray]] = {q: [] for q in QUANTITIES}
+    steps = problem.steps
+    shapes = [(steps,) + p.shape for p in problem.params]
+    for q in QUANTITIES:
+        out[q] = [np.zeros(shape) for shape in shapes]
+        reasons[q] = [np.zeros(shape, dtype=np.uint8) for shape in shapes]
+        nan_ok[q] = [np.zeros(shape, dtype=bool) for shape in shapes]
+    # one pass per group over its parameters side by side: the per-step loop costs the same
+    # for one element as for many
+    together: dict[int, list[int]] = {}
+    for i, (p, g) in enumerate(zip(problem.params, problem.group_of_param())):
+        if p.size and steps:
+            together.setdefault(g, []).append(i)
     with np.errstate(all="ignore"):
-        for i, p in enumerate(problem.params):
-            shape = (problem.steps,) + p.shape
-            if p.size == 0 or problem.steps == 0:
+        for indices in together.values():
+            E, bits, nans = _param_bounds(problem, reference, indices, dialect, D, S, F64)
+            start = 0
+            for i in indices:
+                stop = start + problem.params[i].size
                 for q in QUANTITIES:
-                    out[q].append(np.zeros(shape))
-                    reasons[q].append(np.zeros(shape, dtype=np.uint8))
-                    nan_ok[q].append(np.zeros(shape, dtype=bool))
-                continue
-            E, bits, nans = _param_bounds(problem, reference, i, dialect, D, S, F64)
-            for q in QUANTITIES:
-                out[q].append(E[q].reshape(shape))
-                reasons[q].append(bits[q].reshape(shape))
-                nan_ok[q].append(nans[q].reshape(shape))
+                    out[q][i] = E[q][:, start:stop].reshape(shapes[i])
+                    reasons[q][i] = bits[q][:, start:stop].reshape(shapes[i])
+                    nan_ok[q][i] = nans[q][:, start:stop].reshape(shapes[i])
+                start = stop
     return Bounds(dtype=dtype, dialect=dialect.name, underflow=underflow,
                   scalar_dtype=S.fmt.name, theta=out["theta"], m=out["m"], v=out["v"],
                   vmax=out["vmax"], reasons=reasons, nan_ok=nan_ok)

@@ -244,16 +244,16 @@ class _Comparison:
     ulps: np.ndarray  # ULPs apart where both are finite, 0 elsewhere
     compared: int
     nonfinite: int  # reference values that are not finite
-    first_failure: tuple | None  # (step index, element, the failure record)
+    first_failure: tuple | None  # (step index, param, element, the failure record)
 
 
-def _eps_kept(eps: float, dtype: str, underflow: str) -> bool:
-    """Whether ε > 0 survives where the scalars are held: it is subnormal there (1e-40 in
-    float32) and a device that flushes subnormals reads it as 0, faithfully."""
+def _eps_kept(eps: np.ndarray, dtype: str, underflow: str) -> np.ndarray:
+    """Whether ε > 0 survives where the scalars are held (per column's ε): it is subnormal
+    there (1e-40 in float32) and a device that flushes subnormals reads it as 0, faithfully."""
     held = get_format(scalar_format(dtype))
     if underflow == "flush":
         return eps >= held.smallest_normal
-    return eps >= held.smallest_subnormal / 2 and eps > 0
+    return (eps >= held.smallest_subnormal / 2) & (eps > 0)
 
 
 def _stored_zero(reference: Trajectory, index: int, steps: int, fmt, underflow: str
@@ -270,15 +270,24 @@ def _stored_zero(reference: Trajectory, index: int, steps: int, fmt, underflow: 
     return np.logical_or.accumulate(below, axis=0) if below.size else below
 
 
-def _compare(problem: Problem, index: int, name: str, got: np.ndarray, want: np.ndarray,
-             bound: np.ndarray, reasons: np.ndarray, nan_ok: np.ndarray, fmt, dtype: str,
-             underflow: str = "gradual", ties: np.ndarray | None = None,
+@dataclass(frozen=True)
+class _Columns:
+    """Parameters side by side, flattened to (steps, n) each: column j is element
+    ``element[j]`` of parameter ``param[j]``, whose group's ε is ``eps[j]``."""
+
+    param: np.ndarray
+    element: np.ndarray
+    eps: np.ndarray
+
+
+def _compare(problem: Problem, columns: _Columns, name: str, got: np.ndarray,
+             want: np.ndarray, bound: np.ndarray, reasons: np.ndarray, nan_ok: np.ndarray,
+             fmt, dtype: str, underflow: str = "gradual", ties: np.ndarray | None = None,
              stored_zero: np.ndarray | None = None) -> _Comparison:
     """Within the bound where both are finite; by class (NaN, +∞, −∞) where the reference is
     not; never judged where inconclusive — except a non-finite value where the exact one is
     finite and in range, which fails. At an exact tie (the exact value is a float64
     midpoint) either neighbour of it is the reference."""
-    eps = problem.groups[problem.group_of_param()[index]].config.eps
     bad = reasons != 0
     both_finite = np.isfinite(got) & np.isfinite(want)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -294,7 +303,7 @@ def _compare(problem: Problem, index: int, name: str, got: np.ndarray, want: np.
     # faithfully stored as 0: ``stored_zero``) and ε > 0 kept where the scalars are held —
     # the documented ε keeps the denominator from 0 — fails.
     lost = (~np.isfinite(got) & np.isfinite(want) & (np.abs(want) <= fmt.max)
-            & ((reasons & RANGE) == 0) & _eps_kept(eps, dtype, underflow))
+            & ((reasons & RANGE) == 0) & _eps_kept(columns.eps, dtype, underflow))
     if stored_zero is not None:
         lost &= ~stored_zero
     failing = ((over | class_mismatch) & ~bad) | lost
@@ -307,33 +316,35 @@ def _compare(problem: Problem, index: int, name: str, got: np.ndarray, want: np.
         ulps[both_finite] = ulp_distance(got[both_finite], want[both_finite], dtype)
     first = None
     if failing.any():
-        k, e = np.argwhere(failing)[0]  # row-major: earliest step, then element
-        kind = "nonfinite" if lost[k, e] else ("class" if class_mismatch[k, e] else "bound")
-        first = (int(k), int(e), _failure_record(
-            problem, index, name, int(k), int(e), kind, got, want, bound, error, ulps, eps,
-            fmt))
+        k, j = np.argwhere(failing)[0]  # row-major: earliest step, then parameter, element
+        kind = "nonfinite" if lost[k, j] else ("class" if class_mismatch[k, j] else "bound")
+        index, e = int(columns.param[j]), int(columns.element[j])
+        first = (int(k), index, e, _failure_record(
+            problem, index, name, int(k), int(j), e, kind, got, want, bound, error, ulps,
+            float(columns.eps[j]), fmt))
     return _Comparison(failing=failing, judged=judged, inconclusive=bad,
                        both_finite=both_finite, reasons=reasons, ratio=ratio, ulps=ulps,
                        compared=got.size, nonfinite=int((~np.isfinite(want)).sum()),
                        first_failure=first)
 
 
-def _failure_record(problem: Problem, index: int, name: str, k: int, e: int, kind: str,
-                    got: np.ndarray, want: np.ndarray, bound: np.ndarray, error: np.ndarray,
-                    ulps: np.ndarray, eps: float, fmt) -> dict:
-    """The failure at step index k, element e, as :attr:`Verdict.first_failure` shows it."""
+def _failure_record(problem: Problem, index: int, name: str, k: int, j: int, e: int,
+                    kind: str, got: np.ndarray, want: np.ndarray, bound: np.ndarray,
+                    error: np.ndarray, ulps: np.ndarray, eps: float, fmt) -> dict:
+    """The failure at step index k, column j (element e of parameter ``index``), as
+    :attr:`Verdict.first_failure` shows it."""
     shape = problem.params[index].shape
     where = np.unravel_index(e, shape) if problem.params[index].ndim else ()
     with np.errstate(divide="ignore", over="ignore"):  # a zero bound: ratio ∞
-        ratio = float(error[k, e] / bound[k, e]) if kind == "bound" else math.inf
+        ratio = float(error[k, j] / bound[k, j]) if kind == "bound" else math.inf
     return {
         "quantity": name, "step": k + 1,
         "t": problem.initial_step + k + 1, "param": index,
         "index": [int(x) for x in where], "kind": kind,
-        "got": to_hex(got[k, e]), "want": to_hex(want[k, e]),
-        "bound": float(bound[k, e]), "error": float(error[k, e]) if kind == "bound"
+        "got": to_hex(got[k, j]), "want": to_hex(want[k, j]),
+        "bound": float(bound[k, j]), "error": float(error[k, j]) if kind == "bound"
         else math.nan,
-        "ulps": int(ulps[k, e]) if kind == "bound" else None,
+        "ulps": int(ulps[k, j]) if kind == "bound" else None,
         "ratio": ratio,
         "why": _nonfinite_why(eps, fmt, name) if kind == "nonfinite" else "",
     }
@@ -360,57 +371,71 @@ class _QuantityJudgement:
 
 def _judge_quantity(problem: Problem, reference: Trajectory, arrays: list, dtype: str,
                     bounds: Bounds, q_index: int) -> _QuantityJudgement:
-    """Compare one quantity's arrays parameter by parameter, and add the comparisons up."""
+    """Compare one quantity's arrays, every parameter side by side in one comparison."""
     name = QUANTITIES[q_index]
     fmt = get_format(dtype)
     steps = problem.steps
     owner = problem.group_of_param()
-    per_step = np.full(steps, np.nan)
     summary = {"compared": 0, "failed": 0, "inconclusive": 0, "nonfinite": 0,
                "max_ratio": 0.0, "max_ulp": 0}
-    result = _QuantityJudgement(summary=summary, ratio_by_step=[], ulp_bins=np.zeros(
-        66, dtype=np.int64), reason_counts={}, failures=[])
+    result = _QuantityJudgement(summary=summary, ratio_by_step=[float("nan")] * steps,
+                                ulp_bins=np.zeros(66, dtype=np.int64), reason_counts={},
+                                failures=[])
+    pieces: dict[str, list] = {key: [] for key in (
+        "got", "want", "bound", "reasons", "nan_ok", "ties", "stored_zero", "param",
+        "element", "eps")}
     for i in range(len(problem.params)):
         if arrays[i] is None:
             continue
         if name == "vmax" and not problem.groups[owner[i]].config.amsgrad:
             continue  # no v̂max without amsgrad (torch keeps none)
         got = np.asarray(arrays[i], dtype=np.float64).reshape(steps, -1)
-        want = np.asarray(reference.quantity(name)[i], dtype=np.float64).reshape(steps, -1)
-        bound = bounds.quantity(name)[i].reshape(steps, -1)
-        reasons = bounds.reasons[name][i].reshape(steps, -1)
         if got.size == 0:
             continue
-        nan_ok = bounds.nan_ok[name][i].reshape(steps, -1)
-        ties = reference.ties[name][i].reshape(steps, -1) if reference.ties else None
-        c = _compare(problem, i, name, got, want, bound, reasons, nan_ok, fmt, dtype,
-                     bounds.underflow, ties, _stored_zero(reference, i, steps, fmt,
-                                                          bounds.underflow))
-        summary["compared"] += c.compared
-        summary["nonfinite"] += c.nonfinite
-        summary["failed"] += int(c.failing.sum())
-        summary["inconclusive"] += int(c.inconclusive.sum())
-        if c.judged.any():
-            summary["max_ratio"] = max(summary["max_ratio"], float(np.nanmax(c.ratio)))
-            with np.errstate(all="ignore"):
-                per_step = np.fmax(per_step, np.nanmax(np.where(c.judged, c.ratio, -np.inf),
-                                                       axis=1))
-        if c.both_finite.any():
-            summary["max_ulp"] = max(summary["max_ulp"], int(c.ulps[c.both_finite].max()))
-            result.ulp_bins += _ulp_bins(c.ulps[c.both_finite])
-        if c.inconclusive.any():
-            result.any_inconclusive = True
-            for bit in REASONS:
-                count = int(((c.reasons & bit) != 0).sum())
-                if count:
-                    result.reason_counts[bit] = result.reason_counts.get(bit, 0) + count
-        if c.first_failure is not None:
-            result.any_fail = True
-            k, e, record = c.first_failure
-            result.failures.append((k, q_index, i, e, record))
-    with np.errstate(invalid="ignore"):
+        n = got.shape[1]
+        pieces["got"].append(got)
+        pieces["want"].append(
+            np.asarray(reference.quantity(name)[i], dtype=np.float64).reshape(steps, -1))
+        pieces["bound"].append(bounds.quantity(name)[i].reshape(steps, -1))
+        pieces["reasons"].append(bounds.reasons[name][i].reshape(steps, -1))
+        pieces["nan_ok"].append(bounds.nan_ok[name][i].reshape(steps, -1))
+        if reference.ties:
+            pieces["ties"].append(reference.ties[name][i].reshape(steps, -1))
+        pieces["stored_zero"].append(_stored_zero(reference, i, steps, fmt, bounds.underflow))
+        pieces["param"].append(np.full(n, i))
+        pieces["element"].append(np.arange(n))
+        pieces["eps"].append(np.full(n, problem.groups[owner[i]].config.eps))
+    if not pieces["got"]:
+        return result
+    joined = {key: np.concatenate(value, axis=-1) if value else None
+              for key, value in pieces.items()}
+    columns = _Columns(joined["param"], joined["element"], joined["eps"])
+    c = _compare(problem, columns, name, joined["got"], joined["want"], joined["bound"],
+                 joined["reasons"], joined["nan_ok"], fmt, dtype, bounds.underflow,
+                 joined["ties"], joined["stored_zero"])
+    summary["compared"] = c.compared
+    summary["nonfinite"] = c.nonfinite
+    summary["failed"] = int(c.failing.sum())
+    summary["inconclusive"] = int(c.inconclusive.sum())
+    if c.judged.any():
+        summary["max_ratio"] = float(np.nanmax(c.ratio))
+        with np.errstate(all="ignore"):
+            per_step = np.nanmax(np.where(c.judged, c.ratio, -np.inf), axis=1)
         per_step = np.where(per_step == -np.inf, np.nan, per_step)
-    result.ratio_by_step = [float(x) for x in per_step]
+        result.ratio_by_step = [float(x) for x in per_step]
+    if c.both_finite.any():
+        summary["max_ulp"] = int(c.ulps[c.both_finite].max())
+        result.ulp_bins = _ulp_bins(c.ulps[c.both_finite])
+    if c.inconclusive.any():
+        result.any_inconclusive = True
+        for bit in REASONS:
+            count = int(((c.reasons & bit) != 0).sum())
+            if count:
+                result.reason_counts[bit] = count
+    if c.first_failure is not None:
+        result.any_fail = True
+        k, i, e, record = c.first_failure
+        result.failures.append((k, q_index, i, e, record))
     return result
 
 
