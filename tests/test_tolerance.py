@@ -38,7 +38,7 @@ from adamconf.reference.config import GroupConfig
 from adamconf.reference.dialects import DIALECTS, SPEC
 from adamconf.reference.engine import run_reference
 from adamconf.reference.floats import FORMATS, round_to
-from adamconf.reference.problem import Group, InitialState, Problem
+from adamconf.reference.problem import Group, InitialState, Problem, Trajectory
 from adamconf.reference.step import run_float64
 
 _BOUNDS: dict = {}  # (case id, dtype, mode) → Bounds, shared by the tests of this module
@@ -447,3 +447,46 @@ def test_bounds_argument_forms_agree(small_case):
     b = judge(p, ref, trace, "float32", bounds=(flush, lambda: gradual))
     c = judge(p, ref, trace, "float32", bounds=flush)
     assert a.to_json() == b.to_json() == c.to_json()
+
+
+QUANTITIES = Trajectory.QUANTITIES
+
+
+def _alone(problem: Problem, reference: Trajectory, index: int) -> tuple[Problem, Trajectory]:
+    """Parameter ``index`` as a problem of its own (its group's options, its gradients and
+    resumed state), with its slice of the reference: Adam treats every element apart."""
+    group = problem.groups[problem.group_of_param()[index]]
+    state = problem.initial_state
+    if state is not None:
+        state = InitialState(state.step, (state.m[index],), (state.v[index],),
+                             (state.vmax[index],))
+    alone = Problem((Group(group.config, (problem.params[index],), group.lrs),),
+                    (problem.grads[index],), state)
+    sliced = replace(reference, **{q: [reference.quantity(q)[index]] for q in QUANTITIES},
+                     overflow=None if reference.overflow is None else {
+                         q: [reference.overflow[q][index]] for q in QUANTITIES},
+                     ties=None if reference.ties is None else {
+                         q: [reference.ties[q][index]] for q in QUANTITIES})
+    return alone, sliced
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(dtype=st.sampled_from(["float32", "float16"]), data=st.data())
+def test_parameters_judged_side_by_side_get_the_bounds_they_get_alone(dtype, data):
+    """The bound's recurrence runs once per group over its parameters side by side (its
+    per-step cost is per pass): that must give every parameter exactly the bounds, reasons
+    and NaN masks it has when judged alone."""
+    from adamconf.conformance.corpus.strategies import cases
+    from adamconf.reference.balls import run_balls
+
+    problem = data.draw(cases(dtype, max_groups=2, max_params=4, max_steps=6,
+                              allow_non_finite=True)).problem
+    reference = run_balls(problem)
+    for underflow in ("flush", "gradual"):
+        together = error_bounds(problem, reference, dtype, underflow=underflow)
+        for i in range(len(problem.params)):
+            alone = error_bounds(*_alone(problem, reference, i), dtype, underflow=underflow)
+            for q in QUANTITIES:
+                np.testing.assert_array_equal(together.quantity(q)[i], alone.quantity(q)[0])
+                np.testing.assert_array_equal(together.reasons[q][i], alone.reasons[q][0])
+                np.testing.assert_array_equal(together.nan_ok[q][i], alone.nan_ok[q][0])
