@@ -4,9 +4,14 @@ shrinks, saves (once) and reproduces the failure of a wrong one."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -177,6 +182,20 @@ BACKENDS = textwrap.dedent('''
         eps_inside = False
 
 
+    class WorksOnlyInTheParent(NumpyBackend):
+        """Probes only as the worker of the process named in $ADAMCONF_TEST_FUZZ_PARENT, so
+        every fuzzing job (its own worker) fails to start."""
+
+        name = "parent-only"
+
+        def probe(self):
+            import os
+
+            if os.environ.get("ADAMCONF_TEST_FUZZ_PARENT") != str(os.getppid()):
+                raise RuntimeError("this backend starts only under the test's process")
+            return super().probe()
+
+
     class NegativeLrAccepted(NumpyBackend):
         name = "lax-lr"
 
@@ -288,8 +307,82 @@ def test_fuzz_stops_when_the_time_is_up(importable, regressions, capsys):
     assert "stopped: time budget spent" in out
 
 
+def test_fuzz_jobs_share_the_examples_and_say_their_seeds(capsys):
+    code = main(["fuzz", "--backend", "numpy", "--max-examples", "41", "--seed", "5", "-j", "2",
+                 "--no-database", "--no-save", "--no-invalid"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.out
+    assert "2 jobs: seeds 5 to 6" in captured.err
+    assert re.search(r": 41 examples in [0-9.]+ s", captured.out), captured.out
+
+
+def test_a_fuzzing_job_that_cannot_start_is_an_error_not_a_pass(importable, monkeypatch,
+                                                                capsys):
+    monkeypatch.setenv("ADAMCONF_TEST_FUZZ_PARENT", str(os.getpid()))
+    code = main(["fuzz", "--backend", f"{importable}:WorksOnlyInTheParent", "--max-examples",
+                 "10", "--seed", "1", "-j", "2", "--no-database", "--no-save", "--no-invalid",
+                 "-q"])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "a fuzzing job failed" in out and "FAILURES FOUND" in out
+    assert "no failure found" not in out
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
+def test_fuzzing_jobs_and_their_workers_never_outlive_the_command():
+    """SIGTERM to ``adamconf fuzz -j 2`` alone (as a killed terminal): its jobs and their
+    backend workers stop within seconds."""
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "adamconf.conformance.cli", "fuzz", "--backend", "numpy",
+         "-j", "2", "--seconds", "120", "--no-database", "--no-save", "--no-invalid", "-q"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        below: list[int] = []
+        while time.monotonic() < deadline and len(below) < 5:  # 2 jobs, their 2 workers
+            time.sleep(0.5)
+            below = _descendants(parent.pid)
+        assert len(below) >= 5, f"the jobs did not start: {below}"
+        time.sleep(1)
+        os.kill(parent.pid, signal.SIGTERM)
+        parent.wait(30)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(_alive(p) for p in below):
+            time.sleep(0.2)
+        assert not any(_alive(p) for p in below), "a fuzzing job or worker outlived fuzz"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--max-examples", "0"], "--max-examples"),
+    (["--jobs", "0"], "--jobs"),
+    (["--derandomize", "-j", "2"], "--derandomize"),
     (["--seconds", "-1"], "--seconds"),
     (["--dtype", "float8"], "unknown dtype"),
     (["--backend", "nonesuch"], "unknown backend"),

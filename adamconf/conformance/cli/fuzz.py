@@ -61,6 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="hypothesis example database: failing examples are replayed first on "
                         f"the next run (default: {default_database_path()})")
     h.add_argument("--no-database", action="store_true", help="use no example database")
+    h.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                   help="fuzzing processes, each with its own backend worker and seed (the "
+                        "seed given, +1, …), sharing the examples and the example database "
+                        "(default: the machine's cores; 1 with --derandomize)")
     h.add_argument("--timeout", type=float, default=60.0, metavar="S",
                    help="seconds one example may take in the backend before it is an error "
                         "(default 60)")

@@ -56,6 +56,23 @@ _ORDINARY_GRADS = tuple(p for p in GRAD_PROFILES
                         if p in ("typical", "constant", "sign-flip", "zeros-run"))
 
 
+# --- strategies built once (building one per draw costs more than the draw itself) -------
+
+@functools.cache
+def _integers(low: int, high: int) -> st.SearchStrategy[int]:
+    return st.integers(low, high)
+
+
+@functools.cache
+def _sampled(options: tuple) -> st.SearchStrategy:
+    return st.sampled_from(options)
+
+
+_BOOLEANS = st.booleans()
+_ZERO_SIGNS = st.sampled_from((0.0, -0.0))
+_NON_FINITE = st.sampled_from((math.nan, math.inf, -math.inf))
+
+
 # --- values: sign, exponent and fraction in the target format --------------------------
 
 def _format(dtype: str | FloatFormat) -> FloatFormat:
@@ -201,12 +218,12 @@ def _value_array(fmt: FloatFormat, count: int, profile: str, signed: bool = True
 
 def _sprinkle_non_finite(draw, array: np.ndarray) -> np.ndarray:
     """Maybe put a few NaN / ±∞ into a flat array (only where allowed)."""
-    if array.size == 0 or not draw(st.booleans()):
+    if array.size == 0 or not draw(_BOOLEANS):
         return array
     out = array.copy()
-    positions = draw(st.lists(st.integers(0, array.size - 1), min_size=1, max_size=3))
+    positions = draw(st.lists(_integers(0, array.size - 1), min_size=1, max_size=3))
     for position in positions:
-        out[position] = draw(st.sampled_from([math.nan, math.inf, -math.inf]))
+        out[position] = draw(_NON_FINITE)
     return out
 
 
@@ -223,9 +240,9 @@ def _arrays(fmt: FloatFormat, shape: tuple[int, ...], profiles: tuple[str, ...],
     @st.composite
     def build(draw):
         size = int(np.prod(shape, dtype=np.int64))
-        profile = draw(st.sampled_from(tuple(profiles)))
+        profile = draw(_sampled(tuple(profiles)))
         if profile == "zeros":
-            flat = np.array(draw(st.lists(st.sampled_from([0.0, -0.0]), min_size=size,
+            flat = np.array(draw(st.lists(_ZERO_SIGNS, min_size=size,
                                           max_size=size)), dtype=np.float64)
         else:
             flat = draw(_value_array(fmt, size, profile))
@@ -249,7 +266,7 @@ def _draw_gradients(draw, fmt: FloatFormat, steps: int, shape: tuple[int, ...],
                     ) -> tuple[np.ndarray, str]:
     """Gradients of shape (steps, *shape) in one profile; returns (array, profile)."""
     size = int(np.prod(shape, dtype=np.int64))
-    profile = draw(st.sampled_from(profiles))
+    profile = draw(_sampled(profiles))
     if size == 0:
         return np.zeros((steps,) + shape), profile
     if profile == "constant":
@@ -259,16 +276,16 @@ def _draw_gradients(draw, fmt: FloatFormat, steps: int, shape: tuple[int, ...],
         row = draw(_value_array(fmt, size, "typical", zeros=False))
         signs = np.where(np.arange(steps) % 2 == 0, 1.0, -1.0)
         flat = (signs[:, None] * row[None, :]).reshape(-1)
-        if draw(st.booleans()):  # the same alternating signs with magnitudes that vary
+        if draw(_BOOLEANS):  # the same alternating signs with magnitudes that vary
             flat = np.copysign(draw(_value_array(fmt, steps * size, "typical", signed=False,
                                                  zeros=False)), flat)
     elif profile == "zeros-run":
         flat = draw(_value_array(fmt, steps * size, "typical")).reshape(steps, size)
-        start = draw(st.integers(0, steps - 1))
-        stop = draw(st.integers(start + 1, steps))
+        start = draw(_integers(0, steps - 1))
+        stop = draw(_integers(start + 1, steps))
         flat[start:stop] = 0.0  # a long run of zero gradients: m and v decay, then restart
-        if draw(st.booleans()):
-            flat[:, draw(st.integers(0, size - 1))] = 0.0  # one element never moves
+        if draw(_BOOLEANS):
+            flat[:, draw(_integers(0, size - 1))] = 0.0  # one element never moves
         flat = flat.reshape(-1)
     else:
         flat = draw(_value_array(fmt, steps * size, profile))
@@ -283,20 +300,24 @@ def shapes(max_elements: int = 16) -> st.SearchStrategy[tuple[int, ...]]:
     return _draw_shape(max_elements)
 
 
+_SHAPE_KINDS = st.sampled_from(("0-d", "vector", "vector", "vector", "matrix", "empty"))
+_EMPTY_SHAPES = st.sampled_from([(0,), (0, 3), (2, 0)])
+
+
 @st.composite
 def _draw_shape(draw, max_elements: int) -> tuple[int, ...]:
-    kind = draw(st.sampled_from(("0-d", "vector", "vector", "vector", "matrix", "empty")))
+    kind = draw(_SHAPE_KINDS)
     if max_elements < 1 or kind == "empty":
-        return draw(st.sampled_from([(0,), (0, 3), (2, 0)]))
+        return draw(_EMPTY_SHAPES)
     if kind == "0-d":
         return ()
     if kind == "vector":
-        return (draw(st.integers(1, min(max_elements, 8))),)
-    rows = draw(st.integers(1, min(max_elements, 4)))
-    cols = draw(st.integers(1, max(1, min(max_elements // rows, 4))))
+        return (draw(_integers(1, min(max_elements, 8))),)
+    rows = draw(_integers(1, min(max_elements, 4)))
+    cols = draw(_integers(1, max(1, min(max_elements // rows, 4))))
     if rows * cols > max_elements:
         cols = 1
-    if draw(st.booleans()) and rows * cols * 2 <= max_elements:
+    if draw(_BOOLEANS) and rows * cols * 2 <= max_elements:
         return (rows, cols, 2)
     return (rows, cols)
 
@@ -407,6 +428,7 @@ def lr_schedules(steps: int, dtype: str = "float32", *, edges: bool = True
 _STEP_EDGES = [10_000_000, 2**24, 2**24 + 1, 2**31 - 1, 2**31 - 20, 2**31]
 
 
+@functools.cache
 def _initial_steps() -> st.SearchStrategy[int]:
     return st.one_of(st.integers(1, 100), st.sampled_from(_STEP_EDGES),
                      st.integers(10**6, 2**31))
@@ -437,6 +459,9 @@ def case_tags(problem: Problem, dtype: str | None = None) -> tuple[str, ...]:
     return tuple(tags)
 
 
+_VMAX_HOW = st.sampled_from(("same-as-v", "independent", "zero"))
+
+
 @st.composite
 def _resumed_state(draw, fmt: FloatFormat, problem_params: list[np.ndarray],
                    amsgrad_of_param: list[bool]) -> InitialState:
@@ -451,7 +476,7 @@ def _resumed_state(draw, fmt: FloatFormat, problem_params: list[np.ndarray],
             vmax.append(np.zeros(p.shape))
             continue
         # the documented v̂max: any value ≥ 0; often the v it came from, or above it
-        how = draw(st.sampled_from(("same-as-v", "independent", "zero")))
+        how = draw(_VMAX_HOW)
         if how == "same-as-v":
             vmax.append(v_values.reshape(p.shape))
         elif how == "zero":
@@ -475,11 +500,11 @@ def cases(dtype: str = "float32", *, allow_non_finite: bool = False, max_steps: 
 
     @st.composite
     def build(draw) -> Case:
-        steps = draw(st.integers(1, max_steps))
-        extremes = draw(st.booleans())  # half the cases: edges and extreme values
+        steps = draw(_integers(1, max_steps))
+        extremes = draw(_BOOLEANS)  # half the cases: edges and extreme values
         param_profiles = PARAM_PROFILES if extremes else _ORDINARY_PARAMS
         grad_profiles = GRAD_PROFILES if extremes else _ORDINARY_GRADS
-        n_groups = draw(st.integers(1, min(max_groups, max_params)))
+        n_groups = draw(_integers(1, min(max_groups, max_params)))
         budget = max_elements
         params_left = max_params
         groups, grads, profiles = [], [], []
@@ -487,7 +512,7 @@ def cases(dtype: str = "float32", *, allow_non_finite: bool = False, max_steps: 
             config = draw(hyperparameters(fmt.name, edges=extremes))
             # leave one parameter for every later group
             most = params_left - (n_groups - gi - 1)
-            count = draw(st.integers(1, max(1, min(most, 3))))
+            count = draw(_integers(1, max(1, min(most, 3))))
             params_left -= count
             params = []
             for _ in range(count):
@@ -500,14 +525,14 @@ def cases(dtype: str = "float32", *, allow_non_finite: bool = False, max_steps: 
                 grads.append(g)
                 profiles.append(profile)
             lrs = None
-            if schedules and draw(st.booleans()):
+            if schedules and draw(_BOOLEANS):
                 lrs = draw(lr_schedules(steps, fmt.name, edges=extremes))
                 config = GroupConfig(lr=float(lrs[0]), betas=config.betas, eps=config.eps,
                                      weight_decay=config.weight_decay,
                                      amsgrad=config.amsgrad, maximize=config.maximize)
             groups.append(Group(config, tuple(params), lrs))
         state = None
-        if resume and draw(st.booleans()):  # some cases resume from a given state
+        if resume and draw(_BOOLEANS):  # some cases resume from a given state
             all_params = [p for g in groups for p in g.params]
             amsgrad_of = [g.config.amsgrad for g in groups for _ in g.params]
             state = draw(_resumed_state(fmt, all_params, amsgrad_of))

@@ -65,6 +65,7 @@ class FuzzStats:
     inconclusive_reasons: Counter = field(default_factory=Counter)
     unsupported_reasons: Counter = field(default_factory=Counter)
     stopped: str = ""  # "", "time", "interrupted"
+    began: float = 0.0  # time.time() when it began (jobs are merged over their wall span)
 
     @property
     def examples(self) -> int:
@@ -119,6 +120,10 @@ class _BackendError(AssertionError):
 
 class _HarnessError(AssertionError):
     """The reference or the judge failed: a bug in adamconf, shrunk for its own sake."""
+
+
+class _Stopped(KeyboardInterrupt):
+    """The parent asked this fuzzing job to stop (Ctrl-C there): as an interrupt here."""
 
 
 class _OutOfTime(KeyboardInterrupt):
@@ -221,7 +226,7 @@ def _evaluate(case, variant, spec: str, process) -> tuple[str, str, Any]:
 
 def _fuzz_variant(spec: str, process, variant, *, settings_kwargs: dict, seed: int | None,
                   deadline: float | None, allow_non_finite: bool, max_steps: int,
-                  max_elements: int, progress: _Progress
+                  max_elements: int, progress: _Progress, stop=None
                   ) -> tuple[FuzzStats, list[Finding], Exception | None]:
     from hypothesis import given
     from hypothesis import seed as hypothesis_seed
@@ -229,7 +234,7 @@ def _fuzz_variant(spec: str, process, variant, *, settings_kwargs: dict, seed: i
 
     from adamconf.conformance.corpus.strategies import cases
 
-    stats = FuzzStats(variant)
+    stats = FuzzStats(variant, began=time.time())
     finals: list[Finding] = []
     latest: dict[str, Finding] = {}  # the last (most shrunk) failing case of each kind
     started = time.perf_counter()
@@ -238,6 +243,8 @@ def _fuzz_variant(spec: str, process, variant, *, settings_kwargs: dict, seed: i
     def check(case) -> None:
         if deadline is not None and time.monotonic() > deadline:
             raise _OutOfTime()
+        if stop is not None and stop.is_set():
+            raise _Stopped()
         if latest:
             stats.shrink_runs += 1
         outcome, message, observed = _evaluate(case, variant, spec, process)
@@ -511,6 +518,7 @@ class FuzzSettings:
     regressions: Path | None = None  # default: the user's folder (default_regressions_folder)
     no_save: bool = False
     quiet: bool = False
+    jobs: int | None = None  # fuzzing processes; None: the machine's cores (1 derandomized)
 
     def __post_init__(self) -> None:
         from adamconf.conformance.errors import UsageError
@@ -528,6 +536,11 @@ class FuzzSettings:
             raise UsageError("--invalid and --no-invalid exclude each other")
         if self.database is not None and self.no_database:
             raise UsageError("--database and --no-database exclude each other")
+        if self.jobs is not None and self.jobs < 1:
+            raise UsageError(f"--jobs {self.jobs}: give at least 1")
+        if self.derandomize and (self.jobs or 1) > 1:
+            raise UsageError("--derandomize runs one job (the same examples on every run): "
+                             "leave out --jobs, or give --seed instead of --derandomize")
         for name in ("variants", "devices", "dtypes"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
@@ -553,16 +566,19 @@ def _campaign_seed(args: FuzzSettings) -> int | None:
 
 
 def _write_header(stream: TextIO, info, variants: list, args: FuzzSettings, max_examples: int,
-                  seed: int | None, database_shown: str) -> None:
+                  seed: int | None, database_shown: str, jobs: int = 1) -> None:
     """What runs, and with which settings, so that a reader of a log knows."""
     versions = ", ".join(f"{k} {v}" for k, v in info.versions.items())
+    jobs_text = (f" ({jobs} jobs: seeds {seed} to {seed + jobs - 1})"
+                 if jobs > 1 and seed is not None else "")
     budget = (f"max examples {max_examples}" if max_examples < _UNLIMITED
               else "until the time is up")
     stream.write(
         f"adamconf fuzz: backend {info.name} ({versions or 'version unknown'}); "
         f"variants {', '.join(v.id for v in variants)}\n"
         f"  {budget}{f', {args.seconds:g} s' if args.seconds else ''}; "
-        f"{'derandomized' if seed is None else f'seed {seed}'}; "
+        f"{'derandomized' if seed is None else f'seed {seed}'}"
+        f"{jobs_text}; "
         f"database {database_shown}; non-finite inputs "
         f"{'on' if args.allow_non_finite else 'off'}\n")
 
@@ -578,11 +594,54 @@ class _Campaign:
     interrupted: bool = False
 
 
+class _CtrlC:
+    """While active, the first Ctrl-C sets ``stop`` (fuzzing stops before its next example
+    and reports what it did); a second one interrupts at once. A flag, not an exception:
+    a KeyboardInterrupt raised inside a garbage-collector callback is swallowed."""
+
+    def __init__(self, stop, stream: TextIO | None) -> None:
+        self.stop, self.stream, self._old = stop, stream, None
+
+    def _handle(self, signum, frame) -> None:
+        import signal
+
+        self.stop.set()
+        signal.signal(signal.SIGINT, self._old or signal.default_int_handler)
+        if self.stream is not None:
+            self.stream.write("\n  stopping after the examples running now "
+                              "(Ctrl-C again to stop at once)\n")
+            self.stream.flush()
+
+    def __enter__(self) -> _CtrlC:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
 def _fuzz_phase(process, variants: list, args: FuzzSettings, settings_kwargs: dict,
                 seed: int | None, deadline: float | None, stream: TextIO | None,
                 campaign: _Campaign) -> None:
     """Fuzz each variant in turn (an equal share of the time left each), until interrupted."""
-    progress = _Progress(stream)
+    import threading
+
+    stop = threading.Event()
+    with _CtrlC(stop, stream):
+        _fuzz_variants(process, variants, args, settings_kwargs, seed, deadline,
+                       _Progress(stream), stop, campaign)
+
+
+def _fuzz_variants(process, variants: list, args: FuzzSettings, settings_kwargs: dict,
+                   seed: int | None, deadline: float | None, progress: _Progress, stop,
+                   campaign: _Campaign) -> None:
     for n, variant in enumerate(variants):
         variant_deadline = None
         if deadline is not None:  # an equal share of what is left
@@ -592,12 +651,239 @@ def _fuzz_phase(process, variants: list, args: FuzzSettings, settings_kwargs: di
             args.backend, process, variant, settings_kwargs=settings_kwargs, seed=seed,
             deadline=variant_deadline, allow_non_finite=args.allow_non_finite,
             max_steps=args.max_steps, max_elements=args.max_elements,
-            progress=progress)
+            progress=progress, stop=stop)
         campaign.stats.append(stats)
         campaign.findings.extend(found)
         if stats.stopped == "interrupted":
             campaign.interrupted = True
             break
+
+
+def _jobs(args: FuzzSettings, max_examples: int) -> int:
+    """How many fuzzing processes: as asked, else one per core (one when derandomized: the
+    same examples every run), never more than there are examples to share."""
+    if args.jobs is not None:
+        jobs = args.jobs
+    elif args.derandomize:
+        jobs = 1
+    else:
+        from adamconf.conformance.harness.lanes import default_jobs
+
+        jobs = default_jobs()
+    return max(1, min(jobs, max_examples))
+
+
+def _shares(total: int, jobs: int) -> list[int]:
+    """``total`` examples split over ``jobs`` as evenly as can be (the first get the rest)."""
+    if total >= _UNLIMITED:
+        return [_UNLIMITED] * jobs
+    return [total // jobs + (1 if j < total % jobs else 0) for j in range(jobs)]
+
+
+class _Relay:
+    """A job's progress, sent to the parent (at most every ``period`` seconds), which shows
+    the sum of all jobs; quacks like :class:`_Progress`."""
+
+    def __init__(self, conn, job: int, period: float = 0.25) -> None:
+        self.conn, self.job, self.period, self._last = conn, job, period, 0.0
+
+    def update(self, stats: FuzzStats, started: float, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not force and now - self._last < self.period:
+            return
+        self._last = now
+        try:
+            self.conn.send(("progress", self.job, stats.variant.id, dict(stats.counts),
+                            stats.shrink_runs))
+        except (OSError, ValueError):
+            pass  # the parent is gone or closing: the job ends with it
+
+    def done(self) -> None:
+        pass
+
+
+def fuzz_job(args: FuzzSettings, job: int, variant_ids: list[str], shares: list[int],
+             seed: int | None, deadline: float | None, parent_pid: int, conn, stop) -> None:
+    """One fuzzing process of ``adamconf fuzz -j N`` (run by multiprocessing): its own
+    backend worker, its own seed (the campaign's + job), its share of the examples of each
+    variant, the shared example database; sends ("progress", …) and then ("done", stats,
+    findings) or ("failed", message) to the parent. Ctrl-C is the parent's: it sets
+    ``stop``, which the job reads before each example."""
+    import signal
+
+    from adamconf.conformance.harness.runner import probe_backend
+    from adamconf.conformance.harness.worker import watch_parent
+
+    watch_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    process = None
+    try:
+        info, process = probe_backend(args.backend, args.timeout)
+        process.timeout = args.timeout
+        by_id = {v.id: v for v in info.variants}
+        database, _ = _database(args)
+        job_seed = None if seed is None else seed + job
+        stats_out, findings_out = [], []
+        relay = _Relay(conn, job)
+        for variant_id, share in zip(variant_ids, shares, strict=True):
+            variant = by_id[variant_id]
+            settings_kwargs = _hypothesis_settings(share, False, database)
+            variant_deadline = deadline
+            if deadline is not None:  # an equal share of what is left, as one job does
+                left = deadline - time.monotonic()
+                variant_deadline = time.monotonic() + left / (len(variant_ids)
+                                                              - len(stats_out))
+            stats, found, _ = _fuzz_variant(
+                args.backend, process, variant, settings_kwargs=settings_kwargs,
+                seed=job_seed, deadline=variant_deadline,
+                allow_non_finite=args.allow_non_finite, max_steps=args.max_steps,
+                max_elements=args.max_elements, progress=relay, stop=stop)
+            stats_out.append(stats)
+            findings_out.extend(found)
+            if stats.stopped == "interrupted":
+                break
+        conn.send(("done", job, stats_out, findings_out))
+    except Exception as exc:
+        conn.send(("failed", job, f"{type(exc).__name__}: {exc}"))
+    finally:
+        if process is not None:
+            process.close()
+        conn.close()
+
+
+def _merge_stats(per_job: list[list[FuzzStats]], variants: list) -> list[FuzzStats]:
+    """One FuzzStats per variant over all jobs: counts added, the wall time from the first
+    job's start to the last one's end (they ran at once), stopped if any job stopped."""
+    merged = []
+    for n, variant in enumerate(variants):
+        parts = [stats[n] for stats in per_job if n < len(stats)]
+        if not parts:
+            continue
+        total = FuzzStats(variant, began=min(part.began for part in parts))
+        total.seconds = max(part.began + part.seconds for part in parts) - total.began
+        for part in parts:
+            total.counts.update(part.counts)
+            total.shrink_runs += part.shrink_runs
+            total.inconclusive_reasons.update(part.inconclusive_reasons)
+            total.unsupported_reasons.update(part.unsupported_reasons)
+            total.stopped = total.stopped or part.stopped
+        merged.append(total)
+    return merged
+
+
+def _smallest_findings(findings: list[Finding]) -> list[Finding]:
+    """One finding per variant and kind, as one job reports (several jobs may each find and
+    shrink the same bug): the smallest case — fewest parameters, elements, steps."""
+    def size(f: Finding) -> tuple:
+        if f.case is None:
+            return (math.inf,)
+        problem = f.case.problem
+        return (len(problem.params), sum(p.size for p in problem.params), problem.steps,
+                len(problem.groups), f.case.id)
+
+    best: dict[tuple, Finding] = {}
+    for f in findings:
+        key = (f.variant.id if f.variant is not None else "", f.kind)
+        if key not in best or size(f) < size(best[key]):
+            best[key] = f
+    return list(best.values())
+
+
+def _start_jobs(args: FuzzSettings, variants: list, jobs: int, max_examples: int,
+                seed: int | None, deadline: float | None) -> list:
+    """Start the fuzzing processes: ([(process, connection)], the stop event); the work
+    starts at once."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # no fork of a process with threads
+    shares = [_shares(max_examples, jobs) for _ in variants]  # per variant, per job
+    stop = context.Event()
+    started = []
+    for job in range(jobs):
+        here, there = context.Pipe(duplex=False)
+        proc = context.Process(
+            target=fuzz_job, name=f"adamconf-fuzz-{job}", daemon=True,
+            args=(args, job, [v.id for v in variants], [s[job] for s in shares], seed,
+                  deadline, os.getpid(), there, stop))
+        proc.start()
+        there.close()
+        started.append((proc, here))
+    return started, stop
+
+
+def _gather_jobs(started: list, stop, variants: list, stream: TextIO | None,
+                 campaign: _Campaign) -> None:
+    """Wait for every job, showing the sum of their progress; merge what they found. On
+    Ctrl-C the jobs are told to stop (before their next example) and send what they did;
+    one that has not within 15 s is killed."""
+    progress = _Progress(stream)
+    results: dict[int, tuple[list, list]] = {}
+    failures: list[str] = []
+    with _CtrlC(stop, stream):
+        _wait_for_jobs(started, stop, variants, progress, results, failures)
+    progress.done()
+    for proc, _ in started:
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.kill()
+    per_job = [results[j][0] for j in sorted(results)]
+    campaign.stats.extend(_merge_stats(per_job, variants))
+    campaign.findings.extend(_smallest_findings(
+        [f for j in sorted(results) for f in results[j][1]]))
+    if not stop.is_set():  # a job stopped by Ctrl-C is not a failure of the backend
+        for message in failures:
+            campaign.findings.append(Finding("error", None, f"a fuzzing job failed: {message}",
+                                             variant=variants[0]))
+    if stop.is_set() or any(s.stopped == "interrupted" for s in campaign.stats):
+        campaign.interrupted = True
+
+
+def _wait_for_jobs(started: list, stop, variants: list, progress: _Progress,
+                   results: dict, failures: list[str]) -> None:
+    """Read the jobs' messages until every job has ended (or, 15 s after a stop, kill)."""
+    from multiprocessing.connection import wait
+
+    begun = time.perf_counter()
+    latest: dict[int, tuple[str, dict, int]] = {}
+    open_conns = {conn: job for job, (_, conn) in enumerate(started)}
+    give_up = math.inf
+    while open_conns:
+        if stop.is_set() and give_up == math.inf:
+            give_up = time.monotonic() + 15
+        if time.monotonic() > give_up:
+            for job in open_conns.values():
+                started[job][0].kill()
+                failures.append(f"job {job} did not stop within 15 s of Ctrl-C; killed")
+            return
+        for conn in wait(list(open_conns), timeout=0.5):
+            job = open_conns[conn]
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                del open_conns[conn]
+                if job not in results:
+                    failures.append(f"job {job} ended without a result (exit code "
+                                    f"{started[job][0].exitcode})")
+                continue
+            if message[0] == "progress":
+                latest[job] = (message[2], message[3], message[4])
+                progress.update(_progress_sum(latest, variants), begun)
+            elif message[0] == "done":
+                results[job] = (message[2], message[3])
+            else:
+                failures.append(f"job {job}: {message[2]}")
+
+
+def _progress_sum(latest: dict[int, tuple[str, dict, int]], variants: list) -> FuzzStats:
+    """What the progress line shows: every job's latest counts added up, under the variant
+    the furthest job is on."""
+    ids = [v.id for v in variants]
+    furthest = max((ids.index(v) for v, _, _ in latest.values() if v in ids), default=0)
+    shown = FuzzStats(variants[furthest])
+    for _, counts, shrink in latest.values():
+        shown.counts.update(counts)
+        shown.shrink_runs += shrink
+    return shown
 
 
 def _report(campaign: _Campaign, args: FuzzSettings, info, regressions: Path, seconds: float,
@@ -639,21 +925,34 @@ def run(args: FuzzSettings) -> int:
     campaign = _Campaign()
     started = time.perf_counter()
     deadline = time.monotonic() + args.seconds if args.seconds else None
+    jobs = _jobs(args, max_examples)
+    running: list = []
+    stop = None
     try:
         variants = _choose_variants(info, args)
         if stream is not None:
-            _write_header(stream, info, variants, args, max_examples, seed, database_shown)
+            _write_header(stream, info, variants, args, max_examples, seed, database_shown,
+                          jobs if not args.invalid else 1)
+        if jobs > 1 and not args.invalid:  # they start while the invalid phase runs here
+            running, stop = _start_jobs(args, variants, jobs, max_examples, seed, deadline)
         if not args.no_invalid:
             examples = max_examples if args.invalid else INVALID_PHASE_EXAMPLES
             examples = min(examples, 100_000)
             campaign.invalid, campaign.invalid_checked = _check_invalid(
                 process, variants, examples=examples, settings_kwargs=settings_kwargs,
                 seed=seed, progress_stream=stream, deadline=deadline if args.invalid else None)
-        if not args.invalid:
+        if running:
+            _gather_jobs(running, stop, variants, stream, campaign)
+        elif not args.invalid:
             _fuzz_phase(process, variants, args, settings_kwargs, seed, deadline, stream,
                         campaign)
     finally:
         process.close()
+        for proc, _ in running:
+            if proc.is_alive():
+                proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()
     return _report(campaign, args, info, regressions, time.perf_counter() - started, seed, out)
 
 

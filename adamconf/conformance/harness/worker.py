@@ -176,6 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("spec")
     args = parser.parse_args(argv)
     watch_parent(args.parent)
+    import signal
+
+    # Ctrl-C reaches the whole process group; it is the parent's to handle: it stops the
+    # run, reports what it has, and closes this worker (stop, then kill after 5 s)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     extra = os.environ.get(_SYS_PATH_ENV)
     if extra:  # the parent's import path, so 'module:factory' resolves as it did there
         sys.path[:0] = [p for p in extra.split(os.pathsep) if p not in sys.path]
