@@ -42,10 +42,11 @@ class Case:
     dtypes: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
+        exact = exact_dtypes(self.problem)
         if not self.dtypes:
-            object.__setattr__(self, "dtypes", exact_dtypes(self.problem))
+            object.__setattr__(self, "dtypes", exact)
         for dtype in self.dtypes:
-            if dtype not in exact_dtypes(self.problem):
+            if dtype not in exact:
                 raise ValueError(f"case {self.id}: inputs are not exact in {dtype}")
 
     @property
@@ -69,8 +70,9 @@ def _inputs(problem: Problem) -> Iterable[np.ndarray]:
 
 def exact_dtypes(problem: Problem) -> tuple[str, ...]:
     """The dtypes in which every input value (params, gradients, state) is exact."""
-    return tuple(d for d in ALL_DTYPES
-                 if all(bool(np.all(representable(a, d))) for a in _inputs(problem)))
+    values = np.concatenate([np.asarray(a, dtype=np.float64).reshape(-1)
+                             for a in _inputs(problem)] or [np.zeros(0)])
+    return tuple(d for d in ALL_DTYPES if bool(np.all(representable(values, d))))
 
 
 # --- the grid ---------------------------------------------------------------------------
