@@ -202,18 +202,28 @@ def values(dtype: str = "float32", profile: str = "typical", *, signed: bool = T
 
 @functools.cache
 def _value_array(fmt: FloatFormat, count: int, profile: str, signed: bool = True,
-                 zeros: bool = True) -> st.SearchStrategy[np.ndarray]:
+                 zeros: bool = True, width: int | None = None) -> st.SearchStrategy[np.ndarray]:
     """``count`` values of one profile (cached: building strategies per draw costs more
-    than drawing them)."""
+    than drawing them). One byte string for the whole array and one significand width:
+    two hypothesis choices however many values, one where ``width`` (the fraction bits
+    kept) was drawn already (drawing one integer per value made generation most of a fuzz
+    run)."""
     if count == 0:
         return st.just(0).map(lambda _: np.zeros(0))
     code = _code(profile, fmt, signed, zeros)
     size = (code.width.bit_length() + 7) // 8 + 1
-    # one byte string for the whole array and one significand width: two hypothesis choices
-    # however many values (drawing one integer per value made generation most of a fuzz run)
-    return st.tuples(st.integers(0, fmt.precision - 1),
-                     st.binary(min_size=count * size, max_size=count * size)).map(
+    blob = st.binary(min_size=count * size, max_size=count * size)
+    if width is not None:
+        return blob.map(lambda drawn: code.decode(code.codes(drawn, count, width)))
+    return st.tuples(_integers(0, fmt.precision - 1), blob).map(
         lambda drawn: code.decode(code.codes(drawn[1], count, drawn[0])))
+
+
+def _profile_and_width(draw, fmt: FloatFormat, profiles: tuple[str, ...]) -> tuple[str, int]:
+    """An array's profile and significand width as one hypothesis choice (k mod P, k div P):
+    shrinking goes to the first profile and to round values together."""
+    k = draw(_integers(0, len(profiles) * fmt.precision - 1))
+    return profiles[k % len(profiles)], k // len(profiles)
 
 
 def _sprinkle_non_finite(draw, array: np.ndarray) -> np.ndarray:
@@ -240,12 +250,12 @@ def _arrays(fmt: FloatFormat, shape: tuple[int, ...], profiles: tuple[str, ...],
     @st.composite
     def build(draw):
         size = int(np.prod(shape, dtype=np.int64))
-        profile = draw(_sampled(tuple(profiles)))
+        profile, width = _profile_and_width(draw, fmt, tuple(profiles))
         if profile == "zeros":
             flat = np.array(draw(st.lists(_ZERO_SIGNS, min_size=size,
                                           max_size=size)), dtype=np.float64)
         else:
-            flat = draw(_value_array(fmt, size, profile))
+            flat = draw(_value_array(fmt, size, profile, width=width))
         if allow_non_finite:
             flat = _sprinkle_non_finite(draw, flat)
         return flat.reshape(shape)
@@ -266,21 +276,22 @@ def _draw_gradients(draw, fmt: FloatFormat, steps: int, shape: tuple[int, ...],
                     ) -> tuple[np.ndarray, str]:
     """Gradients of shape (steps, *shape) in one profile; returns (array, profile)."""
     size = int(np.prod(shape, dtype=np.int64))
-    profile = draw(_sampled(profiles))
+    profile, width = _profile_and_width(draw, fmt, profiles)
     if size == 0:
         return np.zeros((steps,) + shape), profile
     if profile == "constant":
-        row = draw(_value_array(fmt, size, "typical"))
+        row = draw(_value_array(fmt, size, "typical", width=width))
         flat = np.tile(row, steps)
     elif profile == "sign-flip":
-        row = draw(_value_array(fmt, size, "typical", zeros=False))
+        row = draw(_value_array(fmt, size, "typical", zeros=False, width=width))
         signs = np.where(np.arange(steps) % 2 == 0, 1.0, -1.0)
         flat = (signs[:, None] * row[None, :]).reshape(-1)
         if draw(_BOOLEANS):  # the same alternating signs with magnitudes that vary
             flat = np.copysign(draw(_value_array(fmt, steps * size, "typical", signed=False,
                                                  zeros=False)), flat)
     elif profile == "zeros-run":
-        flat = draw(_value_array(fmt, steps * size, "typical")).reshape(steps, size)
+        flat = draw(_value_array(fmt, steps * size, "typical", width=width)).reshape(steps,
+                                                                                   size)
         start = draw(_integers(0, steps - 1))
         stop = draw(_integers(start + 1, steps))
         flat[start:stop] = 0.0  # a long run of zero gradients: m and v decay, then restart
@@ -288,7 +299,7 @@ def _draw_gradients(draw, fmt: FloatFormat, steps: int, shape: tuple[int, ...],
             flat[:, draw(_integers(0, size - 1))] = 0.0  # one element never moves
         flat = flat.reshape(-1)
     else:
-        flat = draw(_value_array(fmt, steps * size, profile))
+        flat = draw(_value_array(fmt, steps * size, profile, width=width))
     if allow_non_finite:
         flat = _sprinkle_non_finite(draw, flat)
     return flat.reshape((steps,) + shape), profile
@@ -417,11 +428,15 @@ def hyperparameters(dtype: str = "float32", *, edges: bool = True, amsgrad: bool
 def lr_schedules(steps: int, dtype: str = "float32", *, edges: bool = True
                  ) -> st.SearchStrategy[np.ndarray]:
     """One lr ≥ 0 per step (what an LR scheduler sets before each step): a switch from one
-    lr to another at some step, or any lr at every step."""
+    lr to another at some step, or at every step any of two to four lrs (drawn once; one
+    byte per step picks: a few choices however many steps, where an lr per step cost two
+    each)."""
     lrs = learning_rates(dtype, edges=edges)
     switch = st.tuples(lrs, lrs, st.integers(0, steps)).map(
         lambda t: np.array([t[0]] * t[2] + [t[1]] * (steps - t[2])))
-    free = st.lists(lrs, min_size=steps, max_size=steps).map(np.array)
+    free = st.tuples(st.lists(lrs, min_size=2, max_size=4),
+                     st.binary(min_size=steps, max_size=steps)).map(
+        lambda t: np.array([t[0][b % len(t[0])] for b in t[1]], dtype=np.float64))
     return st.one_of(switch, free)
 
 
