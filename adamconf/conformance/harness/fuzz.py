@@ -13,6 +13,12 @@ milliseconds), the reference runs it in mpmath, and the derived bound judges eve
   (once: a case already stored is not stored again) and the command that reproduces it is
   printed.
 
+With ``-j N`` (default: one per core; one with ``--derandomize``) N jobs fuzz at once,
+each in its own process with its own backend worker and seed (the campaign's seed + job),
+the examples shared out and one example database; the parent runs the invalid phase
+meanwhile, sums their progress and merges what they found (one finding per variant and
+kind: the smallest case). Ctrl-C sets a flag every job reads before its next example.
+
 A short phase (or, with ``--invalid``, the whole run) checks that values outside the
 documented ranges raise ``ValueError`` in the reference and in the backend's constructor;
 a backend that accepts one is listed with the values.
