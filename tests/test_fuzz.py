@@ -316,6 +316,24 @@ def test_fuzz_jobs_share_the_examples_and_say_their_seeds(capsys):
     assert re.search(r": 41 examples in [0-9.]+ s", captured.out), captured.out
 
 
+def test_fuzz_jobs_from_a_script_without_a_main_guard(tmp_path):
+    """``adamconf.fuzz(jobs=2)`` at a script's top level: the jobs do not run the script
+    again (a spawned process imports its parent's ``__main__`` unless told not to)."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(textwrap.dedent("""
+        import adamconf
+        print("the script ran")
+        code = adamconf.fuzz("numpy", max_examples=12, seed=1, jobs=2, no_database=True,
+                             no_save=True, no_invalid=True, quiet=True)
+        print("exit", code)
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("the script ran") == 1, done.stdout
+    assert "exit 0" in done.stdout and ": 12 examples in" in done.stdout
+
+
 def test_a_fuzzing_job_that_cannot_start_is_an_error_not_a_pass(importable, monkeypatch,
                                                                 capsys):
     monkeypatch.setenv("ADAMCONF_TEST_FUZZ_PARENT", str(os.getpid()))

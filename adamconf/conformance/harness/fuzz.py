@@ -811,10 +811,25 @@ def _start_jobs(args: FuzzSettings, variants: list, jobs: int, max_examples: int
             target=fuzz_job, name=f"adamconf-fuzz-{job}", daemon=True,
             args=(args, job, [v.id for v in variants], [s[job] for s in shares], seed,
                   deadline, os.getpid(), there, stop))
-        proc.start()
+        _start_without_main(proc)
         there.close()
         started.append((proc, here))
     return started, stop
+
+
+def _start_without_main(proc) -> None:
+    """Start a spawned process without it importing the caller's ``__main__``: a job needs
+    nothing of it, and a script that calls ``adamconf.fuzz`` without an
+    ``if __name__ == "__main__"`` guard would otherwise run again in every job."""
+    import types
+
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        proc.start()
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
 
 
 def _gather_jobs(started: list, stop, variants: list, stream: TextIO | None,
