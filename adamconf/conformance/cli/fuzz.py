@@ -54,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="wall-clock budget for the whole run; hypothesis is stopped cleanly when "
                         "it is spent (a failure found by then is saved as shrunk so far)")
     h.add_argument("--seed", type=int, default=None, metavar="N",
-                   help="random seed (printed when not given, so a run can be repeated)")
+                   help="random seed (printed when not given, so a run can be repeated: "
+                        "with the same --jobs)")
     h.add_argument("--derandomize", action="store_true",
                    help="the same examples on every run (a seed derived from the settings)")
     h.add_argument("--database", type=Path, default=None, metavar="PATH",
