@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import textwrap
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
+from processes import descendants, survivors_of_sigterm
 
 from adamconf.conformance.cli import main
 from adamconf.conformance.corpus import strategies as S
@@ -346,30 +346,6 @@ def test_a_fuzzing_job_that_cannot_start_is_an_error_not_a_pass(importable, monk
     assert "no failure found" not in out
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (Linux /proc)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
 def test_fuzzing_jobs_and_their_workers_never_outlive_the_command():
     """SIGTERM to ``adamconf fuzz -j 2`` alone (as a killed terminal): its jobs and their
@@ -381,17 +357,13 @@ def test_fuzzing_jobs_and_their_workers_never_outlive_the_command():
     try:
         deadline = time.monotonic() + 120
         below: list[int] = []
-        while time.monotonic() < deadline and len(below) < 5:  # 2 jobs, their 2 workers
+        # the parent's worker, multiprocessing's resource tracker, 2 jobs and their workers
+        while time.monotonic() < deadline and len(below) < 5:
             time.sleep(0.5)
-            below = _descendants(parent.pid)
+            below = descendants(parent.pid)
         assert len(below) >= 5, f"the jobs did not start: {below}"
         time.sleep(1)
-        os.kill(parent.pid, signal.SIGTERM)
-        parent.wait(30)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and any(_alive(p) for p in below):
-            time.sleep(0.2)
-        assert not any(_alive(p) for p in below), "a fuzzing job or worker outlived fuzz"
+        assert not survivors_of_sigterm(parent, below), "a job or worker outlived fuzz"
     finally:
         if parent.poll() is None:
             parent.kill()

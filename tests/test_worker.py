@@ -3,38 +3,18 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from processes import children, survivors_of_sigterm
 
 from adamconf.conformance.harness.worker import BackendProcess, InProcessBackend, ReplyKind
 
 HERE = Path(__file__).resolve().parent
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_replies_are_typed_and_a_crash_is_an_error_reply():
@@ -76,15 +56,10 @@ def test_a_worker_never_outlives_its_parent():
         workers: list[int] = []
         while time.monotonic() < deadline and not workers:
             time.sleep(0.5)
-            workers = _children(parent.pid)
+            workers = children(parent.pid)
         assert workers, "the run started no worker"
         time.sleep(2)  # the worker is in the hanging case now
-        os.kill(parent.pid, signal.SIGTERM)
-        parent.wait(30)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(_alive(w) for w in workers):
-            time.sleep(0.2)
-        assert not any(_alive(w) for w in workers), "a worker outlived its parent"
+        assert not survivors_of_sigterm(parent, workers, 10), "a worker outlived its parent"
     finally:
         if parent.poll() is None:
             parent.kill()
