@@ -46,6 +46,7 @@ from .base import (
     BackendUnavailable,
     CaseSetup,
     OptimizerState,
+    ProbeOnce,
     Unsupported,
     UnsupportedFeature,
     Variant,
@@ -197,22 +198,14 @@ class AutogradSession:
         return None  # m and v are local variables of the function
 
 
-class AutogradBackend:
+class AutogradBackend(ProbeOnce):
     """``autograd.misc.optimizers.adam``, one loop per group, stepped through its grad callback."""
 
     name = NAME
+    install_hint = INSTALL_HINT
 
-    def __init__(self) -> None:
-        self._info: BackendInfo | None = None
-
-    def probe(self) -> BackendInfo:
-        if self._info is not None:
-            return self._info
-        try:
-            autograd, _ = _import_autograd()
-        except BackendUnavailable as exc:
-            return BackendInfo(name=NAME, installed=False, install_hint=INSTALL_HINT,
-                               description=str(exc))
+    def describe(self) -> BackendInfo:
+        autograd, _ = _import_autograd()
         info = BackendInfo(
             name=NAME, installed=True,
             versions={"autograd": _version(autograd), "numpy": np.__version__},
@@ -230,7 +223,6 @@ class AutogradBackend:
             ],
             description="autograd.misc.optimizers.adam run in a thread, one iteration per "
                         "step through its grad(x, i) callback; one run per group")
-        self._info = info
         return info
 
     def open(self, problem: CaseSetup, variant: Variant) -> AutogradSession:

@@ -208,6 +208,31 @@ class Backend(Protocol):
         """
 
 
+class ProbeOnce:
+    """The probe adapters share: ``describe()`` (each adapter's own) builds the
+    :class:`BackendInfo` once, and it is kept; a framework that is missing or cannot start
+    (``BackendUnavailable``) is a BackendInfo with ``installed=False`` that says why and how
+    to install it — not kept, so an install in between counts."""
+
+    name: str
+    install_hint: str | None = None
+
+    def __init__(self) -> None:
+        self._info: BackendInfo | None = None
+
+    def describe(self) -> BackendInfo:
+        raise NotImplementedError
+
+    def probe(self) -> BackendInfo:
+        if self._info is None:
+            try:
+                self._info = self.describe()
+            except BackendUnavailable as exc:
+                return BackendInfo(name=self.name, installed=False,
+                                   install_hint=self.install_hint, description=str(exc))
+        return self._info
+
+
 def error_reason(exc: BaseException) -> str:
     """A framework's exception as the one line an unsupported reason shows."""
     lines = str(exc).strip().splitlines()

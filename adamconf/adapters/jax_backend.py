@@ -45,6 +45,7 @@ from .base import (
     BackendUnavailable,
     CaseSetup,
     OptimizerState,
+    ProbeOnce,
     Unsupported,
     UnsupportedFeature,
     Variant,
@@ -234,22 +235,14 @@ class JaxSession:
                               vmax=vmax, vmax_kind="hat")
 
 
-class JaxBackend:
+class JaxBackend(ProbeOnce):
     """``optax.adam`` and ``optax.amsgrad`` through ``optax.inject_hyperparams``."""
 
     name = NAME
+    install_hint = INSTALL_HINT
 
-    def __init__(self) -> None:
-        self._info: BackendInfo | None = None
-
-    def probe(self) -> BackendInfo:
-        if self._info is not None:
-            return self._info
-        try:
-            jx = _Jax()
-        except BackendUnavailable as exc:
-            return BackendInfo(name=NAME, installed=False, install_hint=INSTALL_HINT,
-                               description=str(exc))
+    def describe(self) -> BackendInfo:
+        jx = _Jax()
         devices = list(jx.devices())
         info = BackendInfo(
             name=NAME, installed=True,
@@ -267,7 +260,6 @@ class JaxBackend:
                                            "its own variant"),
             Unsupported(f"{AMSGRAD} without amsgrad", "optax.amsgrad always keeps the max"),
         ]
-        self._info = info
         return info
 
     def _check_variant(self, variant: Variant):

@@ -54,6 +54,7 @@ from .base import (
     BackendUnavailable,
     CaseSetup,
     OptimizerState,
+    ProbeOnce,
     Unsupported,
     UnsupportedFeature,
     Variant,
@@ -197,22 +198,14 @@ class MlxSession:
                               vmax=None)
 
 
-class MlxBackend:
+class MlxBackend(ProbeOnce):
     """``mlx.optimizers.Adam`` with ``bias_correction`` off (MLX's default) and on."""
 
     name = NAME
+    install_hint = INSTALL_HINT
 
-    def __init__(self) -> None:
-        self._info: BackendInfo | None = None
-
-    def probe(self) -> BackendInfo:
-        if self._info is not None:
-            return self._info
-        try:
-            mlx = _Mlx()
-        except BackendUnavailable as exc:
-            return BackendInfo(name=NAME, installed=False, install_hint=INSTALL_HINT,
-                               description=str(exc))
+    def describe(self) -> BackendInfo:
+        mlx = _Mlx()
         info = BackendInfo(
             name=NAME, installed=True, versions={"mlx": _version()},
             devices=list(DEVICES), dtypes=list(DTYPES), install_hint=INSTALL_HINT,
@@ -225,7 +218,6 @@ class MlxBackend:
                         "=True), one per group, apply_gradients on a dict of arrays; lr set "
                         f"through the learning_rate setter; default device "
                         f"{mlx.mx.default_device()}")
-        self._info = info
         return info
 
     def _check_variant(self, variant: Variant) -> _Mlx:

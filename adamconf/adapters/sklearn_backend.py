@@ -52,6 +52,7 @@ from .base import (
     BackendUnavailable,
     CaseSetup,
     OptimizerState,
+    ProbeOnce,
     Unsupported,
     UnsupportedFeature,
     Variant,
@@ -163,22 +164,14 @@ class SklearnSession:
                               vmax=None)
 
 
-class SklearnBackend:
+class SklearnBackend(ProbeOnce):
     """scikit-learn's AdamOptimizer (MLP's solver="adam")."""
 
     name = NAME
+    install_hint = INSTALL_HINT
 
-    def __init__(self) -> None:
-        self._info: BackendInfo | None = None
-
-    def probe(self) -> BackendInfo:
-        if self._info is not None:
-            return self._info
-        try:
-            sklearn, _, _ = _import_sklearn()
-        except BackendUnavailable as exc:
-            return BackendInfo(name=NAME, installed=False, install_hint=INSTALL_HINT,
-                               description=str(exc))
+    def describe(self) -> BackendInfo:
+        sklearn, _, _ = _import_sklearn()
         info = BackendInfo(
             name=NAME, installed=True,
             versions={"scikit-learn": sklearn.__version__, "numpy": np.__version__},
@@ -194,7 +187,6 @@ class SklearnBackend:
             description="sklearn.neural_network._stochastic_optimizers.AdamOptimizer (what "
                         "MLP uses for solver='adam'), one per group; lr set through "
                         "learning_rate_init; construct validates as MLP does")
-        self._info = info
         return info
 
     def open(self, problem: CaseSetup, variant: Variant) -> SklearnSession:
