@@ -670,6 +670,16 @@ def test_backend_construct_raises_documented_errors(kwargs, message):
 # --------------------------------------------------------------------------------------
 # the benchmark's plumbing (timings themselves are not asserted)
 
+def test_bench_times_fuzzing_with_one_job_and_with_several():
+    from adamconf.conformance.tools import bench
+
+    r = bench.bench_fuzz(examples=30, jobs=2)
+    assert r["jobs"] == 2 and r["rate_one"] > 0 and r["rate_jobs"] > 0
+    assert r["ratio"] == pytest.approx(r["rate_jobs"] / r["rate_one"])
+    assert r["exit_codes"] == {"one": 0, "jobs": 0}
+    assert "one job" in bench.format_fuzz(r) and "-j 2" in bench.format_fuzz(r)
+
+
 def test_bench_parses_sizes_and_refuses_bad_ones():
     from adamconf.conformance.tools.bench import UsageError, parse_sizes
 
@@ -689,7 +699,8 @@ def test_bench_runs_and_writes_json(tmp_path, capsys):
     bench.add_arguments(parser)
     path = tmp_path / "bench.json"
     args = parser.parse_args(["--sizes", "10", "--kernels", "numpy", "--no-torch",
-                              "--no-reference", "--repeats", "5", "--json", str(path)])
+                              "--no-reference", "--no-fuzz", "--repeats", "5", "--json",
+                              str(path)])
     assert bench.run(args) == 0
     table = capsys.readouterr().out
     assert "torch not timed" in table and "2^10" in table
@@ -702,7 +713,7 @@ def test_bench_runs_and_writes_json(tmp_path, capsys):
     assert bench.run(parser.parse_args(["--clock", "cpu", "--threads", "2"])) == 2
     assert "--clock cpu: add --threads 1" in capsys.readouterr().err
     args = parser.parse_args(["--sizes", "10", "--kernels", "numpy", "--no-torch",
-                              "--no-reference", "--repeats", "5", "--clock", "cpu",
+                              "--no-reference", "--no-fuzz", "--repeats", "5", "--clock", "cpu",
                               "--threads", "1", "--json", str(path)])
     assert bench.run(args) == 0
     assert "ms per step of CPU time" in capsys.readouterr().out

@@ -922,8 +922,9 @@ def _report(campaign: _Campaign, args: FuzzSettings, info, regressions: Path, se
     return 1 if campaign.findings or campaign.invalid else 0
 
 
-def run(args: FuzzSettings) -> int:
-    """Fuzz as the settings say; print findings and the summary; the exit code."""
+def run(args: FuzzSettings, *, stats: list[FuzzStats] | None = None) -> int:
+    """Fuzz as the settings say; print findings and the summary; the exit code. ``stats``,
+    where given, receives each variant's :class:`FuzzStats` (for ``adamconf bench``)."""
     from adamconf.conformance.corpus.golden import default_regressions_folder
     from adamconf.conformance.errors import UsageError
     from adamconf.conformance.harness.runner import probe_backend
@@ -974,6 +975,8 @@ def run(args: FuzzSettings) -> int:
                 proc.join(timeout=10)
             if proc.is_alive():
                 proc.kill()
+    if stats is not None:
+        stats.extend(campaign.stats)
     return _report(campaign, args, info, regressions, time.perf_counter() - started, seed, out)
 
 

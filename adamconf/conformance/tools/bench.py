@@ -15,6 +15,8 @@ Two measurements:
 2. The reference engine's speed (element-steps per second of
    :func:`adamconf.reference.engine.run_reference` at 50 digits, uncertified) against the
    same algorithm written as the obvious mpmath loop.
+3. The runner over the numpy corpus (0.1's schedule as the peer, ``-j 1``, ``-j 2``), and
+   ``adamconf fuzz --backend numpy`` with one job (the peer) and one job per core.
 
 Ratios are throughput ratios: ``numpy/fused`` = torch-fused time ÷ NumPy time, so > 1 means
 the NumPy step is faster.
@@ -109,6 +111,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-torch", action="store_true", help="do not time torch")
     parser.add_argument("--no-runner", action="store_true",
                         help="do not time the runner (the numpy corpus with -j 1 and -j 2)")
+    parser.add_argument("--no-fuzz", action="store_true",
+                        help="do not time fuzzing (one job against one per core)")
     parser.add_argument("--no-reference", action="store_true",
                         help="skip the reference-engine speed measurement")
     parser.add_argument("--json", metavar="PATH", default=None,
@@ -529,6 +533,11 @@ def run(args: argparse.Namespace) -> int:
         report["runner"] = runner
         print()
         print(format_runner(runner))
+    if not getattr(args, "no_fuzz", False):
+        fuzzing = bench_fuzz(examples=100 if args.quick else 400)
+        report["fuzz"] = fuzzing
+        print()
+        print(format_fuzz(fuzzing))
     if not args.no_reference:
         elements, steps = (16, 50) if args.quick else (64, 200)
         reference = bench_reference(elements, steps)
@@ -587,6 +596,43 @@ def format_runner(r: dict[str, Any]) -> str:
             f"{r['seconds_one']:.1f} s, -j {r['jobs']} {r['seconds_parallel']:.1f} s: "
             f"-j {r['jobs']} is {r['ratio_sequential']:.2f}× 0.1's runner and "
             f"{r['ratio']:.2f}× -j 1")
+
+
+def bench_fuzz(examples: int = 400, jobs: int | None = None, seed: int = 0) -> dict[str, Any]:
+    """``adamconf fuzz --backend numpy`` in this run, the same examples budget and seed:
+    one job (one process, as 0.1 fuzzed, with today's judge and strategies: the peer) and
+    one job per core. Rates are examples per second of fuzzing, as the command prints."""
+    import contextlib
+    import io
+
+    from adamconf.conformance.harness.fuzz import FuzzSettings
+    from adamconf.conformance.harness.fuzz import run as fuzz
+    from adamconf.conformance.harness.lanes import default_jobs
+
+    jobs = jobs or max(2, default_jobs())
+    rates, codes = {}, {}
+    for label, count in (("one", 1), ("jobs", jobs)):
+        _progress(f"fuzz: numpy, {examples} examples, -j {count}")
+        stats: list = []
+        with contextlib.redirect_stdout(io.StringIO()):
+            codes[label] = fuzz(FuzzSettings(
+                backend="numpy", max_examples=examples, seed=seed, jobs=count,
+                no_database=True, no_save=True, no_invalid=True, quiet=True), stats=stats)
+        done = sum(s.examples for s in stats)
+        seconds = sum(s.seconds for s in stats)
+        rates[label] = done / seconds if seconds > 0 else 0.0
+    return {"examples": examples, "jobs": jobs, "seed": seed, "rate_one": rates["one"],
+            "rate_jobs": rates["jobs"],
+            "ratio": rates["jobs"] / rates["one"] if rates["one"] else 0.0,
+            "exit_codes": codes, "load_average": _load_average()}
+
+
+def format_fuzz(r: dict[str, Any]) -> str:
+    found = "" if not any(r["exit_codes"].values()) else (
+        f" (a run found something: exit codes {r['exit_codes']}; see adamconf fuzz)")
+    return (f"fuzz, numpy, {r['examples']} examples, seed {r['seed']}: one job "
+            f"{r['rate_one']:.1f} examples/s (one process, as 0.1 fuzzed), -j {r['jobs']} "
+            f"{r['rate_jobs']:.1f} examples/s: {r['ratio']:.2f}×{found}")
 
 
 def main(argv: list[str] | None = None) -> int:
