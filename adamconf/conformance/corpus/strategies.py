@@ -63,11 +63,6 @@ def _integers(low: int, high: int) -> st.SearchStrategy[int]:
     return st.integers(low, high)
 
 
-@functools.cache
-def _sampled(options: tuple) -> st.SearchStrategy:
-    return st.sampled_from(options)
-
-
 _BOOLEANS = st.booleans()
 _ZERO_SIGNS = st.sampled_from((0.0, -0.0))
 _NON_FINITE = st.sampled_from((math.nan, math.inf, -math.inf))

@@ -648,6 +648,8 @@ def _fuzz_phase(process, variants: list, args: FuzzSettings, settings_kwargs: di
 def _fuzz_variants(process, variants: list, args: FuzzSettings, settings_kwargs: dict,
                    seed: int | None, deadline: float | None, progress: _Progress, stop,
                    campaign: _Campaign) -> None:
+    """Each variant in turn, an equal share of the time left each, into ``campaign``; the
+    single process and every job of ``-j N`` alike."""
     for n, variant in enumerate(variants):
         variant_deadline = None
         if deadline is not None:  # an equal share of what is left
@@ -708,13 +710,13 @@ class _Relay:
         pass
 
 
-def fuzz_job(args: FuzzSettings, job: int, variant_ids: list[str], shares: list[int],
+def fuzz_job(args: FuzzSettings, job: int, variant_ids: list[str], share: int,
              seed: int | None, deadline: float | None, parent_pid: int, conn, stop) -> None:
     """One fuzzing process of ``adamconf fuzz -j N`` (run by multiprocessing): its own
-    backend worker, its own seed (the campaign's + job), its share of the examples of each
-    variant, the shared example database; sends ("progress", …) and then ("done", stats,
-    findings) or ("failed", message) to the parent. Ctrl-C is the parent's: it sets
-    ``stop``, which the job reads before each example."""
+    backend worker, its own seed (the campaign's + job), ``share`` examples of each variant,
+    the shared example database; sends ("progress", …) and then ("done", stats, findings)
+    or ("failed", message) to the parent. Ctrl-C is the parent's: it sets ``stop``, which
+    the job reads before each example."""
     import signal
 
     from adamconf.conformance.harness.runner import probe_backend
@@ -728,27 +730,12 @@ def fuzz_job(args: FuzzSettings, job: int, variant_ids: list[str], shares: list[
         process.timeout = args.timeout
         by_id = {v.id: v for v in info.variants}
         database, _ = _database(args)
-        job_seed = None if seed is None else seed + job
-        stats_out, findings_out = [], []
-        relay = _Relay(conn, job)
-        for variant_id, share in zip(variant_ids, shares, strict=True):
-            variant = by_id[variant_id]
-            settings_kwargs = _hypothesis_settings(share, False, database)
-            variant_deadline = deadline
-            if deadline is not None:  # an equal share of what is left, as one job does
-                left = deadline - time.monotonic()
-                variant_deadline = time.monotonic() + left / (len(variant_ids)
-                                                              - len(stats_out))
-            stats, found, _ = _fuzz_variant(
-                args.backend, process, variant, settings_kwargs=settings_kwargs,
-                seed=job_seed, deadline=variant_deadline,
-                allow_non_finite=args.allow_non_finite, max_steps=args.max_steps,
-                max_elements=args.max_elements, progress=relay, stop=stop)
-            stats_out.append(stats)
-            findings_out.extend(found)
-            if stats.stopped == "interrupted":
-                break
-        conn.send(("done", job, stats_out, findings_out))
+        campaign = _Campaign()
+        _fuzz_variants(process, [by_id[v] for v in variant_ids], args,
+                       _hypothesis_settings(share, args.derandomize, database),
+                       None if seed is None else seed + job, deadline, _Relay(conn, job),
+                       stop, campaign)
+        conn.send(("done", job, campaign.stats, campaign.findings))
     except Exception as exc:
         conn.send(("failed", job, f"{type(exc).__name__}: {exc}"))
     finally:
@@ -802,15 +789,15 @@ def _start_jobs(args: FuzzSettings, variants: list, jobs: int, max_examples: int
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # no fork of a process with threads
-    shares = [_shares(max_examples, jobs) for _ in variants]  # per variant, per job
+    shares = _shares(max_examples, jobs)  # of each variant's examples
     stop = context.Event()
     started = []
     for job in range(jobs):
         here, there = context.Pipe(duplex=False)
         proc = context.Process(
             target=fuzz_job, name=f"adamconf-fuzz-{job}", daemon=True,
-            args=(args, job, [v.id for v in variants], [s[job] for s in shares], seed,
-                  deadline, os.getpid(), there, stop))
+            args=(args, job, [v.id for v in variants], shares[job], seed, deadline,
+                  os.getpid(), there, stop))
         _start_without_main(proc)
         there.close()
         started.append((proc, here))
@@ -843,10 +830,6 @@ def _gather_jobs(started: list, stop, variants: list, stream: TextIO | None,
     with _CtrlC(stop, stream):
         _wait_for_jobs(started, stop, variants, progress, results, failures)
     progress.done()
-    for proc, _ in started:
-        proc.join(timeout=10)
-        if proc.is_alive():
-            proc.kill()
     per_job = [results[j][0] for j in sorted(results)]
     campaign.stats.extend(_merge_stats(per_job, variants))
     campaign.findings.extend(_smallest_findings(

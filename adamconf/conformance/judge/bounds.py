@@ -351,6 +351,7 @@ class _ParamInputs:
     m_p: np.ndarray
     v_p: np.ndarray
     grad: np.ndarray
+    overflow: dict[str, np.ndarray] | None  # exact values the reference stores as ±∞
 
     @property
     def uses_max(self) -> bool:
@@ -374,9 +375,9 @@ def _param_inputs(problem: Problem, reference: Trajectory, indices: Sequence[int
     sc = _scalars(problem, gi, dialect, D, S)
     state = problem.initial_state
 
-    def joined(arrays, per_step=True):
+    def joined(arrays, per_step=True, dtype=np.float64):
         """The parameters' arrays flattened and side by side: (steps, n), or (n,)."""
-        return np.concatenate([np.asarray(a, dtype=np.float64).reshape(
+        return np.concatenate([np.asarray(a, dtype=dtype).reshape(
             (steps, p0.size) if per_step else (p0.size,)) for a, p0 in zip(arrays, params)],
             axis=-1)
 
@@ -403,7 +404,10 @@ def _param_inputs(problem: Problem, reference: Trajectory, indices: Sequence[int
         decoupled=wd_mode == "decoupled" and sc.wd != 0.0,
         theta=theta, m=m, v=v, vmax=vmax, theta0=theta0, m0=m0, v0=v0, vmax0=vmax0,
         theta_p=theta_p, m_p=m_p, v_p=v_p,
-        grad=joined([problem.grads[i] for i in indices]))
+        grad=joined([problem.grads[i] for i in indices]),
+        overflow=None if reference.overflow is None else {
+            q: joined([reference.overflow[q][i] for i in indices], dtype=bool)
+            for q in QUANTITIES})
 
 
 @dataclass(frozen=True)
@@ -480,11 +484,10 @@ def _exact(p: _ParamInputs) -> _Exact:
                   step_scale=step_scale, q=q)
 
 
-def _out_of_range(p: _ParamInputs, x: _Exact, reference: Trajectory, indices: Sequence[int],
-                  D: _Format) -> dict[str, np.ndarray]:
+def _out_of_range(p: _ParamInputs, x: _Exact, D: _Format) -> dict[str, np.ndarray]:
     """Per quantity, where an exact value it depends on lies outside D's range (or beyond
     float64's, where the reference could only store it as ±∞)."""
-    sc, steps = p.sc, p.steps
+    sc = p.sc
     # A value that is not finite although no input was and nothing was divided by an exact
     # zero is an exact value beyond float64's range (the reference stores it as ±∞).
     bad_input = ~np.isfinite(p.grad) | ~np.isfinite(p.theta0) | ~np.isfinite(
@@ -506,10 +509,9 @@ def _out_of_range(p: _ParamInputs, x: _Exact, reference: Trajectory, indices: Se
                   | outside(x.second_hat) | outside(x.mhat) | outside(x.ratio) | outside(x.q)
                   | outside(folded)),
     }
-    if reference.overflow is not None:  # exact values the reference could only store as ±∞
+    if p.overflow is not None:  # exact values the reference could only store as ±∞
         for name in QUANTITIES:
-            out[name] |= np.concatenate([reference.overflow[name][i].reshape(steps, -1)
-                                         for i in indices], axis=1)
+            out[name] |= p.overflow[name]
     return out
 
 
@@ -847,7 +849,7 @@ def _param_bounds(problem: Problem, reference: Trajectory, indices: Sequence[int
     parameters ``indices`` of one group side by side."""
     p = _param_inputs(problem, reference, indices, dialect, D, S)
     exact = _exact(p)
-    out_of_range = _out_of_range(p, exact, reference, indices, D)
+    out_of_range = _out_of_range(p, exact, D)
     lerp_nan = _lerp_nan(p, exact)
     sources = _sources(p, exact, D, S, F64)
     errors = _recurrence(p, exact, sources, _roundings(p, exact, D), D, S)
@@ -880,16 +882,19 @@ def error_bounds(problem: Problem, reference: Trajectory, dtype: str, dialect: D
     nan_ok: dict[str, list[np.ndarray]] = {q: [] for q in QUANTITIES}
     steps = problem.steps
     shapes = [(steps,) + p.shape for p in problem.params]
-    for q in QUANTITIES:
-        out[q] = [np.zeros(shape) for shape in shapes]
-        reasons[q] = [np.zeros(shape, dtype=np.uint8) for shape in shapes]
-        nan_ok[q] = [np.zeros(shape, dtype=bool) for shape in shapes]
     # one pass per group over its parameters side by side: the per-step loop costs the same
-    # for one element as for many
+    # for one element as for many; an empty parameter (or no step) has nothing to bound
     together: dict[int, list[int]] = {}
     for i, (p, g) in enumerate(zip(problem.params, problem.group_of_param())):
         if p.size and steps:
             together.setdefault(g, []).append(i)
+    judged = {i for indices in together.values() for i in indices}
+    for q in QUANTITIES:
+        out[q] = [None if i in judged else np.zeros(shape) for i, shape in enumerate(shapes)]
+        reasons[q] = [None if i in judged else np.zeros(shape, dtype=np.uint8)
+                      for i, shape in enumerate(shapes)]
+        nan_ok[q] = [None if i in judged else np.zeros(shape, dtype=bool)
+                     for i, shape in enumerate(shapes)]
     with np.errstate(all="ignore"):
         for indices in together.values():
             E, bits, nans = _param_bounds(problem, reference, indices, dialect, D, S, F64)

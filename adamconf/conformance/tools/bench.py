@@ -533,7 +533,7 @@ def run(args: argparse.Namespace) -> int:
         report["runner"] = runner
         print()
         print(format_runner(runner))
-    if not getattr(args, "no_fuzz", False):
+    if not args.no_fuzz:
         fuzzing = bench_fuzz(examples=100 if args.quick else 400)
         report["fuzz"] = fuzzing
         print()
