@@ -569,6 +569,28 @@ def test_invalid_lr_set_between_steps_raises_at_step():
     assert opt.step_count == 0 and (p == 1).all()
 
 
+def test_hyperparameters_rechecked_every_step_signed_zeros_included():
+    """A step reuses the last check of the same plain values: a changed value is checked
+    again, and -0.0 is not 0.0 (a lr of -0.0 gives θ other zeros)."""
+    theta = np.array([-0.0, 0.0, 1.0, -0.0], np.float32)
+    grad = np.array([1.0, -1.0, 0.5, 1.0], np.float32)
+    plain = Adam([theta.copy()])
+    boxed = Adam([theta.copy()])  # a 0-d array lr is not a plain number: checked in full
+    for lr, beta1 in [(0.0, 0.9), (-0.0, 0.9), (1e-3, 0.9), (-0.0, -0.0), (0.0, 0.0)]:
+        plain.param_groups[0].update(lr=lr, betas=(beta1, 0.999))
+        boxed.param_groups[0].update(lr=np.array(lr), betas=(beta1, 0.999))
+        plain.step([grad])
+        boxed.step([grad])
+        for name in ("m", "v"):
+            assert plain.state_arrays(name)[0].tobytes() == boxed.state_arrays(name)[0].tobytes()
+        assert plain._params[0].tobytes() == boxed._params[0].tobytes(), (lr, beta1)
+    before = plain._params[0].copy()
+    plain.param_groups[0]["betas"] = (1.0, 0.999)
+    with pytest.raises(ValueError, match=r"Invalid beta parameter at index 0: 1.0"):
+        plain.step([grad])
+    assert plain._params[0].tobytes() == before.tobytes() and plain.step_count == 5
+
+
 @pytest.mark.parametrize("kernel", KERNELS)
 def test_step_allocates_no_full_size_temporaries(kernel):
     n = 1 << 20

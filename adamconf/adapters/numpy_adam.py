@@ -441,6 +441,24 @@ def _numpy_worker(x: _Arrays, c: _StepConstants, queue: _ChunkQueue,
                 _numpy_chunk(x, c, start, stop, scratch_a, scratch_b)
 
 
+_PLAIN_TYPES = frozenset({int, float, bool, np.float64, np.float32, np.float16, np.int64,
+                          np.int32, np.bool_})
+
+
+def _plain_key(group: Mapping[str, Any]) -> tuple | None:
+    """A group's hyperparameters as (type, value, sign), or None where one is not a plain
+    number (a tensor, an array, anything whose value is not its equality)."""
+    betas = group["betas"]
+    if type(betas) not in (tuple, list) or len(betas) != 2:
+        return None
+    values = (group["lr"], betas[0], betas[1], group["eps"], group["weight_decay"],
+              group["amsgrad"], group["maximize"])
+    if not all(type(value) in _PLAIN_TYPES for value in values):
+        return None
+    # the sign is part of the value: -0.0 == 0.0, yet a β or lr of -0.0 gives other zeros
+    return tuple((type(value), value, math.copysign(1.0, value)) for value in values)
+
+
 def _as_flag(name: str, value: Any, where: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"Invalid {name}: {value!r} in {where}; {name} must be True or False")
@@ -495,6 +513,8 @@ class Adam:
         # v̂max exists only where amsgrad has been on (allocated on first need)
         self._vmax: list[np.ndarray | None] = [None] * len(self._params)
         self.kernel = kernel
+        # per group: the last plain hyperparameters that passed validation, and what it gave
+        self._checked: dict[int, tuple[tuple, tuple]] = {}
         self._kernel_of = [self._choose_kernel(kernel, p, i) for i, p in enumerate(self._params)]
         # preallocated scratch per dtype: one pair of chunk buffers per thread that may use it
         self._scratch: dict[np.dtype, list[tuple[np.ndarray, np.ndarray]]] = {}
@@ -627,10 +647,28 @@ class Adam:
             checked.append(g)
         return checked
 
+    def _checked_group(self, group: Mapping[str, Any], gi: int
+                       ) -> tuple[float, tuple[float, float], float, float, bool, bool]:
+        """The group's hyperparameters validated, as :meth:`_validate_group` gives them.
+
+        Every step checks them again, as a scheduler may have changed them. Where each is a
+        plain number (its type and value the whole of it), the last check of the same
+        values is reused: the same values pass or fail alike. Anything else (a tensor lr, a
+        number type of a framework's) is checked in full on every step.
+        """
+        key = _plain_key(group)
+        cached = self._checked.get(gi)
+        if key is not None and cached is not None and cached[0] == key:
+            return cached[1]
+        checked = self._validate_group(group, f"param group {gi}")
+        if key is not None:
+            self._checked[gi] = (key, checked)
+        return checked
+
     def _constants(self, group: Mapping[str, Any], gi: int, t: int
                    ) -> dict[np.dtype, _StepConstants]:
-        lr, (beta1, beta2), eps, weight_decay, amsgrad, maximize = self._validate_group(
-            group, f"param group {gi}")
+        checked = self._checked_group(group, gi)
+        lr, (beta1, beta2), eps, weight_decay, amsgrad, maximize = checked
         # float64 once per step per group, then rounded to each dtype the group uses
         bias_correction1 = one_minus_power(beta1, t)
         bias_correction2 = one_minus_power(beta2, t)

@@ -37,12 +37,13 @@ KERNEL_OF_VARIANT = {"production": "numpy", "production-numba": "numba"}
 
 def _exactly(values: np.ndarray, dtype: np.dtype) -> np.ndarray | None:
     """``values`` converted to ``dtype``, or None when that changes a value."""
+    values = np.asarray(values, dtype=np.float64)
     with np.errstate(all="ignore"):
-        converted = np.asarray(values, dtype=np.float64).astype(dtype)
-        same = np.array_equal(converted.astype(np.float64), values, equal_nan=True)
-    if not same:
-        return None
-    return np.array(converted, order="C")  # ascontiguousarray would make a 0-d array 1-d
+        converted = values.astype(dtype, order="C")  # a new array, 0-d stays 0-d
+        back = converted.astype(np.float64)
+        # NaN is the one value unequal to itself: the full check only where one may be
+        same = bool((back == values).all()) or np.array_equal(back, values, equal_nan=True)
+    return converted if same else None
 
 
 class NumpySession:
