@@ -186,16 +186,38 @@ def _random_state_run(kernel, dtype, n, seed, **options):
     {}, {"amsgrad": True}, {"maximize": True, "weight_decay": 0.1},
     {"amsgrad": True, "maximize": True, "weight_decay": 0.5, "eps": 0.0},
 ])
-def test_kernels_give_identical_bits(dtype, options):
+@pytest.mark.parametrize("numba_threads", [1, 2])
+def test_kernels_give_identical_bits(dtype, options, numba_threads, monkeypatch):
     n = 40_000 + 3  # several numba blocks and NumPy chunks, with a ragged end
+    # one thread: the serial compilation; two: the parallel one, whatever the layer
+    monkeypatch.setattr(numpy_adam, "_numba_elements_per_thread", lambda: 1024)
     numpy_run = _random_state_run("numpy", dtype, n, 7, **options)
-    numba_run = _random_state_run("numba", dtype, n, 7, **options)
+    numba_run = _random_state_run("numba", dtype, n, 7, threads=numba_threads, **options)
     for a, b in zip(numpy_run, numba_run, strict=True):
         if a is None or b is None:
             assert a is None and b is None
         else:
             assert a.dtype == b.dtype == np.dtype(dtype)
             assert same_bits(a, b)
+
+
+@needs_numba
+def test_numba_runs_a_one_thread_step_without_a_parallel_region(monkeypatch):
+    """A parallel region costs ~0.3 ms to start in the workqueue layer: a small parameter
+    (or threads=1) runs the serial compilation."""
+    calls = []
+    real = numpy_adam._numba_kernel
+    monkeypatch.setattr(numpy_adam, "_numba_kernel",
+                        lambda parallel=True: calls.append(parallel) or real(parallel))
+    small = Adam([np.zeros(1000)], kernel="numba", threads=2)
+    calls.clear()
+    small.step([np.ones(1000)])
+    assert calls == [False]
+    monkeypatch.setattr(numpy_adam, "_numba_elements_per_thread", lambda: 1024)
+    large = Adam([np.zeros(4096)], kernel="numba", threads=2)
+    calls.clear()
+    large.step([np.ones(4096)])
+    assert calls == [True]
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])

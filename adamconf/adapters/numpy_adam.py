@@ -52,6 +52,7 @@ import math
 import numbers
 import os
 import threading
+import types
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
@@ -88,6 +89,9 @@ _NUMPY_PARALLEL_MIN_BYTES = 2 * _SHARED_CHUNK_BYTES
 # thread of their own (a parameter smaller than that runs on the calling thread alone).
 _NUMBA_BLOCK = 16384
 _NUMBA_ELEMENTS_PER_THREAD = 1 << 15
+# ... in numba's workqueue layer, where starting a parallel region costs about 0.25 ms:
+# two threads measured slower than one up to 2^19 elements, faster from 2^20
+_NUMBA_ELEMENTS_PER_THREAD_WORKQUEUE = 1 << 19
 
 
 # --------------------------------------------------------------------------------------
@@ -231,9 +235,15 @@ def numba_available() -> bool:
     return bool(_numba_state["available"])
 
 
-def _numba_kernel() -> Any:
-    """The numba kernel, compiled per dtype on first call (and cached on disk)."""
-    kernel = _numba_state.get("kernel")
+def _numba_kernel(parallel: bool = True) -> Any:
+    """The numba kernel, compiled per dtype on first call (and cached on disk).
+
+    ``parallel=False`` gives the same loop compiled without a parallel region, for a step
+    on one thread: launching one costs about 0.3 ms in numba's workqueue layer (the one
+    to use beside torch), ten times a small parameter's whole step.
+    """
+    name = "kernel" if parallel else "serial kernel"
+    kernel = _numba_state.get(name)
     if kernel is None:
         if not numba_available():
             raise ImportError("kernel='numba' needs numba, which is not importable here "
@@ -242,16 +252,23 @@ def _numba_kernel() -> Any:
         import numba
 
         global _prange
-        _prange = numba.prange
+        _prange = numba.prange  # a plain range where the compilation is not parallel
         _numba_state["module"] = numba
+        function = _adam_block_kernel
+        if not parallel:
+            # the same code under its own name: numba's disk cache is keyed by the name
+            function = types.FunctionType(function.__code__, function.__globals__,
+                                          "_adam_block_kernel_serial")
+            function.__qualname__ = function.__name__
         # fastmath off: no FMA contraction, no reassociation, IEEE NaN/∞; error_model numpy:
         # x/0 gives ±∞ or NaN instead of raising
-        options = {"parallel": True, "fastmath": False, "error_model": "numpy", "nogil": True}
+        options = {"parallel": parallel, "fastmath": False, "error_model": "numpy",
+                   "nogil": True}
         try:
-            kernel = numba.njit(cache=True, **options)(_adam_block_kernel)
+            kernel = numba.njit(cache=True, **options)(function)
         except RuntimeError:  # no writable cache directory: compile in every process
-            kernel = numba.njit(cache=False, **options)(_adam_block_kernel)
-        _numba_state["kernel"] = kernel
+            kernel = numba.njit(cache=False, **options)(function)
+        _numba_state[name] = kernel
     return kernel
 
 
@@ -314,6 +331,24 @@ def default_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
+
+
+def _numba_elements_per_thread() -> int:
+    """The fewest elements worth a numba thread, by the threading layer numba runs on: the
+    one asked for, or the one it chose once a parallel region has run."""
+    layer = _numba_state.get("layer")
+    if layer is None:
+        import numba
+
+        try:
+            layer = numba.threading_layer()
+        except ValueError:  # no parallel region has run yet
+            layer = numba.config.THREADING_LAYER
+        if layer in ("workqueue", "omp", "tbb"):
+            _numba_state["layer"] = layer
+    if layer == "workqueue":
+        return _NUMBA_ELEMENTS_PER_THREAD_WORKQUEUE
+    return _NUMBA_ELEMENTS_PER_THREAD
 
 
 def _numba_call(kernel: Any, threads: int, *args: Any) -> None:
@@ -712,10 +747,14 @@ class Adam:
         vmax = self._vmax[i].reshape(-1) if c.amsgrad else theta  # not touched without amsgrad
         # a small step runs on fewer threads: it would wait longer for a second thread
         # (a time slice, on a busy machine) than that thread could save
-        threads = min(self.threads, -(-theta.size // _NUMBA_ELEMENTS_PER_THREAD))
+        threads = min(self.threads, -(-theta.size // _numba_elements_per_thread()))
         # grad.reshape(-1) is a view for a contiguous gradient
-        _numba_call(_numba_kernel(), threads, theta, grad.reshape(-1),
-                    self._m[i].reshape(-1), self._v[i].reshape(-1), vmax, *c)
+        arrays = (theta, grad.reshape(-1), self._m[i].reshape(-1), self._v[i].reshape(-1),
+                  vmax)
+        if threads == 1:
+            _numba_kernel(parallel=False)(*arrays, *c)
+        else:
+            _numba_call(_numba_kernel(), threads, *arrays, *c)
 
     def _step_numpy(self, i: int, grad: np.ndarray, c: _StepConstants) -> None:
         x = _Arrays(self._params[i].reshape(-1), grad.reshape(-1), self._m[i].reshape(-1),
