@@ -35,8 +35,9 @@ GIL) in larger chunks, each thread taking the next chunk when it is done with on
 thread the machine runs late does less of the work instead of holding up the step.
 ``kernel="numba"`` (optional extra ``adamconf[fast]``) runs the same operations in the same
 order per element, compiled with ``fastmath`` off (no FMA contraction, no reassociation)
-and parallelised over blocks of elements with ``prange`` on ``threads`` threads; it
-handles float32 and float64 and gives the same bits as the NumPy kernel.
+and parallelised over blocks of elements with ``prange`` on ``threads`` threads (a step on
+one thread, for a small parameter or ``threads=1``, runs a serial compilation of the same
+loop); it handles float32 and float64 and gives the same bits as the NumPy kernel.
 ``kernel="auto"`` (the default) uses numba for float32/float64 parameters when it is
 installed and NumPy otherwise (always NumPy for float16). In a process that also runs
 torch on the CPU, choose numba's threading layer with ``NUMBA_THREADING_LAYER=workqueue``
@@ -507,7 +508,8 @@ class Adam:
     whose missing keys take the defaults given here. Arrays must be C-contiguous, writeable
     float16, float32 or float64 arrays; :meth:`step` updates them in place.
     ``param_groups`` is a list of dicts that may be changed between steps (an LR scheduler
-    sets ``opt.param_groups[i]["lr"]``); every step re-validates them.
+    sets ``opt.param_groups[i]["lr"]``); every step validates them again (plain numbers
+    seen at the last step are not checked twice: the same values pass alike).
 
     ``kernel`` picks the implementation: ``"numpy"``, ``"numba"`` or ``"auto"`` (see the
     module docstring); both compute the documented formula in the parameter's dtype.
