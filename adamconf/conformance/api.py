@@ -119,8 +119,14 @@ def check(backend="numpy", *, variants: Sequence[str] = (), devices: Sequence[st
         raise UsageError(f"jobs={jobs!r}: give at least 1")
     if not 0.0 <= min_judged <= 1.0:
         raise UsageError(f"min_judged={min_judged!r}: give a fraction between 0 and 1")
-    corpus = load_cases(golden=golden, regressions=regressions, cases=cases,
-                        case_ids=case_ids, tags=tags)
+    loaded: list = []
+
+    def corpus() -> list:  # loaded once, while the first backend's worker starts
+        if not loaded:
+            loaded.append(load_cases(golden=golden, regressions=regressions, cases=cases,
+                                     case_ids=case_ids, tags=tags))
+        return loaded[0]
+
     backends = backend if isinstance(backend, (list, tuple)) else [backend]
     result = CheckResult()
     for one in backends:
@@ -141,7 +147,8 @@ def _check_one(backend, corpus, *, variants, devices, dtypes, validate, identify
     if isinstance(backend, str):
         if in_process:
             raise UsageError("in_process=True needs a backend object, not a name")
-        info, process = probe_backend(backend, timeout, python=python, options=options)
+        info, process = probe_backend(backend, timeout, python=python, options=options,
+                                      meanwhile=corpus)
         spec = backend
     else:
         if in_process is False:
@@ -156,7 +163,7 @@ def _check_one(backend, corpus, *, variants, devices, dtypes, validate, identify
         spec = info.name
     try:
         chosen = choose_variants(info, spec, variants, devices, dtypes)
-        return run(spec, corpus, variants=chosen, info=info, shard=shard, timeout=timeout,
+        return run(spec, corpus(), variants=chosen, info=info, shard=shard, timeout=timeout,
                    validate=validate, identify=identify, process=process,
                    min_judged=min_judged, jobs=jobs, on_result=progress)
     finally:

@@ -43,16 +43,18 @@ class _State:
         from adamconf.conformance.harness.runner import choose_variants, probe_backend
 
         self.spec = config.getoption("adamconf_backend")
-        try:
-            self.info, self.process = probe_backend(self.spec,
-                                                    config.getoption("adamconf_timeout"))
+        loaded = []
+        try:  # the corpus loads while the backend's worker starts
+            self.info, self.process = probe_backend(
+                self.spec, config.getoption("adamconf_timeout"), meanwhile=lambda: loaded.append(
+                    load_corpus(config.getoption("adamconf_golden") or GOLDEN_DIR)))
         except UsageError as exc:
             raise pytest.UsageError(f"adamconf: {exc}") from None
+        self.corpus = loaded[0]
         try:
             self.variants = choose_variants(
                 self.info, self.spec, config.getoption("adamconf_variant"),
                 config.getoption("adamconf_device"), config.getoption("adamconf_dtype"))
-            self.corpus = load_corpus(config.getoption("adamconf_golden") or GOLDEN_DIR)
         except UsageError as exc:
             self.process.close()
             raise pytest.UsageError(f"adamconf: {exc}") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from adamconf.adapters.base import (
     BackendInfo,
@@ -54,12 +55,15 @@ INVALID_HYPERPARAMETERS: list[tuple[str, str, dict]] = [
 
 
 def probe_backend(spec: str, timeout: float = 180.0, *, require_installed: bool = True,
-                  python: str | None = None, options: dict[str, str] | None = None
+                  python: str | None = None, options: dict[str, str] | None = None,
+                  meanwhile: Callable[[], Any] | None = None
                   ) -> tuple[BackendInfo, BackendProcess]:
     """Start the backend's worker and probe it: (info, the running worker).
 
-    A UsageError names the fix: an unknown name, a bad 'module:factory', a worker that
-    cannot start, a framework that is not installed.
+    ``meanwhile`` is called while the worker starts (it imports its framework on another
+    core): loading the corpus there costs a run nothing. A UsageError names the fix: an
+    unknown name, a bad 'module:factory', a worker that cannot start, a framework that is
+    not installed.
     """
     names = known_backends()
     if spec not in names and ":" not in spec:
@@ -71,7 +75,14 @@ def probe_backend(spec: str, timeout: float = 180.0, *, require_installed: bool 
         except UnknownBackend as exc:
             raise UsageError(str(exc)) from None
     process = BackendProcess(spec, timeout, python=python, options=options)
-    reply = process.request("probe")
+    failed = process.send("probe")
+    if meanwhile is not None and failed is None:
+        try:
+            meanwhile()
+        except BaseException:
+            process.close()
+            raise
+    reply = failed if failed is not None else process.receive()
     hint = INSTALL_HINTS.get(spec, "")
     if not reply.ok:
         process.close()
