@@ -116,3 +116,36 @@ def test_a_lane_without_overlap_gives_the_same_results(corpus):
     runs = [run_lane(process, "numpy", tasks, pipelined=flag) for flag in (True, False)]
     assert [(r.case_id, r.variant, r.status, r.message) for r in runs[0]] == \
         [(r.case_id, r.variant, r.status, r.message) for r in runs[1]]
+
+
+def test_probe_calls_meanwhile_while_the_worker_starts_and_closes_it_if_that_raises(
+        monkeypatch):
+    from adamconf.conformance.harness import runner, worker
+
+    started = []
+    real_start = worker.BackendProcess._start
+
+    def start(self):
+        real_start(self)
+        started.append(self)
+
+    monkeypatch.setattr(worker.BackendProcess, "_start", start)
+    order = []
+    info, process = runner.probe_backend(
+        "numpy", meanwhile=lambda: order.append(("meanwhile", process_alive(started))))
+    try:
+        # called after the worker was started and before its answer was read
+        assert order == [("meanwhile", True)] and info.installed
+    finally:
+        process.close()
+
+    def fail():
+        raise UsageError("golden folder nowhere does not exist")
+
+    with pytest.raises(UsageError, match="nowhere"):
+        runner.probe_backend("numpy", meanwhile=fail)
+    assert not process_alive(started[-1:])  # the worker was closed, not left behind
+
+
+def process_alive(processes) -> bool:
+    return bool(processes) and processes[-1]._alive()
