@@ -254,6 +254,28 @@ def test_no_false_failures_generated_extreme_gradients(dtype, data):
     assert verdict.status != "fail", verdict.describe("generated", recipe.name)
 
 
+def test_a_step_scalar_rounded_to_a_subnormal_is_not_a_false_failure():
+    """Found by a random example: γ = 2^-126 is exact and normal in bfloat16, but the
+    lr-folded step γ·√(1−β2^t)/(1−β1^t) ≈ 2.4e-40 rounded to bfloat16 is subnormal, with
+    7 bits at most: 17 % off (2.75e-40). The bound must hold that; it held only u_D."""
+    lrs = np.array([2.0 ** -126, 0.0, 0.0, 0.0, 0.0])
+    problem = Problem(
+        (Group(GroupConfig(lr=1e-3, betas=(0.0, 0.9999), eps=0.0), (np.zeros(3),), lrs=lrs),),
+        (np.array([[0.0, 0.0, -0.5]] + [[0.0, 0.0, 0.0]] * 4),),
+        initial_state=InitialState(step=3, m=(np.zeros(3),), v=(np.zeros(3),),
+                                   vmax=(np.zeros(3),)))
+    reference = run_reference(problem)
+    folded = next(r for r in FAMILY["bfloat16"] if r.name == "bfloat16/folded")
+    observed = emulate(problem, folded)
+    assert abs(observed.theta[0][0, 2] / reference.theta[0][0, 2] - 1) > 0.1  # the case
+    verdict = judge(problem, reference, observed, "bfloat16")
+    assert verdict.status != "fail", verdict.describe("subnormal step", folded.name)
+    # the emulation underflows gradually: the gradual bound, the tighter, holds it too
+    gradual = error_bounds(problem, reference, "bfloat16", underflow="gradual")
+    error = abs(observed.theta[0][0, 2] - reference.theta[0][0, 2])
+    assert error <= gradual.theta[0][0, 2] < abs(reference.theta[0][0, 2])
+
+
 def test_emulator_matches_an_independent_float32_implementation(corpus):
     """The emulator's documented recipe is what plain float32 numpy gives, bit for bit."""
     for golden in corpus[::7]:

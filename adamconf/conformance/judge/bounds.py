@@ -601,6 +601,7 @@ def _sources(p: _ParamInputs, x: _Exact, D: _Format, S: _Format, F64: _Format) -
         b1_mp=b1 * a_mp, w1_g=w1 * ag, lerp1_dm=lerp1 * diff_m, b2_vp=b2 * v_p,
         w2_g2=w2 * g2, lerp2_dv=lerp2 * diff_v, w2_g=w2 * ag) if D.flush else None
     src_q = C_STEP_SCALARS * u_s * x.q + sc.e_lr * x.step_scale * x.ratio
+    src_q += _tiny_step_scalars(sc, D, u_s) * x.q
     rnd_s, rnd_d = D.rnd(x.s), D.rnd(x.d)
     cast = D.u if S.fmt.name != D.fmt.name else 0.0  # a scalar rounded to D where used
     hat_share = 0.0
@@ -621,6 +622,22 @@ def _sources(p: _ParamInputs, x: _Exact, D: _Format, S: _Format, F64: _Format) -
                     rnd_d=rnd_d, hat_share=hat_share, half_bc2=half_bc2,
                     bc2_share_all=bc2_share_all, bc2_in_d_all=bc2_in_d_all,
                     eps_extra=eps_extra, flushed=flushed)
+
+
+def _tiny_step_scalars(sc: _Scalars, D: _Format, u_s: float) -> np.ndarray:
+    """Per step, the relative error of a step scalar of the torch or lr-folded ordering,
+    γ/(1−β1^t) or γ·√(1−β2^t)/(1−β1^t), rounded to D where it meets the array, where that
+    scalar lies below D's smallest normal: there the rounding is absolute (half D's
+    smallest spacing, 2^-134 in bfloat16) or a flush, which the relative terms (u_S, and
+    u_D through 1−β1^t's own rounding to D) do not cover. 0 where the scalar is normal."""
+    worst = np.zeros_like(sc.lr)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for sigma in (sc.lr / sc.bc1, sc.lr * np.sqrt(sc.bc2) / sc.bc1):
+            tiny = (sigma > 0) & (sigma < D.eta)
+            if tiny.any():
+                rel = D.rnd(sigma, C_STEP_SCALARS * u_s * sigma) / np.where(tiny, sigma, 1.0)
+                worst = np.maximum(worst, np.where(tiny, rel, 0.0))
+    return worst
 
 
 @dataclass(frozen=True)
