@@ -196,22 +196,37 @@ def values(dtype: str = "float32", profile: str = "typical", *, signed: bool = T
 
 
 @functools.cache
+def _bytes(size: int) -> st.SearchStrategy[bytes]:
+    return st.binary(min_size=size, max_size=size)
+
+
+def _code_bytes(code: _Code) -> int:
+    """Bytes a value of ``code`` is drawn from."""
+    return (code.width.bit_length() + 7) // 8 + 1
+
+
+@functools.cache
 def _value_array(fmt: FloatFormat, count: int, profile: str, signed: bool = True,
-                 zeros: bool = True, width: int | None = None) -> st.SearchStrategy[np.ndarray]:
+                 zeros: bool = True) -> st.SearchStrategy[np.ndarray]:
     """``count`` values of one profile (cached: building strategies per draw costs more
     than drawing them). One byte string for the whole array and one significand width:
-    two hypothesis choices however many values, one where ``width`` (the fraction bits
-    kept) was drawn already (drawing one integer per value made generation most of a fuzz
-    run)."""
+    two hypothesis choices however many values (drawing one integer per value made
+    generation most of a fuzz run)."""
     if count == 0:
         return st.just(0).map(lambda _: np.zeros(0))
     code = _code(profile, fmt, signed, zeros)
-    size = (code.width.bit_length() + 7) // 8 + 1
-    blob = st.binary(min_size=count * size, max_size=count * size)
-    if width is not None:
-        return blob.map(lambda drawn: code.decode(code.codes(drawn, count, width)))
-    return st.tuples(_integers(0, fmt.precision - 1), blob).map(
+    return st.tuples(_integers(0, fmt.precision - 1), _bytes(count * _code_bytes(code))).map(
         lambda drawn: code.decode(code.codes(drawn[1], count, drawn[0])))
+
+
+def _draw_values(draw, fmt: FloatFormat, count: int, profile: str, width: int,
+                 signed: bool = True, zeros: bool = True) -> np.ndarray:
+    """As :func:`_value_array`, with the significand width (fraction bits kept) drawn
+    already: one choice, the byte string."""
+    if count == 0:
+        return np.zeros(0)
+    code = _code(profile, fmt, signed, zeros)
+    return code.decode(code.codes(draw(_bytes(count * _code_bytes(code))), count, width))
 
 
 def _profile_and_width(draw, fmt: FloatFormat, profiles: tuple[str, ...]) -> tuple[str, int]:
@@ -250,7 +265,7 @@ def _arrays(fmt: FloatFormat, shape: tuple[int, ...], profiles: tuple[str, ...],
             flat = np.array(draw(st.lists(_ZERO_SIGNS, min_size=size,
                                           max_size=size)), dtype=np.float64)
         else:
-            flat = draw(_value_array(fmt, size, profile, width=width))
+            flat = _draw_values(draw, fmt, size, profile, width)
         if allow_non_finite:
             flat = _sprinkle_non_finite(draw, flat)
         return flat.reshape(shape)
@@ -275,18 +290,17 @@ def _draw_gradients(draw, fmt: FloatFormat, steps: int, shape: tuple[int, ...],
     if size == 0:
         return np.zeros((steps,) + shape), profile
     if profile == "constant":
-        row = draw(_value_array(fmt, size, "typical", width=width))
+        row = _draw_values(draw, fmt, size, "typical", width)
         flat = np.tile(row, steps)
     elif profile == "sign-flip":
-        row = draw(_value_array(fmt, size, "typical", zeros=False, width=width))
+        row = _draw_values(draw, fmt, size, "typical", width, zeros=False)
         signs = np.where(np.arange(steps) % 2 == 0, 1.0, -1.0)
         flat = (signs[:, None] * row[None, :]).reshape(-1)
         if draw(_BOOLEANS):  # the same alternating signs with magnitudes that vary
             flat = np.copysign(draw(_value_array(fmt, steps * size, "typical", signed=False,
                                                  zeros=False)), flat)
     elif profile == "zeros-run":
-        flat = draw(_value_array(fmt, steps * size, "typical", width=width)).reshape(steps,
-                                                                                   size)
+        flat = _draw_values(draw, fmt, steps * size, "typical", width).reshape(steps, size)
         start = draw(_integers(0, steps - 1))
         stop = draw(_integers(start + 1, steps))
         flat[start:stop] = 0.0  # a long run of zero gradients: m and v decay, then restart
@@ -294,7 +308,7 @@ def _draw_gradients(draw, fmt: FloatFormat, steps: int, shape: tuple[int, ...],
             flat[:, draw(_integers(0, size - 1))] = 0.0  # one element never moves
         flat = flat.reshape(-1)
     else:
-        flat = draw(_value_array(fmt, steps * size, profile, width=width))
+        flat = _draw_values(draw, fmt, steps * size, profile, width)
     if allow_non_finite:
         flat = _sprinkle_non_finite(draw, flat)
     return flat.reshape((steps,) + shape), profile
