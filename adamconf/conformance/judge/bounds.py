@@ -631,12 +631,11 @@ def _tiny_step_scalars(sc: _Scalars, D: _Format, u_s: float) -> np.ndarray:
     smallest spacing, 2^-134 in bfloat16) or a flush, which the relative terms (u_S, and
     u_D through 1−β1^t's own rounding to D) do not cover. 0 where the scalar is normal."""
     worst = np.zeros_like(sc.lr)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for sigma in (sc.lr / sc.bc1, sc.lr * np.sqrt(sc.bc2) / sc.bc1):
-            tiny = (sigma > 0) & (sigma < D.eta)
-            if tiny.any():
-                rel = D.rnd(sigma, C_STEP_SCALARS * u_s * sigma) / np.where(tiny, sigma, 1.0)
-                worst = np.maximum(worst, np.where(tiny, rel, 0.0))
+    for sigma in (sc.lr / sc.bc1, sc.lr * np.sqrt(sc.bc2) / sc.bc1):
+        tiny = (sigma > 0) & (sigma < D.eta)
+        if tiny.any():
+            rel = D.rnd(sigma, C_STEP_SCALARS * u_s * sigma) / np.where(tiny, sigma, 1.0)
+            worst = np.maximum(worst, np.where(tiny, rel, 0.0))
     return worst
 
 
