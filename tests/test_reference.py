@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from adamconf.reference import engine
 from adamconf.reference.config import GroupConfig
-from adamconf.reference.dialects import DIALECTS, SPEC
+from adamconf.reference.dialects import DIALECTS, SEMANTIC_DIALECTS, SPEC, get_dialect
 from adamconf.reference.engine import run_float64, run_reference
 from adamconf.reference.floats import mpf_to_float64
 from adamconf.reference.problem import Group, InitialState, Problem
@@ -322,52 +322,67 @@ def test_global_precision_untouched():
 
 def _by_hand(dialect: str, grads, theta, lr=0.1, b1=0.9, b2=0.999, eps=1e-3, wd=0.0,
              amsgrad=False, maximize=False):
-    """Two scalar steps of each published formula, straight from the papers and sources."""
+    """Two scalar steps of each published formula, straight from the papers and sources,
+    one switch setting at a time (read off the dialect's settings, computed here)."""
+    d = get_dialect(dialect)
     ctx = mpmath.MPContext()
     ctx.dps = 60
     f = ctx.mpf
     theta, m, v, vmax = f(theta), f(0), f(0), f(0)
     lr, b1, b2, eps, wd = f(lr), f(b1), f(b2), f(eps), f(wd)
+    decay = d.weight_decay_mode
     for t, grad in enumerate(grads, 1):
         g = -f(grad) if maximize else f(grad)
-        if dialect == "maximize-after-wd":
+        if decay == "maximize-after-wd":
             g = -(f(grad) + wd * theta) if maximize else f(grad) + wd * theta
-        elif dialect in ("wd-decoupled", "wd-decoupled+eps-hat",
-                         "ams-rawmax+eps-hat+wd-decoupled"):
+        elif decay == "decoupled":
             theta = theta * (1 - lr * wd)  # AdamW, Keras: decay, then Adam on the plain g
-        else:
+        elif decay == "decoupled-lr0":
+            theta = theta * (1 - lr * wd)  # the constructor's lr (constant here)
+        elif decay == "decoupled-nolr":
+            theta = theta * (1 - wd)
+        elif decay == "l2":
             g = g + wd * theta
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
-        tt = t + {"step-off-by-one": 1, "step-off-by-one-low": -1}.get(dialect, 0)
+        tt = t + d.step_offset
         bc1, bc2 = 1 - b1 ** tt, 1 - b2 ** tt
-        if dialect == "no-bias-correction":
+        if not d.bias_correction:
             bc1 = bc2 = f(1)
-        if dialect in ("eps-hat", "ams-ignored+eps-hat", "wd-decoupled+eps-hat"):
-            # Kingma & Ba §2, last paragraph
-            theta = theta - lr * ctx.sqrt(bc2) / bc1 * m / (ctx.sqrt(v) + eps)
-        elif dialect == "ams-rawmax":  # torch: max of raw v, corrected afterwards
+        ams = d.amsgrad_mode if amsgrad else "off"
+        if d.eps_mode == "hat":  # Kingma & Ba §2, last paragraph; TF, Keras with amsgrad
+            if ams == "max-raw":
+                vmax = max(vmax, v)
+            second = vmax if ams == "max-raw" else v
+            theta = theta - lr * ctx.sqrt(bc2) / bc1 * m / (ctx.sqrt(second) + eps)
+        elif ams == "max-raw":  # torch: max of raw v, corrected afterwards
             vmax = max(vmax, v)
             theta = theta - lr / bc1 * m / (ctx.sqrt(vmax) / ctx.sqrt(bc2) + eps)
-        elif dialect in ("ams-rawmax+eps-hat", "ams-rawmax+eps-hat+wd-decoupled"):  # TF, Keras
-            vmax = max(vmax, v)
-            theta = theta - lr * ctx.sqrt(bc2) / bc1 * m / (ctx.sqrt(vmax) + eps)
-        elif dialect == "ams-paper":  # Reddi et al., Algorithm 2
+        elif ams == "paper":  # Reddi et al., Algorithm 2
             vmax = max(vmax, v)
             theta = theta - lr * m / (ctx.sqrt(vmax) + eps)
-        elif dialect == "eps-inside-sqrt":
+        elif d.eps_mode == "inside-sqrt":
             theta = theta - lr * (m / bc1) / ctx.sqrt(v / bc2 + eps)
-        elif amsgrad and dialect not in ("ams-ignored",):
+        elif d.eps_mode == "floor":
+            theta = theta - lr * (m / bc1) / max(ctx.sqrt(v / bc2), eps)
+        elif ams == "max-hat":
             vmax = max(vmax, v / bc2)
             theta = theta - lr * (m / bc1) / (ctx.sqrt(vmax) + eps)
         else:
             theta = theta - lr * (m / bc1) / (ctx.sqrt(v / bc2) + eps)
+        if decay == "after":  # transformers' old AdamW: decay the new θ
+            theta = theta * (1 - lr * wd)
     return mpf_to_float64(theta)
 
 
-@pytest.mark.parametrize("name", [d for d in DIALECTS if d != "step-off-by-one-low"])
+# the semantic points; max-drops-nan differs only with a NaN, wd-decoupled-lr0 only under a
+# schedule: each has its own test below
+_BY_FORMULA = [d for d in SEMANTIC_DIALECTS if d not in ("step-off-by-one-low",)]
+
+
+@pytest.mark.parametrize("name", _BY_FORMULA)
 def test_dialect_matches_its_formula(name):
-    amsgrad = name.startswith("ams")
+    amsgrad = "ams-" in name
     wd = 0.1
     maximize = name == "maximize-after-wd"
     grads = [0.5, 0.002]
@@ -376,8 +391,25 @@ def test_dialect_matches_its_formula(name):
     got = final_theta(p, DIALECTS[name])
     want = _by_hand(name, grads, 1.5, wd=wd, amsgrad=amsgrad, maximize=maximize)
     assert got == pytest.approx(want, rel=1e-15)
-    if name != "spec":  # and the dialect really is a different algorithm on this input
+    if name not in ("spec", "max-drops-nan", "wd-decoupled-lr0"):
+        # and the dialect really is a different algorithm on this input
         assert got != pytest.approx(final_theta(p), rel=1e-6)
+
+
+def test_max_drops_nan_keeps_the_finite_max():
+    """fmax: a NaN v̂ leaves v̂max as it was, where the documented max turns it NaN."""
+    p = problem([0.5, float("nan")], 1.0, amsgrad=True)
+    spec, dropped = run_reference(p), run_reference(p, DIALECTS["max-drops-nan"])
+    assert np.isnan(spec.vmax[0][1]) and dropped.vmax[0][1] == dropped.vmax[0][0] > 0
+
+
+def test_decay_with_the_initial_lr_ignores_the_schedule():
+    p = Problem((Group(GroupConfig(lr=0.1, weight_decay=0.5), (np.array(2.0),),
+                       lrs=np.array([0.1, 0.01])),), (np.array([0.0, 0.0]),))
+    lr0 = run_reference(p, DIALECTS["wd-decoupled-lr0"]).theta[0]
+    now = run_reference(p, DIALECTS["wd-decoupled"]).theta[0]
+    assert lr0[1] == pytest.approx(2.0 * 0.95 * 0.95, rel=1e-15)  # zero gradients: decay only
+    assert now[1] == pytest.approx(2.0 * 0.95 * 0.995, rel=1e-15)
 
 
 def test_step_off_by_one_low_divides_by_zero_on_the_first_step():

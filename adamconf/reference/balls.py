@@ -169,7 +169,16 @@ def _careful_maximum(a, b):
     return a.max(b)  # an enclosure of the max whether or not the order is decided
 
 
-_CAREFUL = Arith(_careful_div, _careful_sqrt, _careful_maximum)
+def _careful_fmax(a, b):
+    """fmax: a NaN operand is dropped (two NaNs give NaN)."""
+    if type(a) is _Special and math.isnan(a.value):
+        return b
+    if type(b) is _Special and math.isnan(b.value):
+        return a
+    return _careful_maximum(a, b)
+
+
+_CAREFUL = Arith(_careful_div, _careful_sqrt, _careful_maximum, _careful_fmax)
 
 
 def _fast_arith() -> Arith:

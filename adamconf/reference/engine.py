@@ -71,7 +71,14 @@ def _mp_arith(ctx: mpmath.MPContext) -> Arith:
             return nan
         return a if a >= b else b
 
-    return Arith(div, ctx.sqrt, maximum)
+    def fmax(a, b):  # a NaN operand is dropped; two NaNs give NaN
+        if isnan(a):
+            return b
+        if isnan(b):
+            return a
+        return a if a >= b else b
+
+    return Arith(div, ctx.sqrt, maximum, fmax)
 
 
 def _run_mp(problem: Problem, dialect: Dialect, dps: int, keep: bool = False):

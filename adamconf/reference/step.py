@@ -49,10 +49,13 @@ class StepConstants:
 
 
 class Arith:
-    """The three operations whose IEEE meaning a number type may not give by itself."""
+    """The operations whose IEEE meaning a number type may not give by itself: division,
+    square root, the max that propagates NaN and the max that drops it (fmax)."""
 
-    def __init__(self, div: Callable, sqrt: Callable, maximum: Callable) -> None:
+    def __init__(self, div: Callable, sqrt: Callable, maximum: Callable,
+                 fmax: Callable | None = None) -> None:
         self.div, self.sqrt, self.maximum = div, sqrt, maximum
+        self.fmax = fmax or maximum
 
 
 def _numpy_div(a, b):
@@ -65,7 +68,9 @@ def _numpy_sqrt(a):
         return np.sqrt(a)
 
 
-NUMPY_ARITH = Arith(_numpy_div, _numpy_sqrt, np.maximum)
+NUMPY_ARITH = Arith(_numpy_div, _numpy_sqrt, np.maximum, np.fmax)
+
+_DECOUPLED = ("decoupled", "decoupled-lr0", "decoupled-nolr")
 
 
 def adam_step(ar: Arith, dialect: Dialect, c: StepConstants, theta, m, v, vmax, grad):
@@ -74,7 +79,7 @@ def adam_step(ar: Arith, dialect: Dialect, c: StepConstants, theta, m, v, vmax, 
     Written once for both number kinds; the dialect's switches pick the formula (see
     :class:`adamconf.reference.dialects.Dialect`).
     """
-    if dialect.weight_decay_mode == "decoupled" and c.weight_decay:
+    if dialect.weight_decay_mode in _DECOUPLED and c.weight_decay:
         theta = theta * c.decay_factor
     g = grad
     if dialect.weight_decay_mode == "maximize-after-wd":
@@ -91,16 +96,19 @@ def adam_step(ar: Arith, dialect: Dialect, c: StepConstants, theta, m, v, vmax, 
     v = c.beta2 * v + c.one_minus_beta2 * (g * g)
 
     amsgrad_mode = dialect.amsgrad_mode if c.amsgrad else "off"
+    maximum = ar.fmax if dialect.max_nan == "drop" else ar.maximum
+    after = dialect.weight_decay_mode == "after" and c.weight_decay
     if amsgrad_mode == "paper":  # Reddi et al.: no bias correction anywhere
-        vmax = ar.maximum(vmax, v)
-        return theta - c.lr * ar.div(m, ar.sqrt(vmax) + c.eps), m, v, vmax
+        vmax = maximum(vmax, v)
+        theta = theta - c.lr * ar.div(m, ar.sqrt(vmax) + c.eps)
+        return (theta * c.decay_factor if after else theta), m, v, vmax
 
     if amsgrad_mode == "max-hat":
-        vmax = ar.maximum(vmax, ar.div(v, c.bias_correction2))
+        vmax = maximum(vmax, ar.div(v, c.bias_correction2))
         second = vmax  # the bias-corrected second moment that the denominator uses
         second_raw = vmax * c.bias_correction2 if dialect.eps_mode == "hat" else None
     elif amsgrad_mode == "max-raw":
-        vmax = ar.maximum(vmax, v)
+        vmax = maximum(vmax, v)
         second_raw = vmax
         second = ar.div(vmax, c.bias_correction2) if dialect.eps_mode != "hat" else None
     else:  # amsgrad off or ignored: the state is left as it was
@@ -109,13 +117,17 @@ def adam_step(ar: Arith, dialect: Dialect, c: StepConstants, theta, m, v, vmax, 
 
     if dialect.eps_mode == "hat":
         step_size = c.lr * ar.div(c.sqrt_bias_correction2, c.bias_correction1)
-        return theta - step_size * ar.div(m, ar.sqrt(second_raw) + c.eps), m, v, vmax
-    if dialect.eps_mode == "inside-sqrt":
-        denominator = ar.sqrt(second + c.eps)
+        theta = theta - step_size * ar.div(m, ar.sqrt(second_raw) + c.eps)
     else:
-        denominator = ar.sqrt(second) + c.eps
-    m_hat = ar.div(m, c.bias_correction1)
-    return theta - c.lr * ar.div(m_hat, denominator), m, v, vmax
+        if dialect.eps_mode == "inside-sqrt":
+            denominator = ar.sqrt(second + c.eps)
+        elif dialect.eps_mode == "floor":
+            denominator = ar.maximum(ar.sqrt(second), c.eps)
+        else:
+            denominator = ar.sqrt(second) + c.eps
+        theta = theta - c.lr * ar.div(ar.div(m, c.bias_correction1), denominator)
+    # decay after the update: the new θ is decayed (transformers' old AdamW order)
+    return (theta * c.decay_factor if after else theta), m, v, vmax
 
 
 def step_constants(number: Callable, power: Callable, sqrt: Callable, problem: Problem,
@@ -131,6 +143,12 @@ def step_constants(number: Callable, power: Callable, sqrt: Callable, problem: P
             beta1, beta2 = number(cfg.beta1), number(cfg.beta2)
             lr = number(group.lr_at(k))
             wd = number(cfg.weight_decay)
+            if dialect.weight_decay_mode == "decoupled-nolr":
+                decay_factor = one - wd
+            elif dialect.weight_decay_mode == "decoupled-lr0":
+                decay_factor = one - number(cfg.lr) * wd  # the constructor's lr
+            else:
+                decay_factor = one - lr * wd
             bias_off = not dialect.bias_correction or (
                 cfg.amsgrad and dialect.amsgrad_mode == "paper")
             bc1 = one if bias_off else one - power(beta1, t)
@@ -138,7 +156,7 @@ def step_constants(number: Callable, power: Callable, sqrt: Callable, problem: P
             row.append(StepConstants(
                 lr=lr, beta1=beta1, beta2=beta2, one_minus_beta1=one - beta1,
                 one_minus_beta2=one - beta2, eps=number(cfg.eps), weight_decay=wd,
-                decay_factor=one - lr * wd, bias_correction1=bc1, bias_correction2=bc2,
+                decay_factor=decay_factor, bias_correction1=bc1, bias_correction2=bc2,
                 sqrt_bias_correction2=sqrt(bc2), amsgrad=cfg.amsgrad, maximize=cfg.maximize))
         out.append(row)
     return out

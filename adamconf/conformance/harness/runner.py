@@ -31,6 +31,7 @@ from adamconf.conformance.harness.registry import (
     load_backend,
 )
 from adamconf.conformance.harness.worker import DEFAULT_TIMEOUT, BackendProcess, ReplyKind
+from adamconf.conformance.judge.identify import identify_variants
 from adamconf.conformance.judge.outcome import (
     CaseResult,
     RunResult,
@@ -187,15 +188,23 @@ def run(spec: str, corpus: Sequence[GoldenCase], *, variants: Sequence[Variant],
         if validate:
             outcome.validation = check_validation(process, variants)
         parallel = jobs > 1 and len(tasks) > 1 and isinstance(process, BackendProcess)
+        # with identify, the lanes keep each judged trajectory, and the variant's model is
+        # searched over all its cases at once once they are back
+        keep = "keep" if identify else False
         if parallel:
             if own:
                 process.close()  # the lanes start their own workers
             outcome.results = run_parallel(spec, tasks, jobs=jobs, timeout=timeout,
-                                           identify=identify, python=process.python,
+                                           identify=keep, python=process.python,
                                            options=process.options, on_result=on_result)
         else:
-            outcome.results = run_lane(process, spec, tasks, identify=identify,
+            outcome.results = run_lane(process, spec, tasks, identify=keep,
                                        on_result=on_result)
+        if identify:
+            identify_started = time.perf_counter()
+            identify_variants(outcome.results, {g.id: g.case for g, _ in tasks})
+            outcome.settings["identify_seconds"] = round(
+                time.perf_counter() - identify_started, 3)
     finally:
         if own:
             process.close()

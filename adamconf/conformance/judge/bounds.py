@@ -33,6 +33,7 @@ __all__ = ["Bounds", "error_bounds", "REASONS", "describe_reasons", "scalar_form
 
 QUANTITIES = Trajectory.QUANTITIES
 UNDERFLOW_MODES = ("flush", "gradual")
+_DECAYS = ("decoupled", "decoupled-lr0", "decoupled-nolr", "after")  # θ·(1 − ·λ) somewhere
 
 # Why an element is inconclusive: bits of the per-element mask.
 RANGE = 1
@@ -224,6 +225,17 @@ def _bias_correction(beta: float, e_beta: float, t: np.ndarray, S: _Format
     return bc, rel
 
 
+def _narrower(name: str | None, than: _Format, flush: bool) -> _Format | None:
+    """The format a precision switch names, where it is narrower than ``than`` (else the
+    switch changes nothing the bound does not already cover)."""
+    if name is None:
+        return None
+    fmt = get_format(name)
+    if fmt.precision >= than.fmt.precision and fmt.emin <= than.fmt.emin:
+        return None
+    return _Format(fmt, flush=flush)
+
+
 def _scalars(problem: Problem, group_index: int, dialect: Dialect, D: _Format, S: _Format
              ) -> _Scalars:
     group = problem.groups[group_index]
@@ -249,8 +261,13 @@ def _scalars(problem: Problem, group_index: int, dialect: Dialect, D: _Format, S
         bc1 = bc2 = np.ones(steps)
         rel_bc1 = rel_bc2 = np.zeros(steps)
     else:
-        bc1, rel_bc1 = _bias_correction(beta1, float(S.input_error(np.array(beta1))), t, S)
-        bc2, rel_bc2 = _bias_correction(beta2, float(S.input_error(np.array(beta2))), t, S)
+        # β^t in a narrower format (a precision switch): β rounded there, then pow or a
+        # running product there
+        beta_format = (None if dialect.beta_power is None else _narrower(
+            "float32" if dialect.beta_power == "float32" else D.fmt.name, S, S.flush))
+        P = beta_format or S
+        bc1, rel_bc1 = _bias_correction(beta1, float(P.input_error(np.array(beta1))), t, P)
+        bc2, rel_bc2 = _bias_correction(beta2, float(P.input_error(np.array(beta2))), t, P)
         if differs:  # rounded once more where it meets D (subnormal there, maybe)
             with np.errstate(divide="ignore", invalid="ignore"):
                 rel_bc1 = rel_bc1 + np.where(bc1 > 0, D.rnd(bc1) / bc1, 0.0)
@@ -338,7 +355,7 @@ class _ParamInputs:
     eps_mode: str
     weight_decay_mode: str
     l2: bool
-    decoupled: bool
+    decoupled: bool  # θ·(1 − ·λ) before the update, or after it (weight_decay_mode "after")
     theta: np.ndarray
     m: np.ndarray
     v: np.ndarray
@@ -352,6 +369,9 @@ class _ParamInputs:
     v_p: np.ndarray
     grad: np.ndarray
     overflow: dict[str, np.ndarray] | None  # exact values the reference stores as ±∞
+    lr0: float = 0.0  # the constructor's lr (weight_decay_mode "decoupled-lr0")
+    drops_nan: bool = False  # the max drops a NaN operand (fmax): so do its errors
+    e_lr0: float = 0.0
 
     @property
     def uses_max(self) -> bool:
@@ -401,10 +421,11 @@ def _param_inputs(problem: Problem, reference: Trajectory, indices: Sequence[int
         amsgrad_mode=dialect.amsgrad_mode if cfg.amsgrad else "off",
         eps_mode=dialect.eps_mode, weight_decay_mode=wd_mode,
         l2=wd_mode in ("l2", "maximize-after-wd") and sc.wd != 0.0,
-        decoupled=wd_mode == "decoupled" and sc.wd != 0.0,
+        decoupled=wd_mode in _DECAYS and sc.wd != 0.0,
         theta=theta, m=m, v=v, vmax=vmax, theta0=theta0, m0=m0, v0=v0, vmax0=vmax0,
         theta_p=theta_p, m_p=m_p, v_p=v_p,
         grad=joined([problem.grads[i] for i in indices]),
+        drops_nan=dialect.max_nan == "drop", lr0=cfg.lr, e_lr0=float(_scalar_error(cfg.lr, S, D, S.fmt.name != D.fmt.name)),
         overflow=None if reference.overflow is None else {
             q: joined([reference.overflow[q][i] for i in indices], dtype=bool)
             for q in QUANTITIES})
@@ -434,6 +455,15 @@ class _Exact:
     q: np.ndarray  # |update| = γ·step_scale·m̂/d
 
 
+def _decay_lr(p: _ParamInputs) -> np.ndarray:
+    """The lr the decoupled decay multiplies λ by: γ_t, the constructor's γ, or 1."""
+    if p.weight_decay_mode == "decoupled-nolr":
+        return np.ones_like(p.sc.lr)
+    if p.weight_decay_mode == "decoupled-lr0":
+        return np.full_like(p.sc.lr, p.lr0)
+    return p.sc.lr
+
+
 def _exact(p: _ParamInputs) -> _Exact:
     """g = ±∇ + λθ′; v̂ = v/(1−β2^t); d = √v̂ + ε (or √(v̂ + ε)); q = γ·m̂/d, per dialect."""
     sc = p.sc
@@ -442,8 +472,9 @@ def _exact(p: _ParamInputs) -> _Exact:
     amsgrad_mode, eps_mode = p.amsgrad_mode, p.eps_mode
     theta_p, m_p, v_p = p.theta_p, p.m_p, p.v_p
     if p.decoupled:
-        decay = 1.0 - lr * wd
-        theta_start = theta_p * decay  # θ after the decoupled decay, before the update
+        decay = 1.0 - _decay_lr(p) * wd
+        # θ after the decoupled decay, before the update (decayed after it: θ′ itself)
+        theta_start = theta_p if p.weight_decay_mode == "after" else theta_p * decay
     else:
         decay = None
         theta_start = theta_p
@@ -472,7 +503,12 @@ def _exact(p: _ParamInputs) -> _Exact:
     else:
         second_hat = second if corrected else second / bc2
     s = np.sqrt(second_hat)
-    d = np.sqrt(second_hat + eps) if eps_mode == "inside-sqrt" else s + eps
+    if eps_mode == "inside-sqrt":
+        d = np.sqrt(second_hat + eps)
+    elif eps_mode == "floor":
+        d = np.maximum(s, eps)
+    else:
+        d = s + eps
     mhat = np.abs(p.m) / bc1
     ratio = mhat / d
     # ε-hat moves √(1−β2^t) into the step size: γ·√(1−β2^t)/(1−β1^t)·m/(√v + ε)
@@ -570,8 +606,14 @@ def _sources(p: _ParamInputs, x: _Exact, D: _Format, S: _Format, F64: _Format) -
     b1, b2, w1, w2 = sc.beta1, sc.beta2, sc.omb1, sc.omb2
     wd, lr, eps, u_s = sc.wd, sc.lr, sc.eps, S.u
     ag, g2, a_mp, diff_m, diff_v, v_p = x.ag, x.g2, x.a_mp, x.diff_m, x.diff_v, p.v_p
-    e_decay = (sc.e_lr * wd + lr * sc.e_wd + u_s * lr * wd + S.rnd(np.abs(x.decay))
-               if p.decoupled else None)
+    if p.decoupled:
+        lr_decay = _decay_lr(p)
+        e_lr_decay = {"decoupled-nolr": 0.0, "decoupled-lr0": p.e_lr0}.get(
+            p.weight_decay_mode, sc.e_lr)
+        e_decay = (e_lr_decay * wd + lr_decay * sc.e_wd + u_s * lr_decay * wd
+                   + S.rnd(np.abs(x.decay)))
+    else:
+        e_decay = None
     e_grad_in = D.input_error(p.grad)
     # m ← β1·m + (1−β1)·g | the lerp m + (1−β1)(g − m) | g − (g − m)·β1 (torch, weight ≥ ½)
     # (torch's lerp takes the second form for weight 1−β1 ≥ ½, with 1 − weight rounded)
@@ -605,7 +647,7 @@ def _sources(p: _ParamInputs, x: _Exact, D: _Format, S: _Format, F64: _Format) -
     rnd_s, rnd_d = D.rnd(x.s), D.rnd(x.d)
     cast = D.u if S.fmt.name != D.fmt.name else 0.0  # a scalar rounded to D where used
     hat_share = 0.0
-    if p.eps_mode == "outside" and not x.corrected:
+    if p.eps_mode in ("outside", "floor") and not x.corrected:
         # √v̂ after v̂ = V/(1−β2^t), or √V/√(1−β2^t): two more roundings, one of them in S
         rnd_s = rnd_s + (D.u + u_s) * x.s
     elif p.eps_mode == "outside" and p.amsgrad_mode == "max-hat":
@@ -643,11 +685,11 @@ def _tiny_step_scalars(sc: _Scalars, D: _Format, u_s: float) -> np.ndarray:
 class _Roundings:
     """The in-loop rounding bound of each value the recurrence rounds (see :class:`_Rounding`)."""
 
-    m: _Rounding
-    v: _Rounding
-    theta: _Rounding
+    m: _Twice
+    v: _Twice
+    theta: _Twice
     q: _Rounding
-    vhat: _Rounding
+    vhat: _Twice
     second_hat: _Rounding
     second: _Rounding
     d: _Rounding
@@ -657,11 +699,27 @@ class _Roundings:
     start: _Rounding  # θ′·(1 − γλ)
 
 
-def _roundings(p: _ParamInputs, x: _Exact, D: _Format) -> _Roundings:
-    """max(½ulp(x), u·(x + E)) per value, its ½ulp computed once for every step."""
+class _Twice:
+    """A value rounded in D, then again to a narrower format where it is kept."""
+
+    def __init__(self, first: _Rounding, then: _Rounding | None) -> None:
+        self.first, self.then = first, then
+
+    def __call__(self, k: int, err) -> np.ndarray:
+        once = self.first(k, err)
+        return once if self.then is None else once + self.then(k, err + once)
+
+
+def _roundings(p: _ParamInputs, x: _Exact, D: _Format, state: _Format | None = None,
+               theta: _Format | None = None) -> _Roundings:
+    """max(½ulp(x), u·(x + E)) per value, its ½ulp computed once for every step; m, v and
+    v̂max rounded once more where the state is kept narrower, θ where it is returned so."""
+    def kept(fmt, values):
+        return _Twice(_Rounding(D, values), None if fmt is None else _Rounding(fmt, values))
+
     return _Roundings(
-        m=_Rounding(D, np.abs(p.m)), v=_Rounding(D, p.v), theta=_Rounding(D, np.abs(p.theta)),
-        q=_Rounding(D, x.q), vhat=_Rounding(D, x.vhat),
+        m=kept(state, np.abs(p.m)), v=kept(state, p.v), theta=kept(theta, np.abs(p.theta)),
+        q=_Rounding(D, x.q), vhat=kept(state, x.vhat),
         second_hat=_Rounding(D, x.second_hat), second=_Rounding(D, x.second),
         d=_Rounding(D, x.d), inner=_Rounding(D, x.second_hat + p.sc.eps),
         g=_Rounding(D, x.ag), wd=_Rounding(D, p.sc.wd * np.abs(p.theta_p)),
@@ -733,7 +791,8 @@ def _denominator_error(k: int, e_second, p: _ParamInputs, x: _Exact, src: _Sourc
 
 
 def _recurrence(p: _ParamInputs, x: _Exact, src: _Sources, r: _Roundings, D: _Format,
-                S: _Format) -> _Errors:
+                S: _Format, kept: tuple[_Format | None, _Format | None] = (None, None)
+                ) -> _Errors:
     """E_m = β1·E_m′ + (1−β1)·E_g + sources, E_v likewise, E_vmax = max(E_vmax′, E_v̂),
     E_d from E_v̂ through √, E_q = γ·E[m̂/d] + sources, E_θ = E_θ′ + E_q: terms 4–9 of
     error-model.md, step by step (errors only; the flags follow, vectorised)."""
@@ -749,9 +808,11 @@ def _recurrence(p: _ParamInputs, x: _Exact, src: _Sources, r: _Roundings, D: _Fo
     E = {name: np.empty((steps, n)) for name in QUANTITIES}
     rel_d_all = np.empty((steps, n))
     e_d_all = np.empty((steps, n))
-    e_theta = D.input_error(p.theta0)
-    e_m, e_v, e_vmax = (D.input_error(x0) for x0 in (p.m0, p.v0, p.vmax0))
+    state_format, theta_format = (f or D for f in kept)
+    e_theta = theta_format.input_error(p.theta0)
+    e_m, e_v, e_vmax = (state_format.input_error(x0) for x0 in (p.m0, p.v0, p.vmax0))
     uses_max = p.uses_max
+    maximum = np.fmax if p.drops_nan else np.maximum  # a dropped NaN operand: its error too
     for k in range(steps):
         # gradient: maximize's sign is exact; weight decay feeds θ's error back in
         e_g = src.e_grad_in[k]
@@ -759,7 +820,8 @@ def _recurrence(p: _ParamInputs, x: _Exact, src: _Sources, r: _Roundings, D: _Fo
             e_wd = wd * e_theta + np.abs(theta_p[k]) * sc.e_wd
             e_g = e_g + e_wd + r.wd(k, e_wd)
             e_g = e_g + r.g(k, e_g)
-        if p.decoupled:
+        after = p.decoupled and p.weight_decay_mode == "after"
+        if p.decoupled and not after:
             e_start = np.abs(x.decay[k]) * e_theta + np.abs(theta_p[k]) * src.e_decay[k]
             e_start = e_start + r.start(k, e_start)
         else:
@@ -775,9 +837,9 @@ def _recurrence(p: _ParamInputs, x: _Exact, src: _Sources, r: _Roundings, D: _Fo
         e_v = e_v + r.v(k, e_v)
         if amsgrad_mode == "max-hat":  # |max(ã, b̃) − max(a, b)| ≤ max(E_a, E_b)
             e_vhat = e_v / bc2[k] + vhat[k] * (rel_bc2[k] + u_s)
-            e_vmax = np.maximum(e_vmax, e_vhat + r.vhat(k, e_vhat))
+            e_vmax = maximum(e_vmax, e_vhat + r.vhat(k, e_vhat))
         elif uses_max:
-            e_vmax = np.maximum(e_vmax, e_v)
+            e_vmax = maximum(e_vmax, e_v)
         e_second = e_vmax if uses_max else e_v
         if amsgrad_mode == "max-hat" and eps_mode == "hat":  # V = v̂max·(1−β2^t)
             e_second = e_vmax * bc2[k] + second[k] * rel_bc2[k]
@@ -798,6 +860,10 @@ def _recurrence(p: _ParamInputs, x: _Exact, src: _Sources, r: _Roundings, D: _Fo
         e_q = src.src_q[k] + lr[k] * step_scale[k] * e_ratio
         e_q = e_q + r.q(k, e_q)
         e_theta = e_start + e_q
+        if after:  # θ ← (θ′ − update)·(1 − γλ): the difference rounded, then the product
+            middle = np.abs(theta_p[k]) + x.q[k]
+            e_theta = e_theta + D.rnd(middle, e_theta)
+            e_theta = np.abs(x.decay[k]) * e_theta + middle * src.e_decay[k]
         e_theta = e_theta + r.theta(k, e_theta)
         E["theta"][k], E["m"][k], E["v"][k], E["vmax"][k] = e_theta, e_m, e_v, e_vmax
         rel_d_all[k], e_d_all[k] = rel_d, e_d
@@ -868,7 +934,8 @@ def _param_bounds(problem: Problem, reference: Trajectory, indices: Sequence[int
     out_of_range = _out_of_range(p, exact, D)
     lerp_nan = _lerp_nan(p, exact)
     sources = _sources(p, exact, D, S, F64)
-    errors = _recurrence(p, exact, sources, _roundings(p, exact, D), D, S)
+    kept = (_narrower(dialect.state, D, D.flush), _narrower(dialect.theta_through, D, D.flush))
+    errors = _recurrence(p, exact, sources, _roundings(p, exact, D, *kept), D, S, kept)
     bits, nan_ok = _reasons(p, exact, out_of_range, lerp_nan, errors)
     bounds, bits = _compared(p, errors.E, bits, F64)
     return bounds, bits, nan_ok

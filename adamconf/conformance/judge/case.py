@@ -6,7 +6,7 @@ from __future__ import annotations
 from adamconf.adapters.base import Variant
 from adamconf.conformance.corpus.golden import GoldenCase
 from adamconf.conformance.judge.bounds import cached_bounds
-from adamconf.conformance.judge.identify import identify_dialects
+from adamconf.conformance.judge.identify import describe_departure, identify_dialects
 from adamconf.conformance.judge.outcome import CaseResult, Observed, Status
 from adamconf.conformance.judge.verdict import judge
 from adamconf.reference.dialects import SPEC
@@ -15,7 +15,11 @@ __all__ = ["judge_case"]
 
 
 def judge_case(golden: GoldenCase, variant: Variant, observed: Observed, *, repro: str = "",
-               identify: bool = True) -> CaseResult:
+               identify: bool | str = True) -> CaseResult:
+    """The verdict against the spec. ``identify``: True searches the smallest model this
+    failing case alone conforms to; ``"keep"`` keeps the trajectory of a passing or failing
+    case on the result instead, for the variant's search over all its cases
+    (:func:`adamconf.conformance.judge.identify.identify_variants`); False neither."""
     problem, reference = golden.case.problem, golden.reference
     verdict = judge(problem, reference, observed, variant.dtype,
                     bounds=cached_bounds(problem, reference, variant.dtype, SPEC))
@@ -23,8 +27,13 @@ def judge_case(golden: GoldenCase, variant: Variant, observed: Observed, *, repr
                         tags=golden.case.tags, repro=repro)
     if result.status is Status.FAIL:
         result.message = verdict.describe(golden.id, variant.id)
-        if identify:
-            result.dialects = identify_dialects(golden.case, observed, variant.dtype)
+        if identify is True:
+            result.dialects = identify_dialects(golden.case, observed, variant.dtype, verdict)
+            if not result.dialects:
+                result.departure = describe_departure(golden.case, observed, verdict,
+                                                      reference)
     elif result.status is Status.INCONCLUSIVE:
         result.message = "; ".join(verdict.inconclusive_reasons)
+    if identify == "keep" and result.status in (Status.FAIL, Status.PASS):
+        result.observed = observed
     return result

@@ -1,105 +1,522 @@
-"""Naming what a failing backend implements: the dialects whose own reference and bound
-its trajectory passes, and the fewest dialects that explain a variant's failures."""
+"""Naming what a failing implementation does: a search of the model of dialects.
+
+A dialect is a point in a space of switches (:mod:`adamconf.reference.dialects`). For a
+variant's failing cases the search:
+
+1. *localizes* each failure: which of m, v, v̂max, θ departs from the spec first, at which
+   step, and how (:func:`localize`); that rules switches in or out (if m agrees, no
+   weight-decay switch can explain the case; if m, v and v̂max agree and θ departs, it is ε,
+   bias correction, amsgrad, the step count, a decay of θ itself or a precision choice);
+2. takes the failing cases in groups of the switches that can act on them, the simplest
+   first (plain cases, then weight decay, amsgrad, both), and extends the model found so
+   far by the fewest settings that make a probe case of the group pass its own reference
+   and bound, then every case of the group;
+3. confirms the model on every failing case *and* on every passing case it could change
+   (a model the passing cases contradict is not the implementation's), and drops any
+   switch whose removal explains as much: a switch without an observable effect is never
+   named.
+
+What the model cannot explain is said in words: where and how the trajectory departs, and
+the closest model with how far off it still is.
+"""
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from adamconf.conformance.corpus.cases import Case
 from adamconf.conformance.judge.bounds import cached_bounds
 from adamconf.conformance.judge.outcome import CaseResult, Observed
-from adamconf.conformance.judge.verdict import judge
+from adamconf.conformance.judge.verdict import Verdict, judge
 from adamconf.reference.balls import run_balls
-from adamconf.reference.dialects import DIALECTS, PRECISION_DIALECTS, SPEC, Dialect
+from adamconf.reference.dialects import (
+    DIALECTS,
+    SPEC,
+    SWITCHES,
+    Dialect,
+    get_dialect,
+    rounded_problem,
+)
+from adamconf.reference.floats import get_format
 from adamconf.reference.problem import Problem, Trajectory
 from adamconf.reference.step import run_float64
 
-__all__ = ["dialect_reference", "candidate_dialects", "identify_dialects", "variant_dialects",
+__all__ = ["dialect_reference", "localize", "describe_departure", "Departure", "Evidence", "SearchResult",
+           "search_model", "identify_dialects", "identify_variants", "variant_dialects",
            "dialect_label"]
 
+_SWITCH = {s.field: s for s in SWITCHES}
+_G_FIELDS = {"weight_decay_mode"}  # switches that change g (so m) itself
+_CATALOGUE_ORDER = {name: i for i, name in enumerate(DIALECTS)}
 
-_dialect_cache: dict[tuple[str, str, str], Trajectory] = {}
+_reference_cache: dict[tuple, Trajectory] = {}
+_problem_cache: dict[tuple, Problem | None] = {}
+_CACHE_LIMIT = 20000
 
 
-def dialect_reference(case: Case, dialect: Dialect, dtype: str = "float64") -> Trajectory:
+def dialect_reference(case: Case, dialect: Dialect, dtype: str = "float64",
+                      problem: Problem | None = None) -> Trajectory:
     """The dialect's trajectory, accurate enough to judge an implementation in ``dtype``.
 
-    For float64 that is the ball engine's (every value proven correctly rounded, faster
-    than mpmath). For narrower dtypes the float64 evaluation
-    of the same formula is used: its own error is about 2^-29 of float32's bound (and less
-    of float16's), so it cannot move a verdict, and it is a hundred times faster — which is
-    what makes naming the dialect of every failing case affordable.
+    For float64 that is the ball engine's (every value proven correctly rounded). For
+    narrower dtypes the float64 evaluation of the same formula: its own error is about
+    2^-29 of float32's bound (and less of float16's), so it cannot move a verdict, and it
+    is a hundred times faster. Precision switches other than the hyperparameters' leave the
+    reference exact (their bound widens instead), so references are shared between them.
     """
     kind = "exact" if dtype == "float64" else "float64"
-    key = (case.id, dialect.name, kind)
-    if key not in _dialect_cache:
-        _dialect_cache[key] = (run_balls(case.problem, dialect)
-                               if kind == "exact" else run_float64(case.problem, dialect))
-    return _dialect_cache[key]
+    semantic = dialect.semantic
+    key = (case.id, semantic.name, dialect.hyper, dtype if dialect.hyper != "as-passed"
+           else "", kind)
+    if key not in _reference_cache:
+        if len(_reference_cache) > _CACHE_LIMIT:
+            _reference_cache.clear()
+        problem = problem if problem is not None else case.problem
+        _reference_cache[key] = (run_balls(problem, semantic) if kind == "exact"
+                                 else run_float64(problem, semantic))
+    return _reference_cache[key]
 
 
-def candidate_dialects(problem: Problem) -> list[Dialect]:
-    return [d for d in DIALECTS.values() if d is not SPEC and any(
-        d.can_differ(g.config.amsgrad, g.config.maximize, g.config.weight_decay)
-        for g in problem.groups)]
+def _problem_for(case: Case, dialect: Dialect, dtype: str) -> Problem | None:
+    if dialect.hyper == "as-passed":
+        return case.problem
+    key = (case.id, dialect.hyper, dtype)
+    if key not in _problem_cache:
+        _problem_cache[key] = rounded_problem(case.problem, dialect, dtype)
+    return _problem_cache[key]
 
 
-def identify_dialects(case: Case, observed: Observed, dtype: str) -> list[str]:
-    """The dialects whose own reference and bound this trajectory passes."""
-    amsgrad = any(g.config.amsgrad for g in case.problem.groups)
-    matches = []
-    for dialect in candidate_dialects(case.problem):
-        if amsgrad and observed.vmax is not None and dialect.vmax_kind != observed.vmax_kind:
-            # the backend's v̂max state means something else than this dialect's: it cannot
-            # confirm the dialect, and passing on θ alone would name it on half the evidence
+# --- where a switch can act -------------------------------------------------------------------
+
+def _case_options(problem: Problem) -> tuple[bool, bool, bool, bool]:
+    """(amsgrad, weight decay, maximize with weight decay, an lr schedule with decay) in
+    some group of the problem."""
+    groups = problem.groups
+    amsgrad = any(g.config.amsgrad for g in groups)
+    wd = any(g.config.weight_decay for g in groups)
+    max_wd = any(g.config.weight_decay and g.config.maximize for g in groups)
+    schedule = any(g.config.weight_decay and g.lrs is not None
+                   and np.any(np.asarray(g.lrs) != g.config.lr) for g in groups)
+    return amsgrad, wd, max_wd, schedule
+
+
+def _setting_acts(field_name: str, value, problem: Problem, dtype: str) -> bool:
+    """Whether one switch setting can change anything on this case in a ``dtype`` run."""
+    amsgrad, wd, max_wd, schedule = _case_options(problem)
+    if field_name in ("amsgrad_mode", "max_nan"):
+        return amsgrad
+    if field_name == "weight_decay_mode":
+        if value == "maximize-after-wd":
+            return max_wd
+        if value == "decoupled-lr0":
+            return schedule
+        return wd
+    if field_name == "hyper":
+        return rounded_problem(problem, Dialect(hyper=value), dtype) is not None
+    wide = get_format(dtype).precision
+    if field_name == "beta_power":
+        return dtype == "float64" if value == "float32" else wide < 24
+    if field_name == "state":
+        return dtype == "float64" if value == "float32" else wide > 8
+    if field_name == "theta_through":
+        return dtype == "float64"
+    return True  # ε placement, bias correction, the step count act on every case
+
+
+def _restrict(point: dict, problem: Problem, dtype: str) -> dict:
+    """The settings of ``point`` that can act on this case."""
+    return {f: v for f, v in point.items() if _setting_acts(f, v, problem, dtype)}
+
+
+def _dialect(point: dict) -> Dialect:
+    return Dialect(**point)
+
+
+# --- localization -------------------------------------------------------------------------------
+
+@dataclass
+class Departure:
+    """Where and how a trajectory departs from the spec."""
+
+    first: dict[str, int]  # quantity → first failing step (1-based), compared ones only
+    agree: list[str]  # compared quantities that never fail
+    leader: str  # the quantity that departs first (m before θ at the same step)
+    step: int
+    failure: dict | None  # the verdict's first failure record
+    factor: float | None  # the observed update over the documented one there
+    nonfinite: bool
+
+    def words(self) -> str:
+        parts = []
+        if self.agree:
+            parts.append(f"{' and '.join(self.agree)} agree{'s' if len(self.agree) == 1 else ''}"
+                         " throughout")
+        later = [f"{q} from step {s}" for q, s in sorted(self.first.items(), key=lambda x: x[1])
+                 if q != self.leader]
+        where = f"{self.leader} departs first, at step {self.step}"
+        f = self.failure
+        if f and f.get("quantity") == self.leader:
+            idx = f"[{', '.join(map(str, f['index']))}]" if f.get("index") else ""
+            how = ("non-finite where the exact value is finite" if f["kind"] == "nonfinite"
+                   else "a value of another class (NaN/±∞)" if f["kind"] == "class"
+                   else f"{f['ratio']:.3g} bounds")
+            where += (f" (param {f['param']}{idx}: got {f['got']}, want {f['want']}; {how})")
+        parts.append(where)
+        if self.factor is not None and math.isfinite(self.factor):
+            if abs(self.factor + 1) < 1e-3:
+                parts.append("the update has the opposite sign")
+            elif abs(self.factor - 1) > 1e-6:
+                parts.append(f"the update there is {self.factor:.6g}× the documented one")
+        if later:
+            parts.append("then " + ", ".join(later))
+        return "; ".join(parts)
+
+
+def localize(case: Case, observed: Observed, verdict: Verdict, reference: Trajectory
+             ) -> Departure:
+    """Which quantity departs first, at which step, and by what factor on θ's update."""
+    first, agree = {}, []
+    for name, summary in verdict.quantities.items():
+        step = summary.get("first_failed_step")
+        if summary.get("failed"):
+            first[name] = int(step) if step is not None else 1
+        elif summary.get("compared"):
+            agree.append(name)
+    if not first:  # a non-finite failure the summary did not count: use the record
+        f = verdict.first_failure or {}
+        first[f.get("quantity", "theta")] = int(f.get("step", 1))
+    step = min(first.values())
+    order = ("m", "v", "vmax", "theta")  # causes before effects at the same step
+    leader = min((q for q, s in first.items() if s == step), key=order.index)
+    factor = _update_factor(case.problem, observed, reference, step)
+    f = verdict.first_failure
+    return Departure(first, agree, leader, step, f, factor,
+                     bool(f and f.get("kind") == "nonfinite"))
+
+
+def _update_factor(problem: Problem, observed: Observed, reference: Trajectory,
+                   step: int) -> float | None:
+    """Observed θ update over the reference's at ``step``, at the element where the
+    reference moves most (None where it does not move)."""
+    k = step - 1
+    best, factor = 0.0, None
+    for i, p in enumerate(problem.params):
+        got = np.asarray(observed.theta[i], dtype=np.float64).reshape(problem.steps, -1)
+        want = np.asarray(reference.theta[i], dtype=np.float64).reshape(problem.steps, -1)
+        before = (np.asarray(p, dtype=np.float64).reshape(-1) if k == 0 else want[k - 1])
+        with np.errstate(all="ignore"):
+            moved_want = want[k] - before
+            moved_got = got[k] - before
+        finite = np.isfinite(moved_want) & np.isfinite(moved_got)
+        if not finite.any():
             continue
-        reference = dialect_reference(case, dialect, dtype)
-        verdict = judge(case.problem, reference, observed, dtype, dialect=dialect,
-                        bounds=cached_bounds(case.problem, reference, dtype, dialect))
-        if verdict.status == "pass":
-            matches.append(dialect.name)
-    return matches or _precision_matches(case, observed, dtype)
+        j = int(np.argmax(np.where(finite, np.abs(moved_want), -1.0)))
+        if abs(moved_want[j]) > best:
+            best, factor = abs(moved_want[j]), float(moved_got[j] / moved_want[j])
+    return factor
 
 
-_precision_cache: dict[tuple, tuple] = {}
+def _allowed(departure: Departure) -> set[str] | None:
+    """The switches a departure leaves in play (None: every switch)."""
+    everything = {s.field for s in SWITCHES}
+    if departure.leader == "m":
+        return {"weight_decay_mode", "state", "hyper"}
+    if departure.leader == "v":
+        return {"state", "hyper", "weight_decay_mode"}
+    if departure.leader == "vmax":
+        return {"amsgrad_mode", "max_nan", "state", "hyper", "bias_correction", "step_offset",
+                "beta_power"}
+    allowed = set(everything)
+    if "m" in departure.agree:
+        allowed -= _G_FIELDS
+        if "v" in departure.agree:
+            allowed.discard("state")
+    if "vmax" in departure.agree:
+        allowed -= {"amsgrad_mode", "max_nan"}
+    return allowed
 
 
-def _precision_matches(case: Case, observed: Observed, dtype: str) -> list[str]:
-    """Where no semantic dialect explains a failure: the precision dialects (hyperparameters
-    rounded to a narrower format), alone and combined with each semantic one."""
-    amsgrad = any(g.config.amsgrad for g in case.problem.groups)
-    matches = []
-    for precision in PRECISION_DIALECTS.values():
-        for dialect in [SPEC, *candidate_dialects(case.problem)]:
-            if amsgrad and observed.vmax is not None and dialect.vmax_kind != observed.vmax_kind:
-                continue
-            key = (case.id, precision.name, dialect.name, dtype)
-            if key not in _precision_cache:
-                problem = precision.apply(case.problem, dtype)
-                reference = None
-                if problem is not None:
-                    reference = (run_balls(problem, dialect)
-                                 if dtype == "float64" else run_float64(problem, dialect))
-                _precision_cache[key] = (problem, reference)
-            problem, reference = _precision_cache[key]
-            if problem is None:
-                break  # this precision dialect changes nothing here (or leaves the range)
-            verdict = judge(problem, reference, observed, dtype, dialect=dialect,
-                            bounds=cached_bounds(problem, reference, dtype, dialect))
-            if verdict.status == "pass":
-                matches.append(precision.name if dialect is SPEC
-                               else f"{precision.name}+{dialect.name}")
-    return matches
+# --- the search ----------------------------------------------------------------------------------
+
+@dataclass
+class Evidence:
+    """One case of the variant: its trajectory and its verdict against the spec."""
+
+    case: Case
+    observed: Observed
+    verdict: Verdict | None = None
+    result: CaseResult | None = None
+
+    @property
+    def cost(self) -> int:
+        p = self.case.problem
+        return p.steps * max(1, sum(x.size for x in p.params))
+
+
+@dataclass
+class SearchResult:
+    """The model found, what it explains, and what it does not."""
+
+    model: Dialect | None
+    explained: list[str] = field(default_factory=list)
+    unexplained: dict[str, str] = field(default_factory=dict)  # case id → departure in words
+    closest: dict[str, tuple[str, float]] = field(default_factory=dict)  # case → (name, ratio)
+    contradicted: list[str] = field(default_factory=list)  # passing cases the model fails
+    judged: int = 0  # how many (model, case) judgements the search made
+
+    @property
+    def name(self) -> str:
+        return self.model.name if self.model is not None else ""
+
+
+class _Judge:
+    """Judging a model on a case, memoized by (case, model)."""
+
+    def __init__(self, dtype: str) -> None:
+        self.dtype = dtype
+        self.memo: dict[tuple, tuple[str, float]] = {}
+        self.count = 0
+
+    def __call__(self, e: Evidence, point: dict) -> tuple[str, float]:
+        """('pass' | 'fail' | 'inconclusive' | 'moot', max ratio) of this model on case e."""
+        point = _restrict(point, e.case.problem, self.dtype)
+        key = (e.case.id, tuple(sorted(point.items(), key=lambda x: x[0])))
+        if key in self.memo:
+            return self.memo[key]
+        out = self._judge(e, point)
+        self.memo[key] = out
+        return out
+
+    def _judge(self, e: Evidence, point: dict) -> tuple[str, float]:
+        if not point:  # the spec itself
+            v = e.verdict
+            return (v.status, v.max_ratio) if v is not None else ("fail", math.inf)
+        dialect = _dialect(point)
+        problem = _problem_for(e.case, dialect, self.dtype)
+        if problem is None:
+            return "moot", math.inf
+        amsgrad = any(g.config.amsgrad for g in problem.groups)
+        if amsgrad and e.observed.vmax is not None and dialect.vmax_kind != e.observed.vmax_kind:
+            # the backend's v̂max state means something else than this model's: it cannot
+            # confirm the model, and passing on θ alone would name it on half the evidence
+            return "fail", math.inf
+        self.count += 1
+        reference = dialect_reference(e.case, dialect, self.dtype, problem)
+        try:
+            verdict = judge(problem, reference, e.observed, self.dtype, dialect=dialect,
+                            bounds=cached_bounds(problem, reference, self.dtype, dialect))
+        except ValueError:
+            return "fail", math.inf
+        return verdict.status, verdict.max_ratio
+
+
+def _signature(e: Evidence, dtype: str) -> tuple:
+    """Which switches can act on this case (its group in the search)."""
+    acts = []
+    for switch in SWITCHES:
+        values = tuple(s.value for s in switch.settings[1:]
+                       if _setting_acts(switch.field, s.value, e.case.problem, dtype))
+        if values:
+            acts.append((switch.field, values))
+    return tuple(acts)
+
+
+def _extensions(free: dict[str, tuple], size: int) -> list[dict]:
+    """Every choice of ``size`` settings of distinct free switches, in the catalogue's
+    order (the switches' order, documented alternatives first)."""
+    fields = [f for f in (s.field for s in SWITCHES) if f in free]
+    out = []
+    for chosen in itertools.combinations(fields, size):
+        for values in itertools.product(*(free[f] for f in chosen)):
+            out.append(dict(zip(chosen, values)))
+    return out
+
+
+def _passes(status: str) -> bool:
+    return status == "pass"
+
+
+def _probes(cases: Sequence[Evidence], n: int = 2) -> list[Evidence]:
+    """The cheapest few cases, of different tags where there is a choice."""
+    ordered = sorted(cases, key=lambda e: e.cost)
+    picked, tags = [], set()
+    for e in ordered:
+        key = tuple(sorted(e.case.tags))
+        if key not in tags or len(ordered) <= n:
+            picked.append(e)
+            tags.add(key)
+        if len(picked) == n:
+            break
+    return picked or ordered[:n]
+
+
+def search_model(failing: Sequence[Evidence], passing: Sequence[Evidence], dtype: str,
+                 *, max_extension: int = 2) -> SearchResult:
+    """The smallest model that explains the failing cases and that the passing ones do not
+    contradict (see the module docstring). Every failing case must carry its spec verdict."""
+    judge_model = _Judge(dtype)
+    departures = {e.case.id: localize(e.case, e.observed, e.verdict, _spec_reference(e, dtype))
+                  for e in failing}
+    groups: dict[tuple, list[Evidence]] = {}
+    for e in failing:
+        groups.setdefault(_signature(e, dtype), []).append(e)
+    order = sorted(groups, key=lambda sig: (sum(len(v) for _, v in sig), -len(groups[sig])))
+    model: dict = {}
+    closest: dict[str, tuple[str, float]] = {}
+    given_up: set[str] = set()
+    for sig in order:
+        cases = groups[sig]
+        todo = [e for e in cases if not _passes(judge_model(e, model)[0])]
+        if not todo:
+            continue
+        allowed = set()
+        for e in todo:
+            a = _allowed(departures[e.case.id])
+            allowed |= a if a is not None else {s.field for s in SWITCHES}
+        free = {f: vals for f, vals in sig if f not in model and f in allowed}
+        probes = _probes(todo)
+        todo.sort(key=lambda e: e.cost)  # a wrong candidate fails on a cheap case first
+        found = None
+        partial: tuple[int, dict] = (0, {})  # the most cases of the group one explains
+        best: tuple[float, dict] = (math.inf, {})
+        for size in range(1, max_extension + 1):
+            for extension in _extensions(free, size):
+                point = {**model, **extension}
+                ok = True
+                for e in probes:
+                    status, ratio = judge_model(e, point)
+                    if status != "pass":
+                        ok = False
+                        if ratio < best[0]:
+                            best = (ratio, point)
+                        break
+                if not ok:
+                    continue
+                # count the cases it explains, giving up once it cannot beat the best
+                misses, allowed_misses = 0, len(todo) - partial[0]
+                for e in todo:
+                    if not _passes(judge_model(e, point)[0]):
+                        misses += 1
+                        if misses >= allowed_misses:
+                            break
+                if misses == 0:
+                    found = point
+                    break
+                if len(todo) - misses > partial[0]:
+                    partial = (len(todo) - misses, point)
+            if found is not None:
+                break
+        if found is None and 2 * partial[0] >= len(todo):
+            found = partial[1]  # most of the group: the rest is said in words
+        if found is None:
+            for e in todo:
+                given_up.add(e.case.id)
+                if best[1]:
+                    closest[e.case.id] = (_dialect(best[1]).name, best[0])
+            continue
+        model = found
+    model = _minimal(model, failing, judge_model)
+    result = SearchResult(_dialect(model) if model else None, closest=closest)
+    for e in failing:
+        if model and _passes(judge_model(e, model)[0]):
+            result.explained.append(e.case.id)
+        else:
+            result.unexplained[e.case.id] = departures[e.case.id].words()
+            if e.case.id not in closest and model:
+                status, ratio = judge_model(e, model)
+                if math.isfinite(ratio):
+                    result.closest[e.case.id] = (_dialect(model).name, ratio)
+    if model:
+        for e in passing:
+            if _restrict(model, e.case.problem, dtype) and judge_model(e, model)[0] == "fail":
+                result.contradicted.append(e.case.id)
+    result.judged = judge_model.count
+    return result
+
+
+def _minimal(model: dict, failing: Sequence[Evidence], judge_model: _Judge) -> dict:
+    """Drop every switch whose removal still explains as many failing cases."""
+    def explained(point):
+        return sum(_passes(judge_model(e, point)[0]) for e in failing)
+
+    if not model:
+        return model
+    best = explained(model)
+    for f in list(model):
+        smaller = {k: v for k, v in model.items() if k != f}
+        if smaller and explained(smaller) >= best:
+            model = smaller
+    return model
+
+
+def _spec_reference(e: Evidence, dtype: str) -> Trajectory:
+    return dialect_reference(e.case, SPEC, dtype)
+
+
+# --- one case, and a variant's cases ---------------------------------------------------------------
+
+def identify_dialects(case: Case, observed: Observed, dtype: str,
+                      verdict: Verdict | None = None) -> list[str]:
+    """The smallest model that this one failing trajectory conforms to ([] if none)."""
+    if verdict is None:
+        reference = _spec_reference(Evidence(case, observed), dtype)
+        verdict = judge(case.problem, reference, observed, dtype,
+                        bounds=cached_bounds(case.problem, reference, dtype, SPEC))
+    found = search_model([Evidence(case, observed, verdict)], [], dtype)
+    return [found.name] if found.explained else []
+
+
+def identify_variants(results: Sequence[CaseResult], cases: dict[str, Case]) -> None:
+    """For each variant with failures: search its model over its failing and passing cases
+    (their trajectories kept on the results), and write the outcome on each failing result
+    (``dialects``: the model where it explains the case; ``departure``: in words where it
+    does not). The trajectories are dropped afterwards."""
+    by_variant: dict[str, list[CaseResult]] = {}
+    for r in results:
+        by_variant.setdefault(r.variant.id, []).append(r)
+    for rs in by_variant.values():
+        failing = [Evidence(cases[r.case_id], r.observed, r.verdict, r) for r in rs
+                   if r.status == "fail" and r.observed is not None and r.verdict is not None]
+        if failing:
+            passing = [Evidence(cases[r.case_id], r.observed, r.verdict, r) for r in rs
+                       if r.status == "pass" and r.observed is not None]
+            found = search_model(failing, passing, rs[0].variant.dtype)
+            for e in failing:
+                cid = e.case.id
+                if cid in found.explained:
+                    e.result.dialects = [found.name]
+                else:
+                    e.result.dialects = []
+                    e.result.departure = found.unexplained.get(cid, "") + _closest_words(
+                        found.closest.get(cid))
+            if found.contradicted:
+                for e in failing:
+                    e.result.contradicted = list(found.contradicted)
+        for r in rs:
+            r.observed = None
+
+
+def _closest_words(near: tuple[str, float] | None) -> str:
+    if not near:
+        return ""
+    name, ratio = near
+    if ratio <= 1:
+        return f"; under the closest model, {name}, it is not resolved (inconclusive)"
+    return f"; closest model {name}, still {ratio:.3g}× its bound"
 
 
 def variant_dialects(results: Sequence[CaseResult]) -> list[str] | None:
     """The fewest dialects that explain every failure: each failing case conforms to one.
 
-    None when nothing failed; [] when some failing case conforms to no known dialect.
-    Chosen greedily (the dialect explaining most unexplained failures first; ties by the
-    catalogue's order),
-    so MindSpore's mix of plain and amsgrad cases reads "eps-hat, ams-ignored+eps-hat".
-    """
+    None when nothing failed; [] when some failing case conforms to no model. With the
+    variant's model searched (:func:`identify_variants`) every explained case names the
+    same one; cases identified alone may name several, and are covered greedily (the
+    dialect explaining most failures first; ties by the fewest switches)."""
     failing = [set(r.dialects or ()) for r in results if r.status == "fail"]
     if not failing:
         return None
@@ -112,24 +529,45 @@ def variant_dialects(results: Sequence[CaseResult]) -> list[str] | None:
         for names in left:
             for name in names:
                 counts[name] = counts.get(name, 0) + 1
-        order = list(DIALECTS)  # ties go to the catalogue's order: the simplest dialect first
-        best = min(counts, key=lambda name: (-counts[name], order.index(name)
-                                             if name in order else len(order), name))
+        best = min(counts, key=lambda name: (-counts[name], _size(name),
+                                             _CATALOGUE_ORDER.get(name, len(DIALECTS)), name))
         chosen.append(best)
         left = [names for names in left if best not in names]
     return chosen
 
 
+def _size(name: str) -> int:
+    try:
+        return get_dialect(name).size
+    except ValueError:
+        return 99
+
+
 def dialect_label(results: Sequence[CaseResult]) -> str:
-    """What a variant implements, in words: '' (nothing failed), the dialects that explain
-    every failure, or those that explain some and how many failures match none."""
+    """What a variant implements, in words: '' (nothing failed), the model that explains
+    every failure, or the model that explains some and where the others depart."""
     if variant_dialects(results) is None:
         return ""
     failing = [r for r in results if r.status == "fail"]
     unexplained = [r for r in failing if not r.dialects]
     cover = variant_dialects([r for r in failing if r.dialects]) or []
+    contradicted = next((r.contradicted for r in failing if getattr(r, "contradicted", None)),
+                        None)
+    head = ", ".join(cover)
+    if contradicted:
+        head += (f" (though {len(contradicted)} passing case"
+                 f"{'s contradict' if len(contradicted) > 1 else ' contradicts'} it)")
     if not unexplained:
-        return ", ".join(cover)
+        return head
     n = len(unexplained)
-    tail = f"{n} failing case{'s match' if n > 1 else ' matches'} no known dialect"
-    return f"{', '.join(cover)}; {tail}" if cover else tail
+    first = unexplained[0]
+    how = first.departure or "the model has no switch that explains it"
+    tail = (f"{n} failing case{'s' if n > 1 else ''} the model cannot explain: "
+            f"{first.case_id}: {how}")
+    return f"{head}; {tail}" if head else tail
+
+
+def describe_departure(case: Case, observed: Observed, verdict: Verdict,
+                       reference: Trajectory) -> str:
+    """Where and how a failing trajectory departs from the spec, in words."""
+    return localize(case, observed, verdict, reference).words()

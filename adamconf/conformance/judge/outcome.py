@@ -81,6 +81,10 @@ class CaseResult:
     seconds: float = 0.0
     tags: tuple[str, ...] = ()
     repro: str = ""
+    departure: str = ""  # where and how it departs, where no model explains it
+    contradicted: list[str] | None = None  # passing cases the variant's model fails
+    # the trajectory, kept until the variant's model is searched (never written out)
+    observed: Observed | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)  # a typo is a ValueError here, not a silent status
@@ -89,8 +93,8 @@ class CaseResult:
         return {"case": self.case_id, "variant": self.variant.to_json(),
                 "status": self.status.value, "message": self.message, "tags": list(self.tags),
                 "verdict": self.verdict.to_json() if self.verdict is not None else None,
-                "dialects": self.dialects, "seconds": round(self.seconds, 4),
-                "repro": self.repro}
+                "dialects": self.dialects, "departure": self.departure,
+                "seconds": round(self.seconds, 4), "repro": self.repro}
 
 
 @dataclass

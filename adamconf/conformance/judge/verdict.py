@@ -377,7 +377,7 @@ def _judge_quantity(problem: Problem, reference: Trajectory, arrays: list, dtype
     steps = problem.steps
     owner = problem.group_of_param()
     summary = {"compared": 0, "failed": 0, "inconclusive": 0, "nonfinite": 0,
-               "max_ratio": 0.0, "max_ulp": 0}
+               "max_ratio": 0.0, "max_ulp": 0, "first_failed_step": None}
     result = _QuantityJudgement(summary=summary, ratio_by_step=[float("nan")] * steps,
                                 ulp_bins=np.zeros(66, dtype=np.int64), reason_counts={},
                                 failures=[])
@@ -416,6 +416,8 @@ def _judge_quantity(problem: Problem, reference: Trajectory, arrays: list, dtype
     summary["compared"] = c.compared
     summary["nonfinite"] = c.nonfinite
     summary["failed"] = int(c.failing.sum())
+    if summary["failed"]:
+        summary["first_failed_step"] = int(np.argmax(c.failing.any(axis=1))) + 1
     summary["inconclusive"] = int(c.inconclusive.sum())
     if c.judged.any():
         summary["max_ratio"] = float(np.nanmax(c.ratio))

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from adamconf.reference.dialects import DIALECTS, Dialect
+from adamconf.reference.dialects import SEMANTIC_DIALECTS, Dialect
 from adamconf.reference.floats import FORMATS, round_to
 from adamconf.reference.problem import Problem
 from adamconf.reference.step import NUMPY_ARITH, StepConstants, adam_step, initial_vmax
@@ -394,7 +394,9 @@ def dialect_float32(problem: Problem, dialect: Dialect) -> Trace:
                 row.append(StepConstants(
                     lr=lr, beta1=b1, beta2=b2, one_minus_beta1=f(1) - b1,
                     one_minus_beta2=f(1) - b2, eps=f(cfg.eps), weight_decay=wd,
-                    decay_factor=f(1) - lr * wd, bias_correction1=bc1, bias_correction2=bc2,
+                    decay_factor=f(1) - {"decoupled-nolr": f(1), "decoupled-lr0": f(cfg.lr)}.get(
+                        dialect.weight_decay_mode, lr) * wd,
+                    bias_correction1=bc1, bias_correction2=bc2,
                     sqrt_bias_correction2=np.sqrt(bc2), amsgrad=cfg.amsgrad,
                     maximize=cfg.maximize))
             consts.append(row)
@@ -446,7 +448,7 @@ def sensitivity_table(corpus: Sequence, dialects: Iterable[Dialect] | None = Non
 
     cases = _applicable(corpus, "float32")
     table = []
-    for dialect in (dialects if dialects is not None else DIALECTS.values()):
+    for dialect in (dialects if dialects is not None else SEMANTIC_DIALECTS.values()):
         if dialect.name == "spec":
             continue
         catches: list[tuple[str, int]] = []

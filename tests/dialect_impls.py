@@ -1,0 +1,157 @@
+"""Adams that deviate from the documentation on purpose, for the dialect-naming tests.
+
+Each is written here in plain NumPy, independently of the reference's step description
+(``adamconf.reference.step``) and of the sharpness emulator: a deviation is a keyword of
+:class:`DeviantAdam`, and the implementation computes in the parameter's dtype as a
+hand-written kernel would (hyperparameters as Python floats, rounded where they meet an
+array). The suite must name each one from its trajectories alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from adamconf.adapters.base import BackendInfo, OptimizerState, Variant
+
+try:
+    import ml_dtypes
+
+    _BF16 = ml_dtypes.bfloat16
+except ImportError:  # pragma: no cover - ml_dtypes is a test dependency
+    _BF16 = None
+
+_DTYPES = {"float64": np.float64, "float32": np.float32, "float16": np.float16}
+
+
+class _Session:
+    def __init__(self, problem, dtype: str, dev: dict):
+        self.dt = _DTYPES[dtype]
+        self.dev = dev
+        self.groups = [g.config for g in problem.groups]
+        self.owner = problem.group_of_param()
+        self.theta = [p.astype(self.dt) for p in problem.params]
+        self.m = [np.zeros(p.shape, self.dt) for p in problem.params]
+        self.v = [np.zeros(p.shape, self.dt) for p in problem.params]
+        self.vmax = [np.zeros(p.shape, self.dt) for p in problem.params]
+        self.t = 0
+        self.products = [[1.0, 1.0] for _ in self.groups]  # running β^t, in float32
+
+    def _keep(self, x):
+        """State as stored: bfloat16 where the deviation says so."""
+        if self.dev.get("state") == "bfloat16":
+            return x.astype(_BF16).astype(self.dt)
+        return x
+
+    def step(self, grads, lrs=None):
+        dev, dt = self.dev, self.dt
+        self.t += 1
+        t = self.t + dev.get("step_offset", 0)
+        for gi, c in enumerate(self.groups):
+            if dev.get("betapow") == "float32":
+                f32 = np.float32
+                self.products[gi] = [float(f32(self.products[gi][0]) * f32(c.betas[0])),
+                                     float(f32(self.products[gi][1]) * f32(c.betas[1]))]
+        for i, grad in enumerate(grads):
+            gi = self.owner[i]
+            c = self.groups[gi]
+            lr = float(lrs[gi]) if lrs is not None else c.lr
+            b1, b2 = c.betas
+            eps, wd = c.eps, c.weight_decay
+            theta = self.theta[i]
+            g = grad.astype(dt)
+            mode = dev.get("wd", "l2")
+            with np.errstate(all="ignore"):
+                if wd and mode in ("decoupled", "decoupled-nolr", "decoupled-lr0"):
+                    rate = {"decoupled": lr, "decoupled-nolr": 1.0,
+                            "decoupled-lr0": c.lr}[mode]
+                    theta = theta * dt(1.0 - rate * wd)
+                if mode == "maximize-after-wd":
+                    if wd:
+                        g = g + dt(wd) * theta
+                    if c.maximize:
+                        g = -g
+                else:
+                    if c.maximize:
+                        g = -g
+                    if wd and mode == "l2":
+                        g = g + dt(wd) * theta
+                m = self._keep(dt(b1) * self.m[i] + dt(1.0 - b1) * g)
+                v = self._keep(dt(b2) * self.v[i] + dt(1.0 - b2) * (g * g))
+                if dev.get("bias", True):
+                    if dev.get("betapow") == "float32":
+                        bc1 = 1.0 - self.products[gi][0]
+                        bc2 = 1.0 - self.products[gi][1]
+                    else:
+                        bc1, bc2 = 1.0 - b1 ** t, 1.0 - b2 ** t
+                else:
+                    bc1 = bc2 = 1.0
+                ams = dev.get("ams", "max-hat") if c.amsgrad else "off"
+                if ams == "paper":
+                    bc1 = bc2 = 1.0
+                eps_mode = dev.get("eps", "outside")
+                if ams == "max-hat":
+                    self.vmax[i] = self._keep(np.maximum(self.vmax[i], v / dt(bc2)))
+                    second_hat, second_raw = self.vmax[i], self.vmax[i] * dt(bc2)
+                elif ams in ("max-raw", "paper"):
+                    self.vmax[i] = self._keep(np.maximum(self.vmax[i], v))
+                    second_hat, second_raw = self.vmax[i] / dt(bc2), self.vmax[i]
+                else:
+                    second_hat, second_raw = v / dt(bc2), v
+                if eps_mode == "hat":
+                    step = dt(lr * np.sqrt(bc2) / bc1)
+                    update = step * (m / (np.sqrt(second_raw) + dt(eps)))
+                else:
+                    if eps_mode == "inside-sqrt":
+                        denominator = np.sqrt(second_hat + dt(eps))
+                    elif eps_mode == "floor":
+                        denominator = np.maximum(np.sqrt(second_hat), dt(eps))
+                    else:
+                        denominator = np.sqrt(second_hat) + dt(eps)
+                    update = dt(lr) * ((m / dt(bc1)) / denominator)
+                theta = theta - update
+                if wd and mode == "after":
+                    theta = theta * dt(1.0 - lr * wd)
+            self.theta[i], self.m[i], self.v[i] = theta.astype(dt), m, v
+
+    def params(self):
+        return [t.astype(np.float64) for t in self.theta]
+
+    def state(self):
+        if not self.dev.get("expose_state", True):
+            return None
+        ams = self.dev.get("ams", "max-hat")
+        return OptimizerState(self.t, [x.astype(np.float64) for x in self.m],
+                              [x.astype(np.float64) for x in self.v],
+                              [x.astype(np.float64) for x in self.vmax],
+                              vmax_kind="raw" if ams in ("max-raw", "paper") else "hat")
+
+
+class DeviantAdam:
+    """A backend whose one variant is this deviant Adam in one dtype."""
+
+    def __init__(self, dtype: str = "float32", **deviations):
+        self.dtype = dtype
+        self.dev = deviations
+        self.name = "deviant-" + "-".join(f"{k}={v}" for k, v in sorted(deviations.items()))
+
+    def probe(self):
+        return BackendInfo(self.name, True, {"deviant": "1"}, ["cpu"], [self.dtype],
+                           [Variant(self.name, "deviant", "cpu", self.dtype)])
+
+    def open(self, problem, variant):
+        from adamconf.adapters.base import UnsupportedFeature
+
+        if problem.initial_state is not None:
+            raise UnsupportedFeature("this test implementation does not resume")
+        return _Session(problem, self.dtype, self.dev)
+
+    def construct(self, variant, *, lr, betas, eps, weight_decay, amsgrad=False,
+                  maximize=False):
+        if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not lr >= 0:
+            raise ValueError(f"Invalid learning rate: {lr!r}")
+        if not eps >= 0:
+            raise ValueError(f"Invalid epsilon value: {eps!r}")
+        if not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError(f"Invalid betas: {betas!r}")
+        if not weight_decay >= 0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay!r}")
