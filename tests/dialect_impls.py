@@ -25,11 +25,13 @@ _DTYPES = {"float64": np.float64, "float32": np.float32, "float16": np.float16}
 
 class _Session:
     def __init__(self, problem, dtype: str, dev: dict):
-        self.dt = _DTYPES[dtype]
+        self.store = _DTYPES[dtype]
+        # opmath: a 16-bit step computed in float32 and stored in the dtype
+        self.dt = np.float32 if dev.get("opmath") else self.store
         self.dev = dev
         self.groups = [g.config for g in problem.groups]
         self.owner = problem.group_of_param()
-        self.theta = [p.astype(self.dt) for p in problem.params]
+        self.theta = [p.astype(self.store).astype(self.dt) for p in problem.params]
         self.m = [np.zeros(p.shape, self.dt) for p in problem.params]
         self.v = [np.zeros(p.shape, self.dt) for p in problem.params]
         self.vmax = [np.zeros(p.shape, self.dt) for p in problem.params]
@@ -75,8 +77,10 @@ class _Session:
                         g = -g
                     if wd and mode == "l2":
                         g = g + dt(wd) * theta
-                m = self._keep(dt(b1) * self.m[i] + dt(1.0 - b1) * g)
-                v = self._keep(dt(b2) * self.v[i] + dt(1.0 - b2) * (g * g))
+                # β held in the dtype, 1 − β computed from it (as tensors of the dtype are)
+                beta1, beta2 = dt(b1), dt(b2)
+                m = self._keep(beta1 * self.m[i] + (dt(1) - beta1) * g)
+                v = self._keep(beta2 * self.v[i] + (dt(1) - beta2) * (g * g))
                 if dev.get("bias", True):
                     if dev.get("betapow") == "float32":
                         bc1 = 1.0 - self.products[gi][0]
@@ -108,10 +112,13 @@ class _Session:
                     else:
                         denominator = np.sqrt(second_hat) + dt(eps)
                     update = dt(lr) * ((m / dt(bc1)) / denominator)
-                theta = theta - update
+                theta = theta + update if dev.get("flip_update") else theta - update
                 if wd and mode == "after":
                     theta = theta * dt(1.0 - lr * wd)
-            self.theta[i], self.m[i], self.v[i] = theta.astype(dt), m, v
+            store = self.store
+            self.theta[i], self.m[i], self.v[i] = (x.astype(store).astype(dt)
+                                                   for x in (theta, m, v))
+            self.vmax[i] = self.vmax[i].astype(store).astype(dt)
 
     def params(self):
         return [t.astype(np.float64) for t in self.theta]

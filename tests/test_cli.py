@@ -171,11 +171,12 @@ def test_backends_lists_numpy(capsys):
     assert code == 0 and "numpy:" in out and "variant production" in out
 
 
-def test_dialects_lists_every_dialect(capsys):
-    from adamconf.reference.dialects import DIALECTS
+def test_dialects_lists_every_setting_and_known_combination(capsys):
+    from adamconf.reference.dialects import DIALECTS, LABELS
 
     code, out, _ = run_cli(capsys, "dialects")
-    assert code == 0 and all(name in out for name in DIALECTS)
+    assert code == 0 and all(label in out for label in LABELS)
+    assert all(name in out for name, d in DIALECTS.items() if d.size > 1)
 
 
 def test_help_explains(capsys):

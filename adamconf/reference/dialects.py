@@ -391,4 +391,4 @@ def rounded_problem(problem, dialect: Dialect, dtype: str):
         groups.append(rounded)
     if not changed:
         return None
-    return Problem(tuple(groups), problem.grads, problem.initial_state)
+    return Problem(tuple(groups), problem.grads, problem.initial_state, unrounded=problem)

@@ -82,6 +82,8 @@ class Problem:
     groups: tuple[Group, ...]
     grads: tuple[np.ndarray, ...]
     initial_state: InitialState | None = None
+    # a problem whose hyperparameters a dialect rounded: the one as passed
+    unrounded: Problem | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "groups", tuple(self.groups))

@@ -473,8 +473,9 @@ def _report_finding(finding: Finding, spec: str, info, regressions: Path, save: 
     if finding.kind == "fail" and finding.observed is not None:
         try:
             finding.dialects = identify_dialects(finding.case, finding.observed, variant.dtype)
-        except Exception:
+        except Exception as exc:  # naming is a help: a failure to name never hides the finding
             finding.dialects = None
+            out.write(f"  (could not search the model: {type(exc).__name__}: {exc})\n")
         if finding.dialects:
             out.write(f"  the trajectory conforms to dialect(s) instead: "
                       f"{', '.join(finding.dialects)}\n")

@@ -268,6 +268,16 @@ def _scalars(problem: Problem, group_index: int, dialect: Dialect, D: _Format, S
         P = beta_format or S
         bc1, rel_bc1 = _bias_correction(beta1, float(P.input_error(np.array(beta1))), t, P)
         bc2, rel_bc2 = _bias_correction(beta2, float(P.input_error(np.array(beta2))), t, P)
+        if problem.unrounded is not None:
+            # hyperparameters rounded where they meet an array: the bias corrections, scalar
+            # work, may still use β as passed
+            passed = problem.unrounded.groups[group_index].config
+            with np.errstate(divide="ignore", invalid="ignore"):
+                for beta_passed, bc, rel in ((passed.beta1, bc1, rel_bc1),
+                                             (passed.beta2, bc2, rel_bc2)):
+                    other = np.where(t == 0, 0.0, -np.expm1(t * math.log(beta_passed))) \
+                        if beta_passed > 0 else np.where(t == 0, 0.0, 1.0)
+                    rel += np.where(bc > 0, np.abs(other - bc) / bc, 0.0)
         if differs:  # rounded once more where it meets D (subnormal there, maybe)
             with np.errstate(divide="ignore", invalid="ignore"):
                 rel_bc1 = rel_bc1 + np.where(bc1 > 0, D.rnd(bc1) / bc1, 0.0)

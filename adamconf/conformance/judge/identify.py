@@ -42,7 +42,7 @@ from adamconf.reference.dialects import (
     get_dialect,
     rounded_problem,
 )
-from adamconf.reference.floats import get_format
+from adamconf.reference.floats import get_format, round_to
 from adamconf.reference.problem import Problem, Trajectory
 from adamconf.reference.step import run_float64
 
@@ -129,8 +129,15 @@ def _setting_acts(field_name: str, value, problem: Problem, dtype: str) -> bool:
 
 
 def _restrict(point: dict, problem: Problem, dtype: str) -> dict:
-    """The settings of ``point`` that can act on this case."""
-    return {f: v for f, v in point.items() if _setting_acts(f, v, problem, dtype)}
+    """The settings of ``point`` that can act on this case, each as it acts: decay with
+    the constructor's lr is decay with the current one where the lr never changes."""
+    out = {}
+    for f, v in point.items():
+        if _setting_acts(f, v, problem, dtype):
+            out[f] = v
+        elif f == "weight_decay_mode" and v == "decoupled-lr0" and _case_options(problem)[1]:
+            out[f] = "decoupled"
+    return out
 
 
 def _dialect(point: dict) -> Dialect:
@@ -221,24 +228,25 @@ def _update_factor(problem: Problem, observed: Observed, reference: Trajectory,
     return factor
 
 
-def _allowed(departure: Departure) -> set[str] | None:
-    """The switches a departure leaves in play (None: every switch)."""
+def _allowed(departure: Departure) -> tuple[set[str], set[str]]:
+    """The switches a departure leaves in play: (those that can start it, all that can
+    take part). A model must hold one of the first: if m departs first, something changed
+    g or how m is kept; θ may then need another switch too (β^t in float32, say)."""
     everything = {s.field for s in SWITCHES}
-    if departure.leader == "m":
-        return {"weight_decay_mode", "state", "hyper"}
-    if departure.leader == "v":
-        return {"state", "hyper", "weight_decay_mode"}
-    if departure.leader == "vmax":
-        return {"amsgrad_mode", "max_nan", "state", "hyper", "bias_correction", "step_offset",
-                "beta_power"}
-    allowed = set(everything)
+    excluded = set()
     if "m" in departure.agree:
-        allowed -= _G_FIELDS
-        if "v" in departure.agree:
-            allowed.discard("state")
+        excluded |= _G_FIELDS  # g is right: no weight-decay switch
     if "vmax" in departure.agree:
-        allowed -= {"amsgrad_mode", "max_nan"}
-    return allowed
+        excluded |= {"amsgrad_mode", "max_nan"}
+    if departure.leader not in ("m", "v", "vmax"):
+        excluded.add("state")  # the state's format shows in the state: never from θ alone
+    starts = {
+        "m": {"weight_decay_mode", "state", "hyper"},
+        "v": {"state", "hyper", "weight_decay_mode"},
+        "vmax": {"amsgrad_mode", "max_nan", "state", "hyper", "bias_correction",
+                 "step_offset", "beta_power"},
+    }.get(departure.leader, everything)
+    return starts - excluded, everything - excluded
 
 
 # --- the search ----------------------------------------------------------------------------------
@@ -285,7 +293,7 @@ class _Judge:
     def __call__(self, e: Evidence, point: dict) -> tuple[str, float]:
         """('pass' | 'fail' | 'inconclusive' | 'moot', max ratio) of this model on case e."""
         point = _restrict(point, e.case.problem, self.dtype)
-        key = (e.case.id, tuple(sorted(point.items(), key=lambda x: x[0])))
+        key = _memo_key(e, point, self.dtype)
         if key in self.memo:
             return self.memo[key]
         out = self._judge(e, point)
@@ -300,6 +308,8 @@ class _Judge:
         problem = _problem_for(e.case, dialect, self.dtype)
         if problem is None:
             return "moot", math.inf
+        if not _kept_as(e.observed, dialect):
+            return "fail", math.inf
         amsgrad = any(g.config.amsgrad for g in problem.groups)
         if amsgrad and e.observed.vmax is not None and dialect.vmax_kind != e.observed.vmax_kind:
             # the backend's v̂max state means something else than this model's: it cannot
@@ -313,6 +323,38 @@ class _Judge:
         except ValueError:
             return "fail", math.inf
         return verdict.status, verdict.max_ratio
+
+
+_UNSET = object()
+
+
+def _memo_key(e: Evidence, point: dict, dtype: str) -> tuple:
+    point = _restrict(point, e.case.problem, dtype)
+    return (e.case.id, tuple(sorted(point.items(), key=lambda x: x[0])))
+
+
+def _representable(arrays, fmt: str) -> bool:
+    """Whether every finite value of ``arrays`` is a number of format ``fmt``."""
+    for a in arrays:
+        a = np.asarray(a, dtype=np.float64)
+        finite = a[np.isfinite(a)]
+        if finite.size and not np.array_equal(round_to(finite, fmt), finite):
+            return False
+    return True
+
+
+def _kept_as(observed: Observed, dialect: Dialect) -> bool:
+    """The evidence a storage format leaves: state kept in bfloat16 holds bfloat16 numbers
+    (and is named only where it is exposed); θ returned through float32 holds float32 ones."""
+    if dialect.state is not None:
+        if observed.m is None and observed.v is None:
+            return False
+        if not all(_representable(arrays, dialect.state) for arrays in (observed.m, observed.v)
+                   if arrays is not None):
+            return False
+    if dialect.theta_through is not None:
+        return _representable(observed.theta, dialect.theta_through)
+    return True
 
 
 def _signature(e: Evidence, dtype: str) -> tuple:
@@ -367,6 +409,8 @@ def search_model(failing: Sequence[Evidence], passing: Sequence[Evidence], dtype
         groups.setdefault(_signature(e, dtype), []).append(e)
     order = sorted(groups, key=lambda sig: (sum(len(v) for _, v in sig), -len(groups[sig])))
     model: dict = {}
+    explained_so_far: list[Evidence] = []
+    processed: list[Evidence] = []
     closest: dict[str, tuple[str, float]] = {}
     given_up: set[str] = set()
     for sig in order:
@@ -374,19 +418,26 @@ def search_model(failing: Sequence[Evidence], passing: Sequence[Evidence], dtype
         todo = [e for e in cases if not _passes(judge_model(e, model)[0])]
         if not todo:
             continue
-        allowed = set()
+        starts, allowed = set(), set()
         for e in todo:
-            a = _allowed(departures[e.case.id])
-            allowed |= a if a is not None else {s.field for s in SWITCHES}
-        free = {f: vals for f, vals in sig if f not in model and f in allowed}
+            first, part = _allowed(departures[e.case.id])
+            starts |= first
+            allowed |= part
+        # a later group may also change a setting the model has (wd-decoupled for the plain
+        # decay cases, wd-decoupled-lr0 once a schedule shows it), keeping what it explained
+        free = {f: kept for f, vals in sig if f in allowed
+                and (kept := tuple(v for v in vals if model.get(f, _UNSET) != v))}
         probes = _probes(todo)
         todo.sort(key=lambda e: e.cost)  # a wrong candidate fails on a cheap case first
         found = None
         partial: tuple[int, dict] = (0, {})  # the most cases of the group one explains
         best: tuple[float, dict] = (math.inf, {})
         for size in range(1, max_extension + 1):
-            for extension in _extensions(free, size):
+            extensions = [ext for ext in _extensions(free, size) if starts & set(ext)]
+            extensions.sort(key=lambda ext: sum(f not in model for f in ext))  # replace first
+            for extension in extensions:
                 point = {**model, **extension}
+                replaces = any(f in model for f in extension)
                 ok = True
                 for e in probes:
                     status, ratio = judge_model(e, point)
@@ -404,6 +455,9 @@ def search_model(failing: Sequence[Evidence], passing: Sequence[Evidence], dtype
                         misses += 1
                         if misses >= allowed_misses:
                             break
+                if misses == 0 and replaces and not all(
+                        _passes(judge_model(e, point)[0]) for e in explained_so_far):
+                    continue  # it would lose what an earlier group explained
                 if misses == 0:
                     found = point
                     break
@@ -420,6 +474,9 @@ def search_model(failing: Sequence[Evidence], passing: Sequence[Evidence], dtype
                     closest[e.case.id] = (_dialect(best[1]).name, best[0])
             continue
         model = found
+        processed.extend(cases)
+        explained_so_far = sorted((e for e in processed if _passes(judge_model(e, model)[0])),
+                                  key=lambda e: e.cost)
     model = _minimal(model, failing, judge_model)
     result = SearchResult(_dialect(model) if model else None, closest=closest)
     for e in failing:
@@ -427,9 +484,12 @@ def search_model(failing: Sequence[Evidence], passing: Sequence[Evidence], dtype
             result.explained.append(e.case.id)
         else:
             result.unexplained[e.case.id] = departures[e.case.id].words()
-            if e.case.id not in closest and model:
+            if model:  # the model itself, where it comes closer than any tried
                 status, ratio = judge_model(e, model)
-                if math.isfinite(ratio):
+                near = closest.get(e.case.id)
+                if status == "inconclusive":
+                    result.closest[e.case.id] = (_dialect(model).name, 0.0)
+                elif math.isfinite(ratio) and (near is None or ratio < near[1]):
                     result.closest[e.case.id] = (_dialect(model).name, ratio)
     if model:
         for e in passing:
@@ -467,8 +527,17 @@ def identify_dialects(case: Case, observed: Observed, dtype: str,
         reference = _spec_reference(Evidence(case, observed), dtype)
         verdict = judge(case.problem, reference, observed, dtype,
                         bounds=cached_bounds(case.problem, reference, dtype, SPEC))
-    found = search_model([Evidence(case, observed, verdict)], [], dtype)
-    return [found.name] if found.explained else []
+    evidence = Evidence(case, observed, verdict)
+    found = search_model([evidence], [], dtype)
+    if not found.explained:
+        return []
+    # one case may not tell apart models of the same size: name every one it fits
+    judge_model = _Judge(dtype)
+    free = dict(_signature(evidence, dtype))
+    names = [_dialect(point).name for point in _extensions(free, found.model.size)
+             if _passes(judge_model(evidence, point)[0])]
+    return sorted(set(names) | {found.name},
+                  key=lambda n: (_CATALOGUE_ORDER.get(n, len(DIALECTS)), n))
 
 
 def identify_variants(results: Sequence[CaseResult], cases: dict[str, Case]) -> None:
