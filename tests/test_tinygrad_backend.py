@@ -75,7 +75,7 @@ def test_float64_parameters_get_float32_scalars(info, tmp_path):
     result = _run(tmp_path, "--dtype", "float64", "--case", "t1/plain")[("t1/plain", "float64")]
     # β^t and the scalars in float32: the model names a float32 precision switch
     assert result["status"] == "fail" and result["dialects"]
-    assert all(set(get_dialect(n).labels) <= {"betapow-float32", "hyper-float32",
+    assert all(set(get_dialect(n).labels) <= {"betapow-float32", "hyper-float32", "lr-float32",
                                               "state-float32", "theta-via-float32"}
                for n in result["dialects"]), result["dialects"]
 

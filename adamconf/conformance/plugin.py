@@ -2,9 +2,12 @@
 
 Inert unless a backend is named (by the option or ``ADAMCONF_BACKEND``). Items are named
 ``case[variant]``; a failure prints the verdict line, the dialect that matches instead and
-a reproduce command. Known failures live in an xfail file per backend (the one shipped in
-``adamconf/conformance/xfail/<backend>.txt``, or ``--adamconf-xfail FILE``): one item id or
-glob per line, a reason after ``#``. Entries that match no item warn.
+a reproduce command. What each backend is expected to implement lives in its
+expected-dialects file (``adamconf/conformance/expected/<backend>.json``, or
+``--adamconf-expected FILE``): a failing item is xfail where its trajectory conforms to the
+variant's expected model instead, or where the file states a reason for it; any other
+failure fails. A user's own list of known failures can be given as ``--adamconf-xfail
+FILE``: one item id or glob per line, a reason after ``#``; entries that match no item warn.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-XFAIL_DIR = Path(__file__).with_name("xfail")
 
 
 def pytest_addoption(parser) -> None:
@@ -30,7 +32,9 @@ def pytest_addoption(parser) -> None:
     group.addoption("--adamconf-dtype", action="append", default=[],
                     help="only this dtype (repeatable)")
     group.addoption("--adamconf-xfail", default=None,
-                    help="xfail file (default: the one shipped for the backend, if any)")
+                    help="a file of known failures of yours: item ids or globs, a reason after #")
+    group.addoption("--adamconf-expected", default=None,
+                    help="expected-dialects file (default: the one shipped for the backend)")
     group.addoption("--adamconf-golden", default=None, help="golden folder to read")
     group.addoption("--adamconf-timeout", type=float, default=300.0,
                     help="seconds per case before it is an error")
@@ -51,6 +55,13 @@ class _State:
         except UsageError as exc:
             raise pytest.UsageError(f"adamconf: {exc}") from None
         self.corpus = loaded[0]
+        from adamconf.conformance.judge.expected import load_expected
+
+        try:
+            self.expected = load_expected(self.spec, config.getoption("adamconf_expected"))
+        except UsageError as exc:
+            self.process.close()
+            raise pytest.UsageError(f"adamconf: {exc}") from None
         try:
             self.variants = choose_variants(
                 self.info, self.spec, config.getoption("adamconf_variant"),
@@ -103,8 +114,10 @@ class ConformanceItem(pytest.Item):
         state = self.config.stash[_STATE_KEY]
         reply = state.process.request("run", case_setup(self.golden.case.problem),
                                       self.variant)
-        result = result_of(self.golden, self.variant, reply,
+        result = result_of(self.golden, self.variant, reply, identify="keep",
                            repro=repro_command(state.spec, self.golden.id, self.variant))
+        if result.status is Status.FAIL:
+            self._expected_failure(state, result)
         if result.status is Status.UNSUPPORTED:
             pytest.skip(f"unsupported: {result.message}")
         if result.status is Status.INCONCLUSIVE:
@@ -112,13 +125,41 @@ class ConformanceItem(pytest.Item):
         if result.status is not Status.PASS:
             raise ConformanceFailure(result)
 
+    def _expected_failure(self, state, result) -> None:
+        """xfail where the variant's expected model explains the failure (or its file
+        states a reason); else name what the case conforms to, for the report."""
+        from adamconf.conformance.judge.identify import (
+            conforms_to,
+            describe_departure,
+            identify_dialects,
+        )
+
+        golden, variant, observed = self.golden, self.variant, result.observed
+        expected = state.expected
+        if expected is not None:
+            want = expected.for_variant(variant.id)
+            if want.implements != "spec" and conforms_to(golden.case, observed, variant.dtype,
+                                                         want.implements):
+                pytest.xfail(f"as expected: {want.implements}"
+                             + (f" — {want.why}" if want.why else ""))
+            reason = expected.reason_for(variant.id, golden.id)
+            if reason:
+                pytest.xfail(f"as expected: {reason}")
+            result.message += (f" (expected {want.implements}, which does not explain it)"
+                               if want.implements != "spec" else "")
+        result.dialects = identify_dialects(golden.case, observed, variant.dtype,
+                                            result.verdict)
+        if not result.dialects:
+            result.departure = describe_departure(golden.case, observed, result.verdict,
+                                                  golden.reference)
+
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, ConformanceFailure):
             r = excinfo.value.args[0]
             lines = [f"{r.status}: {r.message}"]
             if r.dialects is not None:
                 lines.append("conforms instead to: " + (", ".join(r.dialects) or
-                                                        "none of the known dialects"))
+                                                        f"no model: {r.departure}"))
             lines.append(f"reproduce: {r.repro}")
             return "\n".join(lines)
         return super().repr_failure(excinfo, style)
@@ -180,11 +221,11 @@ def _validation_items(session, state) -> list[ValidationItem]:
 
 def _xfail_entries(config, backend: str) -> list[tuple[str, str]]:
     path = config.getoption("adamconf_xfail")
-    path = Path(path) if path else XFAIL_DIR / f"{backend}.txt"
-    if not path.is_file():
-        if config.getoption("adamconf_xfail"):
-            raise pytest.UsageError(f"adamconf: xfail file {path} does not exist")
+    if not path:
         return []
+    path = Path(path)
+    if not path.is_file():
+        raise pytest.UsageError(f"adamconf: xfail file {path} does not exist")
     entries = []
     for line in path.read_text(encoding="utf-8").splitlines():
         pattern, _, reason = line.partition("#")
@@ -206,6 +247,12 @@ def pytest_collection_modifyitems(session, config, items) -> None:
                                                golden=golden, variant=variant))
     new.extend(_validation_items(session, state))
     entries = _xfail_entries(config, state.spec)
+    if state.expected is not None:  # documented ValueErrors known not to be raised
+        for item in new:
+            why = (state.expected.validation_reason(item.name)
+                   if isinstance(item, ValidationItem) else None)
+            if why:
+                item.add_marker(pytest.mark.xfail(reason=f"as expected: {why}", strict=True))
     used = set()
     for item in new:
         for pattern, reason in entries:

@@ -129,6 +129,8 @@ SWITCHES: tuple[Switch, ...] = (
         Setting("eps-dtype", "eps-lost", "ε rounded to the parameter's dtype (1e-8 is 0 in "
                 "float16): where v̂ is 0 the step divides 0 by 0",
                 "torch for-loop and foreach in float16; optax.adam in float16"),
+        Setting("lr-float32", "lr-float32", "the lr held as float32 in a float64 run (β, ε "
+                "and λ as passed)", "MLX (learning_rate is a float32 array)"),
         Setting("float32", "hyper-float32", "lr, β1, β2, ε and λ held as float32 in a "
                 "float64 run", "MindSpore nn.Adam (float32 Parameters); ONNX attributes"),
         Setting("dtype", "hyper-in-dtype", "lr, β1, β2, ε and λ rounded to the parameter's "
@@ -185,7 +187,8 @@ class Dialect:
     weight_decay_mode: ``"l2"`` (spec) · ``"decoupled"`` · ``"decoupled-lr0"`` ·
     ``"decoupled-nolr"`` · ``"after"`` · ``"maximize-after-wd"``. bias_correction: True ·
     False. step_offset: 0 · 1 · −1 (the bias corrections use t + step_offset).
-    Precision: hyper ``"as-passed"`` · ``"eps-dtype"`` · ``"float32"`` · ``"dtype"``;
+    Precision: hyper ``"as-passed"`` · ``"eps-dtype"`` · ``"lr-float32"`` · ``"float32"`` ·
+    ``"dtype"``;
     beta_power None · ``"float32"`` · ``"dtype"``; state None · ``"float32"`` ·
     ``"bfloat16"``; theta_through None · ``"float32"``.
     """
@@ -332,7 +335,8 @@ SEMANTIC_DIALECTS = {name: d for name, d in DIALECTS.items() if d.semantic == d}
 
 # --- the hyperparameters switch: a rounded problem ---------------------------------------------
 
-_ROUNDED = {"eps-dtype": ("eps",), "float32": ("lr", "betas", "eps", "weight_decay"),
+_ROUNDED = {"eps-dtype": ("eps",), "lr-float32": ("lr",),
+            "float32": ("lr", "betas", "eps", "weight_decay"),
             "dtype": ("lr", "betas", "eps", "weight_decay")}
 
 
@@ -343,8 +347,8 @@ def hyper_target(setting: str, dtype: str) -> str | None:
 
     if setting == "as-passed":
         return None
-    target = "float32" if setting == "float32" else dtype
-    if setting == "float32" and get_format(target).precision >= get_format(dtype).precision:
+    target = "float32" if setting in ("float32", "lr-float32") else dtype
+    if target == "float32" and get_format(target).precision >= get_format(dtype).precision:
         return None  # rounding to a format at least as wide as the run changes nothing
     return None if target == "float64" else target
 

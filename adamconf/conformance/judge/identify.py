@@ -46,7 +46,7 @@ from adamconf.reference.floats import get_format, round_to
 from adamconf.reference.problem import Problem, Trajectory
 from adamconf.reference.step import run_float64
 
-__all__ = ["dialect_reference", "localize", "describe_departure", "Departure", "Evidence", "SearchResult",
+__all__ = ["dialect_reference", "localize", "describe_departure", "conforms_to", "Departure", "Evidence", "SearchResult",
            "search_model", "identify_dialects", "identify_variants", "variant_dialects",
            "dialect_label"]
 
@@ -640,3 +640,10 @@ def describe_departure(case: Case, observed: Observed, verdict: Verdict,
                        reference: Trajectory) -> str:
     """Where and how a failing trajectory departs from the spec, in words."""
     return localize(case, observed, verdict, reference).words()
+
+
+def conforms_to(case: Case, observed: Observed, dtype: str, name: str) -> bool:
+    """Whether this trajectory passes the named model's own reference and bound."""
+    evidence = Evidence(case, observed)
+    point = get_dialect(name).switch_values()
+    return bool(point) and _passes(_Judge(dtype)(evidence, point)[0])

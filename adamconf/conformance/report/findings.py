@@ -31,7 +31,7 @@ def _results_from_json(run: dict):
         v = r["variant"]
         result = CaseResult(r["case"], Variant(v["backend"], v["name"], v["device"], v["dtype"]),
                             r["status"], r["message"], None, r["dialects"], r["seconds"],
-                            tuple(r["tags"]), r["repro"])
+                            tuple(r["tags"]), r["repro"], r.get("departure", ""))
         out.append(result)
     return out
 
@@ -75,19 +75,22 @@ def _variants_section(runs: list[dict]) -> list[str]:
              "Each variant's counts over the corpus, how many of its selected cases were "
              "judged (pass or fail), its verdict (a variant with nothing judged has *no "
              "verdict*), and the dialects that explain every failing case (each failing case "
-             "conforms to one of them).", "",
+             "conforms to one of them), and how that compares with what the backend's "
+             "expected-dialects file says (`adamconf/conformance/expected/`).", "",
              "| backend | variant | pass | fail | inconclusive | unsupported | error | "
-             "judged | verdict | implements |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "judged | verdict | implements | expected |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for run in runs:
         for v in run["variants"]:
             c = v["counts"]
-            label = v["implements"] or ("the spec" if not c["fail"] else "no known dialect")
+            label = v["implements"] or ("the spec" if not c["fail"] else "no one model")
+            expected = (v.get("expected") or {}).get("words", "")
             judged = (f"{v['judged']}/{v['selected']}" if "judged" in v
                       else str(c["pass"] + c["fail"]))
             verdict = v.get("conformance", "")
             lines.append(f"| {run['backend']} | `{v['variant']}` | {c['pass']} | {c['fail']} | "
                          f"{c['inconclusive']} | {c['unsupported']} | {c['error']} | "
-                         f"{judged} | {verdict} | {label} |")
+                         f"{judged} | {verdict} | {label} | {expected} |")
     lines.append("")
     return lines
 
@@ -180,35 +183,25 @@ def build_document(reports: list[dict], title: str = "Findings") -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-REASONS_FILE = Path(__file__).with_name("reasons.json")
-
-
-def _reason_for(backend: str, variant: str, case: str, reasons: list[dict]) -> str | None:
-    import fnmatch
-
-    for r in reasons:  # the first entry that matches, most specific first in the file
-        if (fnmatch.fnmatchcase(backend, r["backend"])
-                and fnmatch.fnmatchcase(variant, r["variant"])
-                and fnmatch.fnmatchcase(case, r["case"])):
-            return r["reason"]
-    return None
-
-
 def _unexplained_section(runs: list[dict]) -> list[str]:
-    """Every failing case that no dialect explains, grouped by the reason stated for it in
-    reasons.json (or 'not yet explained')."""
-    reasons = json.loads(REASONS_FILE.read_text(encoding="utf-8"))["reasons"]
+    """Every failing case the model does not explain: with the reason its backend's
+    expected-dialects file states for it, or where and how it departs."""
+    from adamconf.conformance.judge.expected import load_expected
+
     groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for run in runs:
+        expected = load_expected(run["backend"])
         for r in run["results"]:
             if r["status"] == "fail" and not r.get("dialects"):
                 vid = r["variant"]["id"]
-                why = _reason_for(run["backend"], vid, r["case"], reasons) or "not yet explained"
+                why = expected.reason_for(vid, r["case"]) if expected else None
+                why = why or r.get("departure") or "not said"
                 groups[(run["backend"], vid, why)].append(r["case"])
     if not groups:
         return []
-    lines = ["## Failures no known dialect explains", "",
-             "Each with the reason found for it (`adamconf/conformance/report/reasons.json`).",
+    lines = ["## Failures the model does not explain", "",
+             "Each with the reason stated in the backend's expected-dialects file, or where "
+             "and how the trajectory departs.",
              "", "| backend | variant | cases | why |", "|---|---|---|---|"]
     for (backend, vid, why), cases in groups.items():
         shown = ", ".join(f"`{c}`" for c in cases[:4]) + (f" and {len(cases) - 4} more"

@@ -51,11 +51,16 @@ def _variant_summaries(run: RunResult) -> list[dict]:
     by_variant = defaultdict(list)
     for r in run.results:
         by_variant[r.variant.id].append(r)
+    from adamconf.conformance.judge.expected import compare, load_expected
+
+    expected = load_expected(run.backend)
     out = []
     for decision in run.decisions():
         results = by_variant.get(decision.variant, [])
+        status, words = compare(expected, decision.variant, results)
         out.append({**decision.to_json(), "dialects": variant_dialects(results),
-                    "implements": dialect_label(results)})
+                    "implements": dialect_label(results),
+                    "expected": {"status": status, "words": words} if status else None})
     return out
 
 

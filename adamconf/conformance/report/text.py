@@ -11,6 +11,7 @@ from typing import TextIO
 import numpy as np
 
 from adamconf import __version__
+from adamconf.conformance.judge.expected import compare, load_expected
 from adamconf.conformance.judge.identify import dialect_label
 from adamconf.conformance.judge.outcome import STATUSES, Conformance, RunResult
 from adamconf.reference.engine import describe_reference
@@ -79,6 +80,7 @@ def print_summary(runs: list[RunResult], stream: TextIO | None = None, *,
             by_variant[r.variant.id].append(r)
         w(f"\n  {'variant':<40} " + " ".join(f"{s:>12}" for s in STATUSES)
           + f" {'judged':>9}  verdict\n")
+        expected = load_expected(run.backend)
         for decision in run.decisions():
             results = by_variant.get(decision.variant, [])
             cells = []
@@ -88,6 +90,9 @@ def print_summary(runs: list[RunResult], stream: TextIO | None = None, *,
             word = _VERDICT_WORDS[decision.conformance]
             label = dialect_label(results)
             shown = f"{word}: {label}" if label else word
+            _, against = compare(expected, decision.variant, results)
+            if against and (label or not against.startswith("as expected")):
+                shown += f" [{against}]"
             w(f"  {decision.variant:<40} " + " ".join(cells)
               + f" {f'{decision.judged}/{decision.selected}':>9}  "
               + _colour(shown, _VERDICT_COLOUR[decision.conformance], colour) + "\n")
@@ -98,7 +103,7 @@ def print_summary(runs: list[RunResult], stream: TextIO | None = None, *,
                 mark = _colour(r.status.upper(), r.status, colour)
                 w(f"  {mark} {r.message}\n")
                 if r.dialects is not None:
-                    named = ", ".join(r.dialects) or "none of the known dialects"
+                    named = ", ".join(r.dialects) or f"no model: {r.departure}"
                     w(f"      conforms instead to: {named}\n")
                 w(f"      reproduce: {r.repro}\n")
             if len(failing) > limit and not verbose:
