@@ -88,25 +88,28 @@ def test_findings_document_from_json_reports(capsys, tmp_path):
     assert out.read_text() == text  # the document is a function of the reports alone
 
 
-def test_reasons_are_stated_and_found_for_unexplained_failures():
-    """reasons.json: every entry has its globs and a reason that says something found (not a
-    placeholder); a failure no dialect explains gets the first matching reason, and one
-    that none matches is shown as 'not yet explained', never dropped."""
-    from adamconf.conformance.report.findings import REASONS_FILE, _unexplained_section
+def test_unexplained_failures_show_the_stated_reason_or_the_departure(tmp_path,
+                                                                         monkeypatch):
+    """A failure the model does not explain gets the reason its backend's expected file
+    states for it, else where and how it departs: never dropped, never a bare count."""
+    from adamconf.conformance.judge import expected as expected_module
+    from adamconf.conformance.report.findings import _unexplained_section
 
-    reasons = json.loads(REASONS_FILE.read_text(encoding="utf-8"))["reasons"]
-    assert reasons
-    for entry in reasons:
-        assert set(entry) == {"backend", "variant", "case", "reason"}, entry
-        assert len(entry["reason"]) > 30 and "not yet" not in entry["reason"], entry
+    (tmp_path / "mine.json").write_text(json.dumps({
+        "backend": "mine", "variants": [{"variants": "*", "implements": "eps-hat"}],
+        "unexplained": [{"variant": "32bit/*", "case": "t1/plain",
+                         "why": "its CPU kernel rounds the update to float32 first"}]}))
+    monkeypatch.setattr(expected_module, "EXPECTED_DIR", tmp_path)
     variant = {"id": "32bit/cpu/float64"}
-    runs = [{"backend": "bitsandbytes", "results": [
+    runs = [{"backend": "mine", "results": [
         {"case": "t1/plain", "status": "fail", "dialects": [], "variant": variant},
         {"case": "t1/wd", "status": "fail", "dialects": ["eps-hat"], "variant": variant},
         {"case": "t1/plain", "status": "pass", "variant": variant}]},
         {"backend": "someone-else", "results": [
-            {"case": "t1/plain", "status": "fail", "dialects": [], "variant": variant}]}]
+            {"case": "t1/plain", "status": "fail", "dialects": [], "variant": variant,
+             "departure": "theta departs first, at step 1"}]}]
     text = "\n".join(_unexplained_section(runs))
-    assert "| bitsandbytes | `32bit/cpu/float64` | 1: `t1/plain` | bitsandbytes' CPU kernel" in text
-    assert "t1/wd" not in text  # explained by a dialect
-    assert "| someone-else | `32bit/cpu/float64` | 1: `t1/plain` | not yet explained |" in text
+    assert "| mine | `32bit/cpu/float64` | 1: `t1/plain` | its CPU kernel rounds" in text
+    assert "t1/wd" not in text  # explained by the model
+    assert ("| someone-else | `32bit/cpu/float64` | 1: `t1/plain` | theta departs first, at "
+            "step 1 |") in text

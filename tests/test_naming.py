@@ -13,7 +13,7 @@ import pytest
 
 from adamconf import check
 from adamconf.conformance.judge.identify import dialect_label, variant_dialects
-from dialect_impls import DeviantAdam
+from adamconf.conformance.tools.deviant import DeviantAdam
 
 NAMED = [
     # (dtype, deviations, the name)

@@ -259,6 +259,7 @@ class Evidence:
     observed: Observed
     verdict: Verdict | None = None
     result: CaseResult | None = None
+    reference: Trajectory | None = None  # the spec's (the golden one, where there is one)
 
     @property
     def cost(self) -> int:
@@ -326,6 +327,7 @@ class _Judge:
 
 
 _UNSET = object()
+_ENOUGH = 0.9  # a model explaining this share of a group is taken without looking further
 
 
 def _memo_key(e: Evidence, point: dict, dtype: str) -> tuple:
@@ -418,6 +420,10 @@ def search_model(failing: Sequence[Evidence], passing: Sequence[Evidence], dtype
         todo = [e for e in cases if not _passes(judge_model(e, model)[0])]
         if not todo:
             continue
+        if model and len(todo) <= (1 - _ENOUGH) * len(cases):
+            # the model explains nearly all of the group already: the few left are said in
+            # words, not searched (they are the costly long cases, as a rule)
+            continue
         starts, allowed = set(), set()
         for e in todo:
             first, part = _allowed(departures[e.case.id])
@@ -463,7 +469,9 @@ def search_model(failing: Sequence[Evidence], passing: Sequence[Evidence], dtype
                     break
                 if len(todo) - misses > partial[0]:
                     partial = (len(todo) - misses, point)
-            if found is not None:
+                    if partial[0] >= _ENOUGH * len(todo):
+                        break  # nearly all of the group: the rest is said in words
+            if found is not None or partial[0] >= _ENOUGH * len(todo):
                 break
         if found is None and 2 * partial[0] >= len(todo):
             found = partial[1]  # most of the group: the rest is said in words
@@ -493,29 +501,61 @@ def search_model(failing: Sequence[Evidence], passing: Sequence[Evidence], dtype
                     result.closest[e.case.id] = (_dialect(model).name, ratio)
     if model:
         for e in passing:
-            if _restrict(model, e.case.problem, dtype) and judge_model(e, model)[0] == "fail":
+            if _restrict(model, e.case.problem, dtype) and _contradicts(judge_model, e, model):
                 result.contradicted.append(e.case.id)
     result.judged = judge_model.count
     return result
 
 
+def _contradicts(judge_model: _Judge, e: Evidence, model: dict) -> bool:
+    """Whether a passing case fails the model. First against the model's reference with the
+    spec's own bounds, already computed for the verdict (the two bounds are alike): a pass
+    there is taken; a failure is checked against the model's own bound."""
+    dtype = judge_model.dtype
+    dialect = _dialect(_restrict(model, e.case.problem, dtype))
+    problem = _problem_for(e.case, dialect, dtype)
+    if problem is None:
+        return False
+    if problem is e.case.problem and e.reference is not None:
+        reference = dialect_reference(e.case, dialect, dtype, problem)
+        spec_bounds = cached_bounds(problem, e.reference, dtype, SPEC)
+        try:
+            quick = judge(problem, reference, e.observed, dtype, dialect=dialect,
+                          bounds=spec_bounds)
+        except ValueError:
+            quick = None
+        if quick is not None and quick.status == "pass":
+            return False
+    return judge_model(e, model)[0] == "fail"
+
+
 def _minimal(model: dict, failing: Sequence[Evidence], judge_model: _Judge) -> dict:
     """Drop every switch whose removal still explains as many failing cases."""
-    def explained(point):
-        return sum(_passes(judge_model(e, point)[0]) for e in failing)
+    ordered = sorted(failing, key=lambda e: e.cost)
+
+    def misses(point, give_up=math.inf):
+        n = 0
+        for e in ordered:
+            if not _passes(judge_model(e, point)[0]):
+                n += 1
+                if n > give_up:
+                    break
+        return n
 
     if not model:
         return model
-    best = explained(model)
+    best = misses(model)
     for f in list(model):
         smaller = {k: v for k, v in model.items() if k != f}
-        if smaller and explained(smaller) >= best:
+        if smaller and misses(smaller, give_up=best) <= best:
             model = smaller
     return model
 
 
 def _spec_reference(e: Evidence, dtype: str) -> Trajectory:
-    return dialect_reference(e.case, SPEC, dtype)
+    if e.reference is None:
+        e.reference = dialect_reference(e.case, SPEC, dtype)
+    return e.reference
 
 
 # --- one case, and a variant's cases ---------------------------------------------------------------
@@ -540,7 +580,7 @@ def identify_dialects(case: Case, observed: Observed, dtype: str,
                   key=lambda n: (_CATALOGUE_ORDER.get(n, len(DIALECTS)), n))
 
 
-def identify_variants(results: Sequence[CaseResult], cases: dict[str, Case]) -> None:
+def identify_variants(results: Sequence[CaseResult], cases: dict) -> None:
     """For each variant with failures: search its model over its failing and passing cases
     (their trajectories kept on the results), and write the outcome on each failing result
     (``dialects``: the model where it explains the case; ``departure``: in words where it
@@ -549,10 +589,10 @@ def identify_variants(results: Sequence[CaseResult], cases: dict[str, Case]) -> 
     for r in results:
         by_variant.setdefault(r.variant.id, []).append(r)
     for rs in by_variant.values():
-        failing = [Evidence(cases[r.case_id], r.observed, r.verdict, r) for r in rs
+        failing = [_evidence(cases[r.case_id], r) for r in rs
                    if r.status == "fail" and r.observed is not None and r.verdict is not None]
         if failing:
-            passing = [Evidence(cases[r.case_id], r.observed, r.verdict, r) for r in rs
+            passing = [_evidence(cases[r.case_id], r) for r in rs
                        if r.status == "pass" and r.observed is not None]
             found = search_model(failing, passing, rs[0].variant.dtype)
             for e in failing:
@@ -568,6 +608,13 @@ def identify_variants(results: Sequence[CaseResult], cases: dict[str, Case]) -> 
                     e.result.contradicted = list(found.contradicted)
         for r in rs:
             r.observed = None
+
+
+def _evidence(golden, r: CaseResult) -> Evidence:
+    """A result's evidence: ``golden`` is a golden case (its reference is the spec's) or a
+    bare case."""
+    case = getattr(golden, "case", golden)
+    return Evidence(case, r.observed, r.verdict, r, getattr(golden, "reference", None))
 
 
 def _closest_words(near: tuple[str, float] | None) -> str:

@@ -113,6 +113,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do not time the runner (the numpy corpus with -j 1 and -j 2)")
     parser.add_argument("--no-fuzz", action="store_true",
                         help="do not time fuzzing (one job against one per core)")
+    parser.add_argument("--no-identify", action="store_true",
+                        help="do not time naming the dialect of a failing variant")
     parser.add_argument("--no-reference", action="store_true",
                         help="skip the reference-engine speed measurement")
     parser.add_argument("--json", metavar="PATH", default=None,
@@ -538,6 +540,11 @@ def run(args: argparse.Namespace) -> int:
         report["fuzz"] = fuzzing
         print()
         print(format_fuzz(fuzzing))
+    if not args.no_identify:
+        identifying = bench_identify(quick=args.quick)
+        report["identify"] = identifying
+        print()
+        print(format_identify(identifying))
     if not args.no_reference:
         elements, steps = (16, 50) if args.quick else (64, 200)
         reference = bench_reference(elements, steps)
@@ -596,6 +603,50 @@ def format_runner(r: dict[str, Any]) -> str:
             f"{r['seconds_one']:.1f} s, -j {r['jobs']} {r['seconds_parallel']:.1f} s: "
             f"-j {r['jobs']} is {r['ratio_sequential']:.2f}× 0.1's runner and "
             f"{r['ratio']:.2f}× -j 1")
+
+
+# the failing NumPy implementations timed: two switches each, most cases failing
+IDENTIFY_IMPLEMENTATIONS = (("float32", {"eps": "hat", "wd": "decoupled"}),
+                            ("float64", {"ams": "max-raw", "step_offset": 1}),
+                            ("float32", {"state": "bfloat16"}))
+
+
+def bench_identify(quick: bool = False) -> dict[str, Any]:
+    """The whole corpus on failing NumPy implementations (``tools/deviant.py``), in one lane,
+    with naming the dialect and without (``--no-identify``), run back to back."""
+    from adamconf.conformance.api import check
+    from adamconf.conformance.judge.identify import dialect_label
+    from adamconf.conformance.tools.deviant import DeviantAdam
+
+    rows = []
+    for dtype, deviations in IDENTIFY_IMPLEMENTATIONS[:1] if quick else IDENTIFY_IMPLEMENTATIONS:
+        times = {}
+        for identify in (False, True):
+            _progress(f"identify: {dtype} {deviations}, identify={identify}")
+            started = time.perf_counter()
+            result = check(DeviantAdam(dtype, **deviations), validate=False,
+                           identify=identify)
+            times[identify] = time.perf_counter() - started
+        results = result.runs[0].results
+        rows.append({"dtype": dtype, "deviations": deviations,
+                     "failing": sum(r.status == "fail" for r in results),
+                     "cases": len(results), "seconds_no_identify": times[False],
+                     "seconds_identify": times[True], "ratio": times[True] / times[False],
+                     "named": dialect_label(results)})
+    return {"rows": rows}
+
+
+def format_identify(r: dict[str, Any]) -> str:
+    lines = ["naming the dialect of a failing variant: the whole corpus in one lane, with and "
+             "without identification (the peer: --no-identify), back to back",
+             f"  {'implementation':<44} {'failing':>9} {'no-identify':>12} {'identify':>9} "
+             f"{'ratio':>6}  named"]
+    for row in r["rows"]:
+        what = f"{row['dtype']} " + ", ".join(f"{k}={v}" for k, v in row["deviations"].items())
+        lines.append(f"  {what:<44} {row['failing']:>4}/{row['cases']:<4} "
+                     f"{row['seconds_no_identify']:>11.1f}s {row['seconds_identify']:>8.1f}s "
+                     f"{row['ratio']:>5.2f}×  {row['named'][:60]}")
+    return "\n".join(lines)
 
 
 def bench_fuzz(examples: int = 400, jobs: int | None = None, seed: int = 0) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Adams that deviate from the documentation on purpose, for the dialect-naming tests.
+"""Adams that deviate from the documentation on purpose: the dialect-naming tests and the
+identification benchmark run them.
 
 Each is written here in plain NumPy, independently of the reference's step description
 (``adamconf.reference.step``) and of the sharpness emulator: a deviation is a keyword of
@@ -13,12 +14,7 @@ import numpy as np
 
 from adamconf.adapters.base import BackendInfo, OptimizerState, Variant
 
-try:
-    import ml_dtypes
-
-    _BF16 = ml_dtypes.bfloat16
-except ImportError:  # pragma: no cover - ml_dtypes is a test dependency
-    _BF16 = None
+__all__ = ["DeviantAdam"]
 
 _DTYPES = {"float64": np.float64, "float32": np.float32, "float16": np.float16}
 
@@ -41,7 +37,9 @@ class _Session:
     def _keep(self, x):
         """State as stored: bfloat16 where the deviation says so."""
         if self.dev.get("state") == "bfloat16":
-            return x.astype(_BF16).astype(self.dt)
+            import ml_dtypes  # a test dependency; only this deviation needs it
+
+            return x.astype(ml_dtypes.bfloat16).astype(self.dt)
         return x
 
     def step(self, grads, lrs=None):
