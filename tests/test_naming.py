@@ -23,6 +23,8 @@ NAMED = [
     ("float32", dict(wd="after"), "wd-after"),
     ("float32", dict(eps="floor", wd="decoupled-nolr"), "eps-floor+wd-decoupled-nolr"),
     ("float32", dict(wd="decoupled-lr0"), "wd-decoupled-lr0"),
+    ("float32", dict(wd="decoupled-lr-ratio", ams="ignored"),
+     "ams-ignored+wd-decoupled-lr-ratio"),
     ("float64", dict(eps="hat", step_offset=1), "eps-hat+step-off-by-one"),
     ("float64", dict(bias=False, wd="decoupled"), "no-bias-correction+wd-decoupled"),
     ("float64", dict(betapow="float32"), "betapow-float32"),

@@ -339,7 +339,7 @@ def _by_hand(dialect: str, grads, theta, lr=0.1, b1=0.9, b2=0.999, eps=1e-3, wd=
             theta = theta * (1 - lr * wd)  # AdamW, Keras: decay, then Adam on the plain g
         elif decay == "decoupled-lr0":
             theta = theta * (1 - lr * wd)  # the constructor's lr (constant here)
-        elif decay == "decoupled-nolr":
+        elif decay in ("decoupled-nolr", "decoupled-lr-ratio"):  # constant lr: γ_t/γ_0 = 1
             theta = theta * (1 - wd)
         elif decay == "l2":
             g = g + wd * theta
@@ -391,7 +391,7 @@ def test_dialect_matches_its_formula(name):
     got = final_theta(p, DIALECTS[name])
     want = _by_hand(name, grads, 1.5, wd=wd, amsgrad=amsgrad, maximize=maximize)
     assert got == pytest.approx(want, rel=1e-15)
-    if name not in ("spec", "max-drops-nan", "wd-decoupled-lr0"):
+    if name not in ("spec", "max-drops-nan", "wd-decoupled-lr0", "wd-decoupled-lr-ratio"):
         # and the dialect really is a different algorithm on this input
         assert got != pytest.approx(final_theta(p), rel=1e-6)
 
@@ -410,6 +410,8 @@ def test_decay_with_the_initial_lr_ignores_the_schedule():
     now = run_reference(p, DIALECTS["wd-decoupled"]).theta[0]
     assert lr0[1] == pytest.approx(2.0 * 0.95 * 0.95, rel=1e-15)  # zero gradients: decay only
     assert now[1] == pytest.approx(2.0 * 0.95 * 0.995, rel=1e-15)
+    ratio = run_reference(p, DIALECTS["wd-decoupled-lr-ratio"]).theta[0]
+    assert ratio[1] == pytest.approx(2.0 * 0.5 * 0.95, rel=1e-15)  # λ·γ_t/γ_0: 0.5, then 0.05
 
 
 def test_step_off_by_one_low_divides_by_zero_on_the_first_step():

@@ -107,7 +107,10 @@ SWITCHES: tuple[Switch, ...] = (
                 "θ·(1 − γ_0·λ) at every step, whatever the schedule",
                 "a decay factor computed once at construction"),
         Setting("decoupled-nolr", "wd-decoupled-nolr", "decoupled without the lr: θ ← θ·(1 − "
-                "λ)", "optimi's fully decoupled decay; hand-written AdamW"),
+                "λ)", "hand-written AdamW"),
+        Setting("decoupled-lr-ratio", "wd-decoupled-lr-ratio", "decoupled with the lr "
+                "relative to the constructor's: θ ← θ·(1 − λ·γ_t/γ_0) (θ·(1 − λ) while the lr "
+                "is constant)", "optimi decouple_lr=True"),
         Setting("after", "wd-after", "decoupled, applied after the update to the new θ: θ ← "
                 "(θ − update)·(1 − γ_t·λ)", "transformers' old AdamW order"),
         Setting("maximize-after-wd", "maximize-after-wd", "maximize negates after the decay: "
@@ -185,7 +188,7 @@ class Dialect:
     amsgrad_mode (only when the group's amsgrad is on): ``"max-hat"`` (spec) ·
     ``"max-raw"`` · ``"ignored"`` · ``"paper"``. max_nan: ``"propagate"`` · ``"drop"``.
     weight_decay_mode: ``"l2"`` (spec) · ``"decoupled"`` · ``"decoupled-lr0"`` ·
-    ``"decoupled-nolr"`` · ``"after"`` · ``"maximize-after-wd"``. bias_correction: True ·
+    ``"decoupled-nolr"`` · ``"decoupled-lr-ratio"`` · ``"after"`` · ``"maximize-after-wd"``. bias_correction: True ·
     False. step_offset: 0 · 1 · −1 (the bias corrections use t + step_offset).
     Precision: hyper ``"as-passed"`` · ``"eps-dtype"`` · ``"lr-float32"`` · ``"float32"`` ·
     ``"dtype"``;
@@ -290,9 +293,8 @@ class Dialect:
                     continue
                 if value == "maximize-after-wd" and not maximize:
                     continue
-                if value == "decoupled-lr0" and not schedule:
-                    # the initial lr is the lr: the same as the current one
-                    value = "decoupled"
+                if value in ("decoupled-lr0", "decoupled-lr-ratio") and not schedule:
+                    pass  # the same as decoupled (resp. without lr) while the lr is constant
             out.add(field_name)
         return out
 

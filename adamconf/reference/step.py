@@ -70,7 +70,7 @@ def _numpy_sqrt(a):
 
 NUMPY_ARITH = Arith(_numpy_div, _numpy_sqrt, np.maximum, np.fmax)
 
-_DECOUPLED = ("decoupled", "decoupled-lr0", "decoupled-nolr")
+_DECOUPLED = ("decoupled", "decoupled-lr0", "decoupled-nolr", "decoupled-lr-ratio")
 
 
 def adam_step(ar: Arith, dialect: Dialect, c: StepConstants, theta, m, v, vmax, grad):
@@ -147,6 +147,10 @@ def step_constants(number: Callable, power: Callable, sqrt: Callable, problem: P
                 decay_factor = one - wd
             elif dialect.weight_decay_mode == "decoupled-lr0":
                 decay_factor = one - number(cfg.lr) * wd  # the constructor's lr
+            elif dialect.weight_decay_mode == "decoupled-lr-ratio":
+                # λ·γ_t/γ_0; a constructor's lr of 0 leaves the ratio 1 (no schedule to scale)
+                ratio = lr / number(cfg.lr) if cfg.lr else one
+                decay_factor = one - ratio * wd
             else:
                 decay_factor = one - lr * wd
             bias_off = not dialect.bias_correction or (

@@ -33,7 +33,7 @@ __all__ = ["Bounds", "error_bounds", "REASONS", "describe_reasons", "scalar_form
 
 QUANTITIES = Trajectory.QUANTITIES
 UNDERFLOW_MODES = ("flush", "gradual")
-_DECAYS = ("decoupled", "decoupled-lr0", "decoupled-nolr", "after")  # θ·(1 − ·λ) somewhere
+_DECAYS = ("decoupled", "decoupled-lr0", "decoupled-nolr", "decoupled-lr-ratio", "after")  # θ·(1 − ·λ) somewhere
 
 # Why an element is inconclusive: bits of the per-element mask.
 RANGE = 1
@@ -471,6 +471,8 @@ def _decay_lr(p: _ParamInputs) -> np.ndarray:
         return np.ones_like(p.sc.lr)
     if p.weight_decay_mode == "decoupled-lr0":
         return np.full_like(p.sc.lr, p.lr0)
+    if p.weight_decay_mode == "decoupled-lr-ratio":
+        return p.sc.lr / p.lr0 if p.lr0 else np.ones_like(p.sc.lr)
     return p.sc.lr
 
 
@@ -618,8 +620,10 @@ def _sources(p: _ParamInputs, x: _Exact, D: _Format, S: _Format, F64: _Format) -
     ag, g2, a_mp, diff_m, diff_v, v_p = x.ag, x.g2, x.a_mp, x.diff_m, x.diff_v, p.v_p
     if p.decoupled:
         lr_decay = _decay_lr(p)
-        e_lr_decay = {"decoupled-nolr": 0.0, "decoupled-lr0": p.e_lr0}.get(
-            p.weight_decay_mode, sc.e_lr)
+        e_lr_decay = {"decoupled-nolr": 0.0, "decoupled-lr0": p.e_lr0,
+                      "decoupled-lr-ratio": (sc.e_lr / p.lr0 + sc.lr * p.e_lr0 / p.lr0 ** 2
+                                             + 2 * u_s * sc.lr / p.lr0) if p.lr0 else 0.0
+                      }.get(p.weight_decay_mode, sc.e_lr)
         e_decay = (e_lr_decay * wd + lr_decay * sc.e_wd + u_s * lr_decay * wd
                    + S.rnd(np.abs(x.decay)))
     else:

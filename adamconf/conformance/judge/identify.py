@@ -113,7 +113,7 @@ def _setting_acts(field_name: str, value, problem: Problem, dtype: str) -> bool:
     if field_name == "weight_decay_mode":
         if value == "maximize-after-wd":
             return max_wd
-        if value == "decoupled-lr0":
+        if value in ("decoupled-lr0", "decoupled-lr-ratio"):
             return schedule
         return wd
     if field_name == "hyper":
@@ -128,6 +128,10 @@ def _setting_acts(field_name: str, value, problem: Problem, dtype: str) -> bool:
     return True  # ε placement, bias correction, the step count act on every case
 
 
+# decays that differ from another only under a schedule
+_CONSTANT_LR_EQUIVALENT = {"decoupled-lr0": "decoupled", "decoupled-lr-ratio": "decoupled-nolr"}
+
+
 def _restrict(point: dict, problem: Problem, dtype: str) -> dict:
     """The settings of ``point`` that can act on this case, each as it acts: decay with
     the constructor's lr is decay with the current one where the lr never changes."""
@@ -135,8 +139,9 @@ def _restrict(point: dict, problem: Problem, dtype: str) -> dict:
     for f, v in point.items():
         if _setting_acts(f, v, problem, dtype):
             out[f] = v
-        elif f == "weight_decay_mode" and v == "decoupled-lr0" and _case_options(problem)[1]:
-            out[f] = "decoupled"
+        elif (f == "weight_decay_mode" and v in _CONSTANT_LR_EQUIVALENT
+              and _case_options(problem)[1]):
+            out[f] = _CONSTANT_LR_EQUIVALENT[v]
     return out
 
 
@@ -273,6 +278,9 @@ class SearchResult:
 
     model: Dialect | None
     explained: list[str] = field(default_factory=list)
+    # failing cases the model's own bound cannot decide (inconclusive under it): consistent
+    # with the model, not confirmed by it
+    consistent: list[str] = field(default_factory=list)
     unexplained: dict[str, str] = field(default_factory=dict)  # case id → departure in words
     closest: dict[str, tuple[str, float]] = field(default_factory=dict)  # case → (name, ratio)
     contradicted: list[str] = field(default_factory=list)  # passing cases the model fails
@@ -424,55 +432,16 @@ def search_model(failing: Sequence[Evidence], passing: Sequence[Evidence], dtype
             # the model explains nearly all of the group already: the few left are said in
             # words, not searched (they are the costly long cases, as a rule)
             continue
-        starts, allowed = set(), set()
-        for e in todo:
-            first, part = _allowed(departures[e.case.id])
-            starts |= first
-            allowed |= part
-        # a later group may also change a setting the model has (wd-decoupled for the plain
-        # decay cases, wd-decoupled-lr0 once a schedule shows it), keeping what it explained
-        free = {f: kept for f, vals in sig if f in allowed
-                and (kept := tuple(v for v in vals if model.get(f, _UNSET) != v))}
-        probes = _probes(todo)
-        todo.sort(key=lambda e: e.cost)  # a wrong candidate fails on a cheap case first
-        found = None
-        partial: tuple[int, dict] = (0, {})  # the most cases of the group one explains
-        best: tuple[float, dict] = (math.inf, {})
-        for size in range(1, max_extension + 1):
-            extensions = [ext for ext in _extensions(free, size) if starts & set(ext)]
-            extensions.sort(key=lambda ext: sum(f not in model for f in ext))  # replace first
-            for extension in extensions:
-                point = {**model, **extension}
-                replaces = any(f in model for f in extension)
-                ok = True
-                for e in probes:
-                    status, ratio = judge_model(e, point)
-                    if status != "pass":
-                        ok = False
-                        if ratio < best[0]:
-                            best = (ratio, point)
-                        break
-                if not ok:
-                    continue
-                # count the cases it explains, giving up once it cannot beat the best
-                misses, allowed_misses = 0, len(todo) - partial[0]
-                for e in todo:
-                    if not _passes(judge_model(e, point)[0]):
-                        misses += 1
-                        if misses >= allowed_misses:
-                            break
-                if misses == 0 and replaces and not all(
-                        _passes(judge_model(e, point)[0]) for e in explained_so_far):
-                    continue  # it would lose what an earlier group explained
-                if misses == 0:
-                    found = point
-                    break
-                if len(todo) - misses > partial[0]:
-                    partial = (len(todo) - misses, point)
-                    if partial[0] >= _ENOUGH * len(todo):
-                        break  # nearly all of the group: the rest is said in words
-            if found is not None or partial[0] >= _ENOUGH * len(todo):
-                break
+        found, partial, best = _extend(model, sig, todo, departures, explained_so_far,
+                                       judge_model, max_extension)
+        if found is None and partial[1] and len(todo) > partial[0]:
+            # the best of the group leaves some: one more setting for what it left?
+            left = [e for e in todo if not _passes(judge_model(e, partial[1])[0])]
+            more, _, _ = _extend(partial[1], sig, left, departures,
+                                 [e for e in todo if e not in left] + explained_so_far,
+                                 judge_model, 1, probe_count=1, keep_always=True)
+            if more is not None:
+                found = more
         if found is None and 2 * partial[0] >= len(todo):
             found = partial[1]  # most of the group: the rest is said in words
         if found is None:
@@ -488,8 +457,11 @@ def search_model(failing: Sequence[Evidence], passing: Sequence[Evidence], dtype
     model = _minimal(model, failing, judge_model)
     result = SearchResult(_dialect(model) if model else None, closest=closest)
     for e in failing:
-        if model and _passes(judge_model(e, model)[0]):
+        status = judge_model(e, model)[0] if model else "fail"
+        if _passes(status):
             result.explained.append(e.case.id)
+        elif status == "inconclusive":
+            result.consistent.append(e.case.id)
         else:
             result.unexplained[e.case.id] = departures[e.case.id].words()
             if model:  # the model itself, where it comes closer than any tried
@@ -505,6 +477,64 @@ def search_model(failing: Sequence[Evidence], passing: Sequence[Evidence], dtype
                 result.contradicted.append(e.case.id)
     result.judged = judge_model.count
     return result
+
+
+def _extend(model: dict, sig: tuple, todo: list[Evidence], departures: dict,
+            keep: list[Evidence], judge_model: _Judge, max_extension: int,
+            probe_count: int = 2, keep_always: bool = False
+            ) -> tuple[dict | None, tuple[int, dict], tuple[float, dict]]:
+    """The fewest settings added to (or changed in) ``model`` that explain every case of
+    ``todo`` without losing ``keep``: (that model or None, the one that explains most of
+    them with how many, the closest failed one with its ratio). Three settings are tried
+    only where two do not do, on one probe."""
+    starts, allowed = set(), set()
+    for e in todo:
+        first, part = _allowed(departures[e.case.id])
+        starts |= first
+        allowed |= part
+    # a later group may also change a setting the model has (wd-decoupled for the plain
+    # decay cases, wd-decoupled-lr0 once a schedule shows it), keeping what it explained
+    free = {f: kept for f, vals in sig if f in allowed
+            and (kept := tuple(v for v in vals if model.get(f, _UNSET) != v))}
+    todo = sorted(todo, key=lambda e: e.cost)  # a wrong candidate fails on a cheap case first
+    partial: tuple[int, dict] = (0, {})  # the most cases of the group one explains
+    best: tuple[float, dict] = (math.inf, {})
+    for size in range(1, max_extension + 2):
+        if size > max_extension and (partial[1] or size > 3 or max_extension < 2):
+            break
+        probes = _probes(todo, probe_count if size <= max_extension else 1)
+        extensions = [ext for ext in _extensions(free, size) if starts & set(ext)]
+        extensions.sort(key=lambda ext: sum(f not in model for f in ext))  # replace first
+        for extension in extensions:
+            point = {**model, **extension}
+            replaces = any(f in model for f in extension)
+            ok = True
+            for e in probes:
+                status, ratio = judge_model(e, point)
+                if status != "pass":
+                    ok = False
+                    if ratio < best[0]:
+                        best = (ratio, point)
+                    break
+            if not ok:
+                continue
+            # count the cases it explains, giving up once it cannot beat the best
+            misses, allowed_misses = 0, len(todo) - partial[0]
+            for e in todo:
+                if not _passes(judge_model(e, point)[0]):
+                    misses += 1
+                    if misses >= allowed_misses:
+                        break
+            if misses < allowed_misses and (replaces or keep_always) and not all(
+                    _passes(judge_model(e, point)[0]) for e in keep):
+                continue  # it would lose what an earlier group explained
+            if misses == 0:
+                return point, (len(todo), point), best
+            if len(todo) - misses > partial[0]:
+                partial = (len(todo) - misses, point)
+                if partial[0] >= _ENOUGH * len(todo):
+                    return None, partial, best  # nearly all: the rest is said in words
+    return None, partial, best
 
 
 def _contradicts(judge_model: _Judge, e: Evidence, model: dict) -> bool:
@@ -599,6 +629,9 @@ def identify_variants(results: Sequence[CaseResult], cases: dict) -> None:
                 cid = e.case.id
                 if cid in found.explained:
                     e.result.dialects = [found.name]
+                elif cid in found.consistent:
+                    e.result.dialects = [found.name]
+                    e.result.departure = CONSISTENT
                 else:
                     e.result.dialects = []
                     e.result.departure = found.unexplained.get(cid, "") + _closest_words(
@@ -608,6 +641,10 @@ def identify_variants(results: Sequence[CaseResult], cases: dict) -> None:
                     e.result.contradicted = list(found.contradicted)
         for r in rs:
             r.observed = None
+
+
+CONSISTENT = ("consistent with the model, not confirmed: its bound cannot decide this case "
+              "(inconclusive under it)")
 
 
 def _evidence(golden, r: CaseResult) -> Evidence:
@@ -670,6 +707,10 @@ def dialect_label(results: Sequence[CaseResult]) -> str:
     contradicted = next((r.contradicted for r in failing if getattr(r, "contradicted", None)),
                         None)
     head = ", ".join(cover)
+    only = sum(r.departure == CONSISTENT for r in failing)
+    if only:
+        head += (f" ({only} of its {len(failing)} failing cases only consistent with it: "
+                 "its bound cannot decide them)")
     if contradicted:
         head += (f" (though {len(contradicted)} passing case"
                  f"{'s contradict' if len(contradicted) > 1 else ' contradicts'} it)")

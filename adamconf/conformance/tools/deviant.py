@@ -61,9 +61,10 @@ class _Session:
             g = grad.astype(dt)
             mode = dev.get("wd", "l2")
             with np.errstate(all="ignore"):
-                if wd and mode in ("decoupled", "decoupled-nolr", "decoupled-lr0"):
-                    rate = {"decoupled": lr, "decoupled-nolr": 1.0,
-                            "decoupled-lr0": c.lr}[mode]
+                if wd and mode in ("decoupled", "decoupled-nolr", "decoupled-lr0",
+                                   "decoupled-lr-ratio"):
+                    rate = {"decoupled": lr, "decoupled-nolr": 1.0, "decoupled-lr0": c.lr,
+                            "decoupled-lr-ratio": lr / c.lr if c.lr else 1.0}[mode]
                     theta = theta * dt(1.0 - rate * wd)
                 if mode == "maximize-after-wd":
                     if wd:

@@ -394,8 +394,10 @@ def dialect_float32(problem: Problem, dialect: Dialect) -> Trace:
                 row.append(StepConstants(
                     lr=lr, beta1=b1, beta2=b2, one_minus_beta1=f(1) - b1,
                     one_minus_beta2=f(1) - b2, eps=f(cfg.eps), weight_decay=wd,
-                    decay_factor=f(1) - {"decoupled-nolr": f(1), "decoupled-lr0": f(cfg.lr)}.get(
-                        dialect.weight_decay_mode, lr) * wd,
+                    decay_factor=f(1) - {
+                        "decoupled-nolr": f(1), "decoupled-lr0": f(cfg.lr),
+                        "decoupled-lr-ratio": lr / f(cfg.lr) if cfg.lr else f(1),
+                    }.get(dialect.weight_decay_mode, lr) * wd,
                     bias_correction1=bc1, bias_correction2=bc2,
                     sqrt_bias_correction2=np.sqrt(bc2), amsgrad=cfg.amsgrad,
                     maximize=cfg.maximize))
