@@ -220,3 +220,18 @@ def test_groups_that_differ_where_the_library_keeps_no_group_value_are_unsupport
     backend.open(_problem(groups=1), variant).step([np.array([0.5, 0.25])])
     with pytest.raises(UnsupportedFeature, match="'betas', which .* does not keep per param"):
         backend.open(_problem(groups=2), variant)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_torch_adamw_with_amsgrad_is_named_raw_max_with_decoupled_decay(dtype):
+    """torch.optim.AdamW, never seen by the catalogue as a pair: the model names both
+    switches, and nothing else (no ε-hat: its plain cases pass the documented ε)."""
+    from adamconf import check
+    from adamconf.conformance.judge.identify import variant_dialects
+
+    result = check("torch-optimizer:torch.optim:AdamW", dtypes=[dtype], validate=False,
+                   cases=["t1/", "short/", "decreasing/"])
+    results = result.runs[0].results
+    assert variant_dialects(results) == ["ams-rawmax+wd-decoupled"]
+    assert not any(r.contradicted for r in results if r.status == "fail")
+    assert any(r.status == "pass" for r in results)  # its plain cases conform

@@ -16,7 +16,25 @@ from adamconf.conformance.judge.identify import dialect_label, variant_dialects
 from adamconf.conformance.tools.deviant import DeviantAdam
 
 NAMED = [
-    # (dtype, deviations, the name)
+    # (dtype, deviations, the name): each switch alone ...
+    ("float32", dict(eps="inside-sqrt"), "eps-inside-sqrt"),
+    ("float32", dict(eps="floor"), "eps-floor"),
+    ("float32", dict(ams="max-raw"), "ams-rawmax"),
+    ("float32", dict(ams="ignored"), "ams-ignored"),
+    ("float32", dict(ams="paper"), "ams-paper"),
+    ("float32", dict(nan="drop"), "max-drops-nan"),
+    ("float32", dict(wd="decoupled"), "wd-decoupled"),
+    ("float32", dict(wd="decoupled-nolr"), "wd-decoupled-nolr"),
+    ("float32", dict(wd="maximize-after-wd"), "maximize-after-wd"),
+    ("float32", dict(bias=False), "no-bias-correction"),
+    ("float32", dict(step_offset=1), "step-off-by-one"),
+    ("float32", dict(step_offset=-1), "step-off-by-one-low"),
+    ("float32", dict(state="bfloat16"), "state-bfloat16"),
+    ("float64", dict(hyper="lr"), "lr-float32"),
+    ("float64", dict(hyper="all"), "hyper-float32"),
+    ("float64", dict(state="float32"), "state-float32"),
+    ("float64", dict(theta="float32"), "theta-via-float32"),
+    # ... and pairs, in three dtypes
     ("float32", dict(eps="hat"), "eps-hat"),
     ("float32", dict(ams="ignored", wd="decoupled"), "ams-ignored+wd-decoupled"),
     ("float32", dict(ams="max-raw", wd="decoupled"), "ams-rawmax+wd-decoupled"),

@@ -35,7 +35,9 @@ class _Session:
         self.products = [[1.0, 1.0] for _ in self.groups]  # running β^t, in float32
 
     def _keep(self, x):
-        """State as stored: bfloat16 where the deviation says so."""
+        """State as stored: bfloat16 or float32 where the deviation says so."""
+        if self.dev.get("state") == "float32":
+            return x.astype(np.float32).astype(self.dt)
         if self.dev.get("state") == "bfloat16":
             import ml_dtypes  # a test dependency; only this deviation needs it
 
@@ -57,6 +59,12 @@ class _Session:
             lr = float(lrs[gi]) if lrs is not None else c.lr
             b1, b2 = c.betas
             eps, wd = c.eps, c.weight_decay
+            held = dev.get("hyper")  # hyperparameters held as float32 ("lr": the lr only)
+            if held:
+                f32 = np.float32
+                lr = float(f32(lr))
+                if held == "all":
+                    b1, b2, eps, wd = (float(f32(x)) for x in (b1, b2, eps, wd))
             theta = self.theta[i]
             g = grad.astype(dt)
             mode = dev.get("wd", "l2")
@@ -92,11 +100,13 @@ class _Session:
                 if ams == "paper":
                     bc1 = bc2 = 1.0
                 eps_mode = dev.get("eps", "outside")
+                # the max that drops NaN (fmax), or the IEEE one that propagates it
+                maximum = np.fmax if dev.get("nan") == "drop" else np.maximum
                 if ams == "max-hat":
-                    self.vmax[i] = self._keep(np.maximum(self.vmax[i], v / dt(bc2)))
+                    self.vmax[i] = self._keep(maximum(self.vmax[i], v / dt(bc2)))
                     second_hat, second_raw = self.vmax[i], self.vmax[i] * dt(bc2)
                 elif ams in ("max-raw", "paper"):
-                    self.vmax[i] = self._keep(np.maximum(self.vmax[i], v))
+                    self.vmax[i] = self._keep(maximum(self.vmax[i], v))
                     second_hat, second_raw = self.vmax[i] / dt(bc2), self.vmax[i]
                 else:
                     second_hat, second_raw = v / dt(bc2), v
@@ -114,6 +124,8 @@ class _Session:
                 theta = theta + update if dev.get("flip_update") else theta - update
                 if wd and mode == "after":
                     theta = theta * dt(1.0 - lr * wd)
+                if dev.get("theta") == "float32":  # returned through float32
+                    theta = theta.astype(np.float32).astype(dt)
             store = self.store
             self.theta[i], self.m[i], self.v[i] = (x.astype(store).astype(dt)
                                                    for x in (theta, m, v))
