@@ -202,7 +202,8 @@ def run(spec: str, corpus: Sequence[GoldenCase], *, variants: Sequence[Variant],
                                        on_result=on_result)
         if identify:
             identify_started = time.perf_counter()
-            identify_variants(outcome.results, {g.id: g for g, _ in tasks})
+            identify_variants(outcome.results, {g.id: g for g, _ in tasks},
+                              jobs=jobs if isinstance(process, BackendProcess) else 1)
             outcome.settings["identify_seconds"] = round(
                 time.perf_counter() - identify_started, 3)
     finally:

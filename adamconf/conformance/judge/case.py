@@ -21,8 +21,8 @@ def judge_case(golden: GoldenCase, variant: Variant, observed: Observed, *, repr
     case on the result instead, for the variant's search over all its cases
     (:func:`adamconf.conformance.judge.identify.identify_variants`); False neither."""
     problem, reference = golden.case.problem, golden.reference
-    verdict = judge(problem, reference, observed, variant.dtype,
-                    bounds=cached_bounds(problem, reference, variant.dtype, SPEC))
+    bounds = cached_bounds(problem, reference, variant.dtype, SPEC)
+    verdict = judge(problem, reference, observed, variant.dtype, bounds=bounds)
     result = CaseResult(golden.id, variant, Status(verdict.status), verdict=verdict,
                         tags=golden.case.tags, repro=repro)
     if result.status is Status.FAIL:
@@ -36,4 +36,6 @@ def judge_case(golden: GoldenCase, variant: Variant, observed: Observed, *, repr
         result.message = "; ".join(verdict.inconclusive_reasons)
     if identify == "keep" and result.status in (Status.FAIL, Status.PASS):
         result.observed = observed
+        if result.status is Status.PASS and verdict.underflow == "flush":
+            result.spec_bounds = bounds[0]  # for the variant's search, without a recompute
     return result

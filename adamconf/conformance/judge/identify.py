@@ -548,7 +548,9 @@ def _contradicts(judge_model: _Judge, e: Evidence, model: dict) -> bool:
         return False
     if problem is e.case.problem and e.reference is not None:
         reference = dialect_reference(e.case, dialect, dtype, problem)
-        spec_bounds = cached_bounds(problem, e.reference, dtype, SPEC)
+        kept = getattr(e.result, "spec_bounds", None)  # computed where the case was judged
+        spec_bounds = kept if kept is not None else cached_bounds(problem, e.reference, dtype,
+                                                                  SPEC)
         try:
             quick = judge(problem, reference, e.observed, dtype, dialect=dialect,
                           bounds=spec_bounds)
@@ -610,37 +612,76 @@ def identify_dialects(case: Case, observed: Observed, dtype: str,
                   key=lambda n: (_CATALOGUE_ORDER.get(n, len(DIALECTS)), n))
 
 
-def identify_variants(results: Sequence[CaseResult], cases: dict) -> None:
+def identify_variants(results: Sequence[CaseResult], cases: dict, jobs: int = 1) -> None:
     """For each variant with failures: search its model over its failing and passing cases
     (their trajectories kept on the results), and write the outcome on each failing result
     (``dialects``: the model where it explains the case; ``departure``: in words where it
-    does not). The trajectories are dropped afterwards."""
+    does not). ``jobs`` > 1 searches that many variants at once, in processes of their own.
+    The trajectories are dropped afterwards."""
     by_variant: dict[str, list[CaseResult]] = {}
     for r in results:
         by_variant.setdefault(r.variant.id, []).append(r)
-    for rs in by_variant.values():
-        failing = [_evidence(cases[r.case_id], r) for r in rs
-                   if r.status == "fail" and r.observed is not None and r.verdict is not None]
-        if failing:
-            passing = [_evidence(cases[r.case_id], r) for r in rs
-                       if r.status == "pass" and r.observed is not None]
-            found = search_model(failing, passing, rs[0].variant.dtype)
-            for e in failing:
-                cid = e.case.id
-                if cid in found.explained:
-                    e.result.dialects = [found.name]
-                elif cid in found.consistent:
-                    e.result.dialects = [found.name]
-                    e.result.departure = CONSISTENT
-                else:
-                    e.result.dialects = []
-                    e.result.departure = found.unexplained.get(cid, "") + _closest_words(
-                        found.closest.get(cid))
-            if found.contradicted:
-                for e in failing:
-                    e.result.contradicted = list(found.contradicted)
+    work = [rs for rs in by_variant.values()
+            if any(r.status == "fail" and r.observed is not None for r in rs)]
+    if jobs > 1 and len(work) > 1:
+        outcomes = _search_in_processes(work, cases, jobs)
+    else:
+        outcomes = [_search_variant(rs, cases) for rs in work]
+    for rs, outcome in zip(work, outcomes):
         for r in rs:
-            r.observed = None
+            if r.case_id in outcome and r.status == "fail":
+                r.dialects, r.departure, r.contradicted = outcome[r.case_id]
+    for r in results:
+        r.observed = None
+        r.spec_bounds = None
+
+
+def _search_variant(rs: Sequence[CaseResult], cases: dict) -> dict:
+    """One variant's search: case id → (dialects, departure, contradicted passing cases)."""
+    failing = [_evidence(cases[r.case_id], r) for r in rs
+               if r.status == "fail" and r.observed is not None and r.verdict is not None]
+    if not failing:
+        return {}
+    passing = [_evidence(cases[r.case_id], r) for r in rs
+               if r.status == "pass" and r.observed is not None]
+    found = search_model(failing, passing, rs[0].variant.dtype)
+    contradicted = list(found.contradicted) or None
+    out = {}
+    for e in failing:
+        cid = e.case.id
+        if cid in found.explained:
+            out[cid] = ([found.name], "", contradicted)
+        elif cid in found.consistent:
+            out[cid] = ([found.name], CONSISTENT, contradicted)
+        else:
+            out[cid] = ([], found.unexplained.get(cid, "") + _closest_words(
+                found.closest.get(cid)), contradicted)
+    return out
+
+
+def _search_job(rs: list[CaseResult], cases: dict) -> dict:
+    return _search_variant(rs, cases)
+
+
+def _search_in_processes(work: list[list[CaseResult]], cases: dict, jobs: int) -> list[dict]:
+    """The variants' searches spread over ``jobs`` processes (each gets its variant's cases
+    and results); the outcomes in the order given."""
+    import concurrent.futures
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    pool = concurrent.futures.ProcessPoolExecutor(max_workers=min(jobs, len(work)),
+                                                  mp_context=context)
+    try:
+        futures = [pool.submit(_search_job, rs, {r.case_id: cases[r.case_id] for r in rs})
+                   for rs in sorted(work, key=len, reverse=True)]
+        order = sorted(work, key=len, reverse=True)
+        done = {id(rs): f.result() for rs, f in zip(order, futures)}
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return [done[id(rs)] for rs in work]
 
 
 CONSISTENT = ("consistent with the model, not confirmed: its bound cannot decide this case "

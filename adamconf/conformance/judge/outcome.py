@@ -85,6 +85,8 @@ class CaseResult:
     contradicted: list[str] | None = None  # passing cases the variant's model fails
     # the trajectory, kept until the variant's model is searched (never written out)
     observed: Observed | None = field(default=None, repr=False, compare=False)
+    spec_bounds: object | None = field(default=None, repr=False, compare=False)  # a passing
+    # case's bounds against the spec, kept with its trajectory (never written out)
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)  # a typo is a ValueError here, not a silent status

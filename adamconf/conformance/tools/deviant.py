@@ -145,23 +145,25 @@ class _Session:
 
 
 class DeviantAdam:
-    """A backend whose one variant is this deviant Adam in one dtype."""
+    """A backend whose variants are this deviant Adam, one per dtype (``"float32"``, or
+    several joined by commas)."""
 
     def __init__(self, dtype: str = "float32", **deviations):
-        self.dtype = dtype
+        self.dtypes = dtype.split(",")
+        self.dtype = self.dtypes[0]
         self.dev = deviations
         self.name = "deviant-" + "-".join(f"{k}={v}" for k, v in sorted(deviations.items()))
 
     def probe(self):
-        return BackendInfo(self.name, True, {"deviant": "1"}, ["cpu"], [self.dtype],
-                           [Variant(self.name, "deviant", "cpu", self.dtype)])
+        return BackendInfo(self.name, True, {"deviant": "1"}, ["cpu"], list(self.dtypes),
+                           [Variant(self.name, "deviant", "cpu", d) for d in self.dtypes])
 
     def open(self, problem, variant):
         from adamconf.adapters.base import UnsupportedFeature
 
         if problem.initial_state is not None:
             raise UnsupportedFeature("this test implementation does not resume")
-        return _Session(problem, self.dtype, self.dev)
+        return _Session(problem, variant.dtype, self.dev)
 
     def construct(self, variant, *, lr, betas, eps, weight_decay, amsgrad=False,
                   maximize=False):
@@ -173,3 +175,9 @@ class DeviantAdam:
             raise ValueError(f"Invalid betas: {betas!r}")
         if not weight_decay >= 0:
             raise ValueError(f"Invalid weight_decay value: {weight_decay!r}")
+
+
+def eps_hat_decoupled() -> DeviantAdam:
+    """ε-hat with decoupled decay in float64 and float32: a factory by import path
+    (``adamconf.conformance.tools.deviant:eps_hat_decoupled``) for runs in a worker."""
+    return DeviantAdam("float64,float32", eps="hat", wd="decoupled")
