@@ -81,9 +81,17 @@ def test_eps_lost_rounds_eps_to_the_dtype():
     assert rounded_problem(_problem(eps=2.0 ** -10), eps_lost, "float16") is None  # exact
 
 
-def test_rounding_that_leaves_the_documented_range_is_not_applicable():
+def test_rounding_that_leaves_the_documented_range_is_held_so():
+    """β2 = 0.999 is 1.0 in bfloat16: no longer Adam, but what such an implementation runs
+    (Keras's step size is then 0), so the model can name it; a user may still not pass 1."""
     hyper = get_dialect("hyper-in-dtype")
-    assert rounded_problem(_problem(betas=(0.9, 0.999)), hyper, "bfloat16") is None  # β2 → 1
+    held = rounded_problem(_problem(betas=(0.9, 0.999)), hyper, "bfloat16").groups[0].config
+    assert held.beta2 == 1.0 and held.beta1 == 0.8984375
+    with pytest.raises(ValueError, match="beta"):
+        GroupConfig(betas=(0.9, 1.0))
+    with pytest.raises(ValueError, match="rounded"):
+        GroupConfig.held_rounded(lr=0.1, betas=(0.9, 1.5), eps=0.0, weight_decay=0.0,
+                                 amsgrad=False, maximize=False)
     f16 = rounded_problem(_problem(betas=(0.9, 0.999)), hyper, "float16").groups[0].config
     assert f16.beta2 == 0.9990234375 and f16.eps == 0.0
 

@@ -34,6 +34,7 @@ NAMED = [
     ("float64", dict(hyper="all"), "hyper-float32"),
     ("float64", dict(state="float32"), "state-float32"),
     ("float64", dict(theta="float32"), "theta-via-float32"),
+    ("float64", dict(compute="float32"), "compute-float32"),
     # ... and pairs, in three dtypes
     ("float32", dict(eps="hat"), "eps-hat"),
     ("float32", dict(ams="ignored", wd="decoupled"), "ams-ignored+wd-decoupled"),

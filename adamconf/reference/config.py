@@ -124,6 +124,20 @@ class GroupConfig:
         object.__setattr__(self, "eps", eps)
         object.__setattr__(self, "weight_decay", weight_decay)
 
+    @classmethod
+    def held_rounded(cls, *, lr: float, betas: tuple[float, float], eps: float,
+                     weight_decay: float, amsgrad: bool, maximize: bool) -> GroupConfig:
+        """The configuration an implementation holds after rounding what it was passed: a β
+        may have become 1.0 there (β2 = 0.999 in bfloat16), which no user may pass. Used
+        to name what such an implementation does, never to judge against the spec."""
+        beta1, beta2 = betas
+        if not (0.0 <= beta1 <= 1.0 and 0.0 <= beta2 <= 1.0):
+            raise ValueError(f"Invalid betas: {betas!r}: a rounded β lies in [0, 1]")
+        probe = cls(lr=lr, betas=(min(beta1, 0.5), min(beta2, 0.5)), eps=eps,
+                    weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize)
+        object.__setattr__(probe, "betas", (float(beta1), float(beta2)))
+        return probe
+
     @property
     def beta1(self) -> float:
         return self.betas[0]

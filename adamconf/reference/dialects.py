@@ -161,6 +161,13 @@ SWITCHES: tuple[Switch, ...] = (
         Setting("float32", "theta-via-float32", "θ rounded through float32 after each step "
                 "in a float64 run", "bitsandbytes float64"),
     ), semantic=False),
+    # the widest precision choice last: a narrower one that explains as much is named first
+    Switch("compute", "the step computed in", (
+        Setting(None, "", "the parameter's dtype (or wider)", "the documentation"),
+        Setting("float32", "compute-float32", "float32, every operation, in a float64 run "
+                "(the values cross as float64)", "bitsandbytes, tinygrad with float64 "
+                "parameters"),
+    ), semantic=False),
 )
 
 _BY_FIELD = {s.field: s for s in SWITCHES}
@@ -193,7 +200,7 @@ class Dialect:
     Precision: hyper ``"as-passed"`` · ``"eps-dtype"`` · ``"lr-float32"`` · ``"float32"`` ·
     ``"dtype"``;
     beta_power None · ``"float32"`` · ``"dtype"``; state None · ``"float32"`` ·
-    ``"bfloat16"``; theta_through None · ``"float32"``.
+    ``"bfloat16"``; theta_through None · ``"float32"``; compute None · ``"float32"``.
     """
 
     eps_mode: str = "outside"
@@ -206,6 +213,7 @@ class Dialect:
     beta_power: str | None = None
     state: str | None = None
     theta_through: str | None = None
+    compute: str | None = None
 
     def __post_init__(self) -> None:
         # a typo in a switch would silently be the spec's formula: refuse it here
@@ -357,8 +365,9 @@ def hyper_target(setting: str, dtype: str) -> str | None:
 
 def rounded_problem(problem, dialect: Dialect, dtype: str):
     """``problem`` with the hyperparameters rounded as ``dialect`` says, the problem itself
-    where its setting is the documented one, or None where the rounding changes nothing or
-    leaves the documented range (β2 = 0.999 is 1.0 in bfloat16: that is no longer Adam)."""
+    where its setting is the documented one, or None where the rounding changes nothing.
+    A β that rounds to 1.0 (β2 = 0.999 in bfloat16) is kept so: that is no longer Adam, and
+    it is what such an implementation runs (1 − β2^t = 0: Keras's step size is 0)."""
     from .config import GroupConfig
     from .floats import round_to
     from .problem import Group, Problem
@@ -389,7 +398,8 @@ def rounded_problem(problem, dialect: Dialect, dtype: str):
         if lrs is not None and "lr" in rounds:
             lrs = round_to(lrs, target)
         try:
-            config = GroupConfig(**values, amsgrad=c.amsgrad, maximize=c.maximize)
+            config = GroupConfig.held_rounded(**values, amsgrad=c.amsgrad,
+                                              maximize=c.maximize)
             rounded = Group(config, group.params, lrs)
         except ValueError:
             return None

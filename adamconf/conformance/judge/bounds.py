@@ -206,6 +206,8 @@ def _bias_correction(beta: float, e_beta: float, t: np.ndarray, S: _Format
     t = np.asarray(t, dtype=np.float64)
     if beta == 0.0:
         return np.where(t == 0, 0.0, 1.0), np.zeros_like(t)
+    if beta == 1.0 and e_beta == 0.0:  # a β held rounded to 1: 1^t = 1 by pow or product
+        return np.zeros_like(t), np.zeros_like(t)
     log_beta = math.log(beta)
     power = np.exp(t * log_beta)
     bc = -np.expm1(t * log_beta)  # accurate when β^t is near 1
@@ -255,6 +257,14 @@ def _scalars(problem: Problem, group_index: int, dialect: Dialect, D: _Format, S
         float(D.rnd(omb1)) if differs else 0.0)
     e_omb2 = float(S.input_error(np.array(beta2))) + float(S.rnd(omb2)) + (
         float(D.rnd(omb2)) if differs else 0.0)
+    if problem.unrounded is not None:
+        # hyperparameters rounded where they meet an array: 1 − β may be rounded there from
+        # the β passed rather than computed from the rounded β
+        passed = problem.unrounded.groups[group_index].config
+        # (with the roundings of the product it then meets, as a relative 4u_D of it)
+        slack = 1.0 + 4 * D.u
+        e_omb1 += slack * abs(float(round_to(1.0 - passed.beta1, D.fmt)) - omb1)
+        e_omb2 += slack * abs(float(round_to(1.0 - passed.beta2, D.fmt)) - omb2)
     t = problem.initial_step + np.arange(steps, dtype=np.float64) + 1 + dialect.step_offset
     bias_off = not dialect.bias_correction or (cfg.amsgrad and dialect.amsgrad_mode == "paper")
     if bias_off:
@@ -379,6 +389,7 @@ class _ParamInputs:
     v_p: np.ndarray
     grad: np.ndarray
     overflow: dict[str, np.ndarray] | None  # exact values the reference stores as ±∞
+    scalar: str = "float32"  # the format the scalars are held in
     lr0: float = 0.0  # the constructor's lr (weight_decay_mode "decoupled-lr0")
     drops_nan: bool = False  # the max drops a NaN operand (fmax): so do its errors
     e_lr0: float = 0.0
@@ -435,7 +446,7 @@ def _param_inputs(problem: Problem, reference: Trajectory, indices: Sequence[int
         theta=theta, m=m, v=v, vmax=vmax, theta0=theta0, m0=m0, v0=v0, vmax0=vmax0,
         theta_p=theta_p, m_p=m_p, v_p=v_p,
         grad=joined([problem.grads[i] for i in indices]),
-        drops_nan=dialect.max_nan == "drop", lr0=cfg.lr, e_lr0=float(_scalar_error(cfg.lr, S, D, S.fmt.name != D.fmt.name)),
+        scalar=S.fmt.name, drops_nan=dialect.max_nan == "drop", lr0=cfg.lr, e_lr0=float(_scalar_error(cfg.lr, S, D, S.fmt.name != D.fmt.name)),
         overflow=None if reference.overflow is None else {
             q: joined([reference.overflow[q][i] for i in indices], dtype=bool)
             for q in QUANTITIES})
@@ -894,6 +905,9 @@ def _reasons(p: _ParamInputs, x: _Exact, out_of_range: dict[str, np.ndarray],
     d, E, amsgrad_mode = x.d, errors.E, p.amsgrad_mode
     unresolved = ((~(errors.rel_d < 0.5) & np.isfinite(d) & (d > 0))
                   | ((d == 0) & (errors.e_d > 0)))
+    # an update multiplied by an exact 0 (γ = 0, or ε-hat's √(1 − β2^t) with β2 held as 1)
+    # is 0 whatever the denominator is, so long as ε > 0 keeps that from 0
+    unresolved &= ~_update_exactly_zero(p)
     own = {
         "g": _flag(out_of_range["g"], RANGE),
         "m": _flag(out_of_range["m"], RANGE),
@@ -921,6 +935,22 @@ def _reasons(p: _ParamInputs, x: _Exact, out_of_range: dict[str, np.ndarray],
                "vmax": zero_over_zero_vmax, "theta": zero_over_zero_theta}
     nan_ok = _carry(nan_own, p.l2, p.uses_max, np.logical_or, bool)
     return bits, nan_ok
+
+
+def _update_exactly_zero(p: _ParamInputs) -> np.ndarray:
+    """Per step (shape (steps, 1)): where the step's factor is an exact zero and ε > 0 is
+    kept (ε at least the scalar format's smallest normal, its error below itself): then
+    d ≥ ε̃ > 0 (or √ε̃ inside the root), m̂/d is finite and the update is exactly 0."""
+    sc = p.sc
+    eps_kept = sc.eps > 0 and sc.e_eps < sc.eps and sc.eps >= _EPS_NORMAL.get(p.scalar, 0.0)
+    if not eps_kept:
+        return np.zeros((p.steps, 1), dtype=bool)
+    zero_lr = (sc.lr == 0) & (sc.e_lr == 0)
+    zero_scale = ((sc.bc2 == 0) & (sc.rel_bc2 == 0)) if p.eps_mode == "hat" else False
+    return np.asarray(zero_lr | zero_scale, dtype=bool).reshape(p.steps, 1)
+
+
+_EPS_NORMAL = {"float64": 2.0 ** -1022, "float32": 2.0 ** -126}
 
 
 def _compared(p: _ParamInputs, E: dict[str, np.ndarray], bits: dict[str, np.ndarray],
@@ -967,8 +997,11 @@ def error_bounds(problem: Problem, reference: Trajectory, dtype: str, dialect: D
     """
     if underflow not in UNDERFLOW_MODES:
         raise ValueError(f"underflow must be one of {UNDERFLOW_MODES}, got {underflow!r}")
-    D = _Format(get_format(dtype), flush=underflow == "flush")
-    S = _Format(get_format(scalar_dtype or scalar_format(dtype)), flush=underflow == "flush")
+    # a precision switch: the whole step computed in a narrower format than the values cross in
+    computed = dialect.compute if dialect.compute and get_format(dialect.compute).precision < \
+        get_format(dtype).precision else dtype
+    D = _Format(get_format(computed), flush=underflow == "flush")
+    S = _Format(get_format(scalar_dtype or scalar_format(computed)), flush=underflow == "flush")
     F64 = _Format(get_format("float64"), flush=False)
     if reference.vmax_kind != dialect.vmax_kind:
         raise ValueError(f"the reference keeps a {reference.vmax_kind!r} vmax but dialect "

@@ -123,7 +123,7 @@ def _setting_acts(field_name: str, value, problem: Problem, dtype: str) -> bool:
         return dtype == "float64" if value == "float32" else wide < 24
     if field_name == "state":
         return dtype == "float64" if value == "float32" else wide > 8
-    if field_name == "theta_through":
+    if field_name in ("theta_through", "compute"):
         return dtype == "float64"
     return True  # ε placement, bias correction, the step count act on every case
 

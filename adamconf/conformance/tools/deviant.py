@@ -22,8 +22,9 @@ _DTYPES = {"float64": np.float64, "float32": np.float32, "float16": np.float16}
 class _Session:
     def __init__(self, problem, dtype: str, dev: dict):
         self.store = _DTYPES[dtype]
-        # opmath: a 16-bit step computed in float32 and stored in the dtype
-        self.dt = np.float32 if dev.get("opmath") else self.store
+        # opmath: a 16-bit step computed in float32 and stored in the dtype; compute: a
+        # float64 step computed in float32, every operation, stored back as float64
+        self.dt = np.float32 if dev.get("opmath") or dev.get("compute") else self.store
         self.dev = dev
         self.groups = [g.config for g in problem.groups]
         self.owner = problem.group_of_param()
