@@ -2,8 +2,8 @@
 
 What was found: ``Adam`` (MLX's default, ``bias_correction=False``) is the
 ``no-bias-correction`` dialect; ``Adam-bias-correction`` passes the plain cases in float32
-and float16. In float64 both fail and match no known dialect: MLX holds the lr (and β^t,
-1/√(1 − β2^t)) in float32. lr < 0 is accepted.
+and float16. In float64 both fail: MLX holds the lr (and β^t, 1/√(1 − β2^t)) in float32,
+which the model names (``lr-float32``, ``betapow-float32``). lr < 0 is accepted.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@ is not installed, or its CPU device cannot start: it needs clang on PATH).
 
 What was found: ``tinygrad.nn.optim.Adam`` computes the documented update (β^t as a float32
 running product) and passes the plain cases in float32 and float16. Its moments and lr are
-float32 whatever the parameters' dtype, so float64 parameters fail and match no known
-dialect. A 0-d parameter makes the unfused step fail (the fused one handles it). Only
+float32 whatever the parameters' dtype, so float64 parameters fail, and the model names a
+float32 precision choice (``compute-float32`` over the whole corpus). A 0-d parameter makes the unfused step fail (the fused one handles it). Only
 lr < 0 raises ValueError.
 """
 

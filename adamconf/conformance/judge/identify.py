@@ -354,17 +354,20 @@ def _representable(arrays, fmt: str) -> bool:
 
 
 def _kept_as(observed: Observed, dialect: Dialect) -> bool:
-    """The evidence a storage format leaves: state kept in bfloat16 holds bfloat16 numbers
-    (and is named only where it is exposed); θ returned through float32 holds float32 ones."""
+    """The evidence a format leaves: state kept in bfloat16 holds bfloat16 numbers (and is
+    named only where it is exposed); θ returned through float32, or computed in float32,
+    holds float32 ones."""
     if dialect.state is not None:
         if observed.m is None and observed.v is None:
             return False
         if not all(_representable(arrays, dialect.state) for arrays in (observed.m, observed.v)
                    if arrays is not None):
             return False
-    if dialect.theta_through is not None:
-        return _representable(observed.theta, dialect.theta_through)
-    return True
+    if dialect.theta_through is not None and not _representable(observed.theta,
+                                                                 dialect.theta_through):
+        return False
+    # a step computed in float32 returns float32 numbers, whatever it stores them in
+    return dialect.compute is None or _representable(observed.theta, dialect.compute)
 
 
 def _signature(e: Evidence, dtype: str) -> tuple:

@@ -31,7 +31,7 @@ import numpy as np
 from adamconf import __version__
 from adamconf.conformance.corpus.cases import FEATURES
 from adamconf.conformance.files import atomic_write
-from adamconf.conformance.judge.identify import variant_dialects
+from adamconf.conformance.judge.identify import dialect_label, variant_dialects
 from adamconf.conformance.judge.outcome import CaseResult, RunResult
 from adamconf.conformance.judge.verdict import short_hex  # 0x1.fffffe0000000p-3 → 0x1.fffffep-3
 from adamconf.reference.dialects import DIALECTS
@@ -48,7 +48,7 @@ PLOTS_HINT = "install adamconf[report] for the plots (pip install 'adamconf[repo
 
 # Cell words, most severe first: a cell shows the first that applies to its cases.
 CELL_ORDER = (
-    ("fails", "fail", "some case fails and no known dialect explains every failure"),
+    ("fails", "fail", "some case fails and the variant's model does not explain every failure"),
     ("dialect", "dialect", "some case fails, and every failing case conforms to dialect X "
      "instead; (+n): n more dialects explain them as well (hover for the list); "
      "'dialects X + Y': no one dialect explains every failure, but each failing case "
@@ -392,8 +392,10 @@ def _case_block(result: CaseResult, Figure) -> str:
     if result.status == "fail":
         rows.append(("conforms instead to", ", ".join(_catalogue_order(result.dialects))
                      if result.dialects
-                     else "none of the known dialects" if result.dialects is not None
-                     else "(not checked)"))
+                     else "no model: " + (result.departure or "it departs as above")
+                     if result.dialects is not None else "(not checked)"))
+        if result.dialects and result.departure:
+            rows.append(("note", result.departure))
     rows += [("inconclusive", reason) for reason in vj.get("inconclusive_reasons") or []]
     rows += [("note", note) for note in vj.get("notes") or []]
     table = "".join(f"<tr><th>{_e(k)}</th><td{' class=mono' if k in _MONO else ''}>{_e(v)}"
@@ -422,7 +424,7 @@ def _variant_stats(results: Sequence[CaseResult]) -> str:
     dialects = variant_dialects(results)
     if dialects is not None:
         rows.append(("failures conform to", " + ".join(_catalogue_order(dialects))
-                     or "none of the known dialects"))
+                     or dialect_label(results)))
     passing = [_verdict_json(r) for r in results if r.status == "pass"]
     ratios = [x for x in (_float(v.get("max_ratio")) for v in passing) if math.isfinite(x)]
     ulps = [v["max_ulp"] for v in passing if isinstance(v.get("max_ulp"), int)]
