@@ -472,7 +472,7 @@ def search_model(failing: Sequence[Evidence], passing: Sequence[Evidence], dtype
                 near = closest.get(e.case.id)
                 if status == "inconclusive":
                     result.closest[e.case.id] = (_dialect(model).name, 0.0)
-                elif math.isfinite(ratio) and (near is None or ratio < near[1]):
+                elif 1 < ratio < math.inf and (near is None or ratio < near[1]):
                     result.closest[e.case.id] = (_dialect(model).name, ratio)
     if model:
         for e in passing:
@@ -514,9 +514,9 @@ def _extend(model: dict, sig: tuple, todo: list[Evidence], departures: dict,
             ok = True
             for e in probes:
                 status, ratio = judge_model(e, point)
-                if status != "pass":
-                    ok = False
-                    if ratio < best[0]:
+                if status not in ("pass", "inconclusive"):  # a probe it cannot decide
+                    ok = False                              # refutes nothing
+                    if 1 < ratio < best[0]:  # how far off, where a bound measures it
                         best = (ratio, point)
                     break
             if not ok:
@@ -702,8 +702,8 @@ def _closest_words(near: tuple[str, float] | None) -> str:
     if not near:
         return ""
     name, ratio = near
-    if ratio <= 1:
-        return f"; under the closest model, {name}, it is not resolved (inconclusive)"
+    if not ratio > 1:  # a failure by class (NaN or ±∞ against a number), not by a bound
+        return f"; the closest model tried, {name}, still fails it by a value's class"
     return f"; closest model {name}, still {ratio:.3g}× its bound"
 
 
