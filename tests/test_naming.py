@@ -9,6 +9,7 @@ and γ were rounded too (HYPER below: either).
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from adamconf import check
@@ -110,3 +111,102 @@ def test_variants_searched_in_processes_name_the_same_as_in_one():
     # on these few cases ε = 1e-8 makes no difference float32 can see: not named there
     assert names["float32"] in ("wd-decoupled", "eps-hat+wd-decoupled")
     assert all(r.observed is None and r.spec_bounds is None for r in two)
+
+
+class _HeldInDtype:
+    """Keras 3's Adam in bfloat16, written from its update rule (every operation in float32,
+    rounded to bfloat16, as torch's CPU kernels compute a bfloat16 tensor):
+
+        α = cast(γ)·√(1 − cast(β2)^t)/(1 − cast(β1)^t)
+        m += (g − m)·(1 − β1);  v += (g² − v)·(1 − β2)     (1 − β: Python floats)
+        v̂ ← max(v̂, v) (amsgrad, raw v);  θ −= m·α/(√v̂ + ε)
+
+    β2 = 0.999 is 1.0 in bfloat16, so β2^t = 1 and α = 0: θ never moves, while m and v do.
+    Resumes (the documented v̂max converted to raw v with the β2 passed, as an adapter does)
+    and runs schedules and non-finite gradients: the cases where the held β of 1.0 meets
+    the resume convention, the lr of a schedule and 0·∞."""
+
+    def __init__(self, problem):
+        import ml_dtypes
+
+        self.bf16 = ml_dtypes.bfloat16
+        self.groups = problem.groups
+        self.owner = [gi for gi, g in enumerate(problem.groups) for _ in g.params]
+        state = problem.initial_state
+        self.t = 0 if state is None else state.step
+        self.theta = [self._r(p) for p in problem.params]
+        zeros = [np.zeros(p.shape) for p in problem.params]
+        self.m = [self._r(x) for x in (zeros if state is None else state.m)]
+        self.v = [self._r(x) for x in (zeros if state is None else state.v)]
+        if state is None:
+            self.vmax = [self._r(x) for x in zeros]
+        else:
+            self.vmax = [self._r(x * (1.0 - self.groups[self.owner[i]].config.betas[1]
+                                      ** state.step)) for i, x in enumerate(state.vmax)]
+
+    def _r(self, x):
+        """Rounded to bfloat16, held as float32 for the next operation."""
+        return np.asarray(x, dtype=np.float32).astype(self.bf16).astype(np.float32)
+
+    def step(self, grads, lrs=None):
+        r = self._r
+        self.t += 1
+        with np.errstate(all="ignore"):
+            for i, grad in enumerate(grads):
+                gi = self.owner[i]
+                c = self.groups[gi].config
+                b1, b2 = c.betas
+                lr = r(c.lr if lrs is None else lrs[gi])
+                t = r(self.t)
+                alpha = r(r(lr * r(np.sqrt(r(1 - r(r(b2) ** t))))) / r(1 - r(r(b1) ** t)))
+                theta, g = self.theta[i], r(grad)
+                if c.weight_decay:
+                    theta = r(theta - r(r(theta * r(c.weight_decay)) * lr))
+                m = r(self.m[i] + r(r(g - self.m[i]) * np.float32(1 - b1)))
+                v = r(self.v[i] + r(r(r(g * g) - self.v[i]) * np.float32(1 - b2)))
+                second = v
+                if c.amsgrad:
+                    self.vmax[i] = second = r(np.maximum(self.vmax[i], v))
+                theta = r(theta - r(r(m * alpha) / r(r(np.sqrt(second)) + r(c.eps))))
+                self.theta[i], self.m[i], self.v[i] = theta, m, v
+
+    def params(self):
+        return [x.astype(np.float64) for x in self.theta]
+
+    def state(self):
+        from adamconf.adapters.base import OptimizerState
+
+        as64 = [[x.astype(np.float64) for x in q] for q in (self.m, self.v, self.vmax)]
+        return OptimizerState(self.t, *as64, vmax_kind="raw")
+
+
+class HeldInDtypeBackend:
+    name = "held-in-bfloat16"
+
+    def probe(self):
+        from adamconf.adapters.base import BackendInfo, Variant
+
+        return BackendInfo(self.name, True, {"test": "1"}, ["cpu"], ["bfloat16"],
+                           [Variant(self.name, "keras-style", "cpu", "bfloat16")])
+
+    def open(self, problem, variant):
+        from adamconf.adapters.base import UnsupportedFeature
+
+        if any(g.config.maximize for g in problem.groups):
+            raise UnsupportedFeature("no maximize, as Keras")
+        return _HeldInDtype(problem)
+
+
+def test_a_beta_held_as_one_in_bfloat16_is_named_on_every_regime():
+    """β2 = 0.999 held as 1.0: named hyper-in-dtype on the schedules (a β of 1.0 with an lr
+    per step), the resumed cases (the documented v̂max converted with the β2 passed) and the
+    non-finite ones (1 − β2 from the β passed: ∞·0.001, not 0·∞)."""
+    result = check(HeldInDtypeBackend(), validate=False,
+                   cases=["t1/", "schedule/", "resumed/", "non-finite/", "lr-zero/"])
+    results = result.runs[0].results
+    failing = [r for r in results if r.status == "fail"]
+    assert {r.case_id.split("/")[0] for r in failing} >= {"t1", "schedule", "resumed",
+                                                          "non-finite"}
+    assert all(r.dialects for r in failing), dialect_label(results)
+    assert variant_dialects(failing) == ["ams-rawmax+eps-hat+hyper-in-dtype+wd-decoupled"]
+    assert not any(r.contradicted for r in failing)

@@ -111,6 +111,10 @@ class GroupConfig:
     weight_decay: float = DEFAULTS["weight_decay"]
     amsgrad: bool = field(default=False, kw_only=True)
     maximize: bool = field(default=False, kw_only=True)
+    # 1 − β1 and 1 − β2 where they are not computed from the β held: only a configuration
+    # held rounded has them (see held_rounded)
+    held_one_minus_betas: tuple[float, float] | None = field(default=None, kw_only=True,
+                                                               repr=False)
 
     def __post_init__(self) -> None:
         lr, betas, eps, weight_decay = validate_hyperparameters(
@@ -126,17 +130,32 @@ class GroupConfig:
 
     @classmethod
     def held_rounded(cls, *, lr: float, betas: tuple[float, float], eps: float,
-                     weight_decay: float, amsgrad: bool, maximize: bool) -> GroupConfig:
+                     weight_decay: float, amsgrad: bool, maximize: bool,
+                     one_minus_betas: tuple[float, float] | None = None) -> GroupConfig:
         """The configuration an implementation holds after rounding what it was passed: a β
         may have become 1.0 there (β2 = 0.999 in bfloat16), which no user may pass. Used
-        to name what such an implementation does, never to judge against the spec."""
+        to name what such an implementation does, never to judge against the spec.
+        ``one_minus_betas``: 1 − β1 and 1 − β2 as held, where they are not 1 − β of the
+        rounded β (rounded from the β passed instead)."""
         beta1, beta2 = betas
         if not (0.0 <= beta1 <= 1.0 and 0.0 <= beta2 <= 1.0):
             raise ValueError(f"Invalid betas: {betas!r}: a rounded β lies in [0, 1]")
         probe = cls(lr=lr, betas=(min(beta1, 0.5), min(beta2, 0.5)), eps=eps,
                     weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize)
         object.__setattr__(probe, "betas", (float(beta1), float(beta2)))
+        if one_minus_betas is not None:
+            held = tuple(float(x) for x in one_minus_betas)
+            if held != (1.0 - probe.beta1, 1.0 - probe.beta2):
+                object.__setattr__(probe, "held_one_minus_betas", held)
         return probe
+
+    @property
+    def one_minus_betas(self) -> tuple[float, float]:
+        """(1 − β1, 1 − β2) as the step uses them: computed from the β held, except where a
+        configuration held rounded says otherwise."""
+        if self.held_one_minus_betas is not None:
+            return self.held_one_minus_betas
+        return 1.0 - self.beta1, 1.0 - self.beta2
 
     @property
     def beta1(self) -> float:

@@ -388,8 +388,14 @@ def rounded_problem(problem, dialect: Dialect, dtype: str):
         values = {"lr": c.lr, "betas": c.betas, "eps": c.eps, "weight_decay": c.weight_decay}
         if "lr" in rounds:
             values["lr"] = r(c.lr)
+        one_minus = None
         if "betas" in rounds:
             values["betas"] = (r(c.beta1), r(c.beta2))
+            if 1.0 in values["betas"]:
+                # 1 − β = 0 would freeze m or v: where the β held is 1.0, 1 − β comes from
+                # the β passed, as Keras computes it (`1 - self.beta_2` beside
+                # cast(beta_2)); the bound covers 1 − β of the rounded β too
+                one_minus = (r(1.0 - c.beta1), r(1.0 - c.beta2))
         if "eps" in rounds:
             values["eps"] = r(c.eps)
         if "weight_decay" in rounds:
@@ -399,7 +405,7 @@ def rounded_problem(problem, dialect: Dialect, dtype: str):
             lrs = round_to(lrs, target)
         try:
             config = GroupConfig.held_rounded(**values, amsgrad=c.amsgrad,
-                                              maximize=c.maximize)
+                                              maximize=c.maximize, one_minus_betas=one_minus)
             rounded = Group(config, group.params, lrs)
         except ValueError:
             return None

@@ -45,8 +45,9 @@ class Group:
                 raise ValueError(f"lr schedule must be 1-d (one lr per step), got shape "
                                  f"{lrs.shape}")
             for lr in lrs:  # every scheduled lr obeys the documented range
-                GroupConfig(lr=float(lr), betas=self.config.betas, eps=self.config.eps,
-                            weight_decay=self.config.weight_decay)
+                # the lr alone: a configuration held rounded may have a β of 1.0 (see
+                # GroupConfig.held_rounded), which its schedule does not make invalid
+                GroupConfig(lr=float(lr))
             object.__setattr__(self, "lrs", lrs)
 
     def lr_at(self, step_index: int) -> float:

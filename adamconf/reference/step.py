@@ -157,9 +157,13 @@ def step_constants(number: Callable, power: Callable, sqrt: Callable, problem: P
                 cfg.amsgrad and dialect.amsgrad_mode == "paper")
             bc1 = one if bias_off else one - power(beta1, t)
             bc2 = one if bias_off else one - power(beta2, t)
+            if cfg.held_one_minus_betas is None:
+                omb1, omb2 = one - beta1, one - beta2
+            else:  # held apart from the rounded β (a rounded problem: see dialects)
+                omb1, omb2 = (number(x) for x in cfg.held_one_minus_betas)
             row.append(StepConstants(
-                lr=lr, beta1=beta1, beta2=beta2, one_minus_beta1=one - beta1,
-                one_minus_beta2=one - beta2, eps=number(cfg.eps), weight_decay=wd,
+                lr=lr, beta1=beta1, beta2=beta2, one_minus_beta1=omb1,
+                one_minus_beta2=omb2, eps=number(cfg.eps), weight_decay=wd,
                 decay_factor=decay_factor, bias_correction1=bc1, bias_correction2=bc2,
                 sqrt_bias_correction2=sqrt(bc2), amsgrad=cfg.amsgrad, maximize=cfg.maximize))
         out.append(row)
@@ -178,7 +182,11 @@ def initial_vmax(problem: Problem, dialect: Dialect, index: int, shape) -> np.nd
     vmax = initial_values(problem, "vmax", index, shape)
     if dialect.vmax_kind == "raw" and problem.initial_state is not None:
         gi = problem.group_of_param()[index]
-        beta2 = problem.groups[gi].config.beta2
+        # the β2 the user passed, as a backend is handed it, also where the problem holds
+        # it rounded (a dialect's hyperparameters): the conversion is the seam's, not the
+        # implementation's
+        passed = problem.unrounded if problem.unrounded is not None else problem
+        beta2 = passed.groups[gi].config.beta2
         vmax = vmax * (1.0 - beta2 ** problem.initial_step)  # float64: a resume convention
     return vmax
 

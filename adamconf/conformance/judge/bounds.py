@@ -251,7 +251,7 @@ def _scalars(problem: Problem, group_index: int, dialect: Dialect, D: _Format, S
     lr = np.full(steps, cfg.lr) if group.lrs is None else np.asarray(group.lrs, dtype=float)
     beta1, beta2 = cfg.beta1, cfg.beta2
     e_beta1, e_beta2 = float(err(beta1)), float(err(beta2))
-    omb1, omb2 = 1.0 - beta1, 1.0 - beta2
+    omb1, omb2 = cfg.one_minus_betas
     # 1 − β̃ is exact (Sterbenz) or rounded once in S; then maybe rounded to D
     e_omb1 = float(S.input_error(np.array(beta1))) + float(S.rnd(omb1)) + (
         float(D.rnd(omb1)) if differs else 0.0)
@@ -261,10 +261,14 @@ def _scalars(problem: Problem, group_index: int, dialect: Dialect, D: _Format, S
         # hyperparameters rounded where they meet an array: 1 − β may be rounded there from
         # the β passed rather than computed from the rounded β
         passed = problem.unrounded.groups[group_index].config
-        # (with the roundings of the product it then meets, as a relative 4u_D of it)
+        # (with the roundings of the product it then meets, as a relative 4u_D of it); the
+        # problem may hold 1 − β from the β passed (a β held as 1.0): then 1 − β of the
+        # rounded β is the other choice
         slack = 1.0 + 4 * D.u
-        e_omb1 += slack * abs(float(round_to(1.0 - passed.beta1, D.fmt)) - omb1)
-        e_omb2 += slack * abs(float(round_to(1.0 - passed.beta2, D.fmt)) - omb2)
+        e_omb1 += slack * max(abs(float(round_to(1.0 - passed.beta1, D.fmt)) - omb1),
+                              abs(1.0 - beta1 - omb1))
+        e_omb2 += slack * max(abs(float(round_to(1.0 - passed.beta2, D.fmt)) - omb2),
+                              abs(1.0 - beta2 - omb2))
     t = problem.initial_step + np.arange(steps, dtype=np.float64) + 1 + dialect.step_offset
     bias_off = not dialect.bias_correction or (cfg.amsgrad and dialect.amsgrad_mode == "paper")
     if bias_off:
