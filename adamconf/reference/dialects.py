@@ -109,8 +109,9 @@ SWITCHES: tuple[Switch, ...] = (
         Setting("decoupled-nolr", "wd-decoupled-nolr", "decoupled without the lr: θ ← θ·(1 − "
                 "λ)", "hand-written AdamW"),
         Setting("decoupled-lr-ratio", "wd-decoupled-lr-ratio", "decoupled with the lr "
-                "relative to the constructor's: θ ← θ·(1 − λ·γ_t/γ_0) (θ·(1 − λ) while the lr "
-                "is constant)", "optimi decouple_lr=True"),
+                "relative to the group's largest: θ ← θ·(1 − λ·γ_t/γ_max), γ_max the "
+                "schedule's peak or the constructor's lr (θ·(1 − λ) while the lr is "
+                "constant)", "optimi decouple_lr=True (max_lr)"),
         Setting("after", "wd-after", "decoupled, applied after the update to the new θ: θ ← "
                 "(θ − update)·(1 − γ_t·λ)", "transformers' old AdamW order"),
         Setting("maximize-after-wd", "maximize-after-wd", "maximize negates after the decay: "

@@ -53,6 +53,13 @@ class Group:
     def lr_at(self, step_index: int) -> float:
         return self.config.lr if self.lrs is None else float(self.lrs[step_index])
 
+    @property
+    def max_lr(self) -> float:
+        """The largest lr the group sees: its constructor's or a scheduled one (what
+        optimi's ``max_lr`` asks for: the schedule's peak)."""
+        return self.config.lr if self.lrs is None else max(self.config.lr,
+                                                            float(np.max(self.lrs)))
+
 
 @dataclass(frozen=True)
 class InitialState:

@@ -148,8 +148,8 @@ def step_constants(number: Callable, power: Callable, sqrt: Callable, problem: P
             elif dialect.weight_decay_mode == "decoupled-lr0":
                 decay_factor = one - number(cfg.lr) * wd  # the constructor's lr
             elif dialect.weight_decay_mode == "decoupled-lr-ratio":
-                # λ·γ_t/γ_0; a constructor's lr of 0 leaves the ratio 1 (no schedule to scale)
-                ratio = lr / number(cfg.lr) if cfg.lr else one
+                # λ·γ_t/γ_max; a group whose lr is always 0 leaves the ratio 1
+                ratio = lr / number(group.max_lr) if group.max_lr else one
                 decay_factor = one - ratio * wd
             else:
                 decay_factor = one - lr * wd

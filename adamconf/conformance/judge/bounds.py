@@ -394,7 +394,9 @@ class _ParamInputs:
     grad: np.ndarray
     overflow: dict[str, np.ndarray] | None  # exact values the reference stores as ±∞
     scalar: str = "float32"  # the format the scalars are held in
-    lr0: float = 0.0  # the constructor's lr (weight_decay_mode "decoupled-lr0")
+    # the lr a decoupled decay scales by: the constructor's ("decoupled-lr0"), the group's
+    # largest ("decoupled-lr-ratio", as γ_t/γ_max)
+    lr0: float = 0.0
     drops_nan: bool = False  # the max drops a NaN operand (fmax): so do its errors
     e_lr0: float = 0.0
 
@@ -441,6 +443,7 @@ def _param_inputs(problem: Problem, reference: Trajectory, indices: Sequence[int
                     for i in indices], per_step=False)
     theta_p, m_p, v_p = (_previous(x0, x) for x0, x in ((theta0, theta), (m0, m), (v0, v)))
     wd_mode = dialect.weight_decay_mode
+    lr0 = problem.groups[gi].max_lr if wd_mode == "decoupled-lr-ratio" else cfg.lr
     return _ParamInputs(
         steps=steps, n=n, sc=sc, maximize=cfg.maximize,
         amsgrad_mode=dialect.amsgrad_mode if cfg.amsgrad else "off",
@@ -450,7 +453,8 @@ def _param_inputs(problem: Problem, reference: Trajectory, indices: Sequence[int
         theta=theta, m=m, v=v, vmax=vmax, theta0=theta0, m0=m0, v0=v0, vmax0=vmax0,
         theta_p=theta_p, m_p=m_p, v_p=v_p,
         grad=joined([problem.grads[i] for i in indices]),
-        scalar=S.fmt.name, drops_nan=dialect.max_nan == "drop", lr0=cfg.lr, e_lr0=float(_scalar_error(cfg.lr, S, D, S.fmt.name != D.fmt.name)),
+        scalar=S.fmt.name, drops_nan=dialect.max_nan == "drop", lr0=lr0,
+        e_lr0=float(_scalar_error(lr0, S, D, S.fmt.name != D.fmt.name)),
         overflow=None if reference.overflow is None else {
             q: joined([reference.overflow[q][i] for i in indices], dtype=bool)
             for q in QUANTITIES})

@@ -27,6 +27,9 @@ class _Session:
         self.dt = np.float32 if dev.get("opmath") or dev.get("compute") else self.store
         self.dev = dev
         self.groups = [g.config for g in problem.groups]
+        # the largest lr of each group (its schedule's peak), as optimi's max_lr is set
+        self.max_lr = [max([g.config.lr, *(g.lrs if g.lrs is not None else ())])
+                       for g in problem.groups]
         self.owner = problem.group_of_param()
         self.theta = [p.astype(self.store).astype(self.dt) for p in problem.params]
         self.m = [np.zeros(p.shape, self.dt) for p in problem.params]
@@ -73,7 +76,8 @@ class _Session:
                 if wd and mode in ("decoupled", "decoupled-nolr", "decoupled-lr0",
                                    "decoupled-lr-ratio"):
                     rate = {"decoupled": lr, "decoupled-nolr": 1.0, "decoupled-lr0": c.lr,
-                            "decoupled-lr-ratio": lr / c.lr if c.lr else 1.0}[mode]
+                            "decoupled-lr-ratio": lr / top if (top := self.max_lr[gi])
+                            else 1.0}[mode]
                     theta = theta * dt(1.0 - rate * wd)
                 if mode == "maximize-after-wd":
                     if wd:

@@ -396,7 +396,8 @@ def dialect_float32(problem: Problem, dialect: Dialect) -> Trace:
                     one_minus_beta2=f(1) - b2, eps=f(cfg.eps), weight_decay=wd,
                     decay_factor=f(1) - {
                         "decoupled-nolr": f(1), "decoupled-lr0": f(cfg.lr),
-                        "decoupled-lr-ratio": lr / f(cfg.lr) if cfg.lr else f(1),
+                        "decoupled-lr-ratio": (lr / f(group.max_lr) if group.max_lr
+                                               else f(1)),
                     }.get(dialect.weight_decay_mode, lr) * wd,
                     bias_correction1=bc1, bias_correction2=bc2,
                     sqrt_bias_correction2=np.sqrt(bc2), amsgrad=cfg.amsgrad,
