@@ -48,6 +48,7 @@ NAMED = [
     ("float64", dict(eps="hat", step_offset=1), "eps-hat+step-off-by-one"),
     ("float64", dict(bias=False, wd="decoupled"), "no-bias-correction+wd-decoupled"),
     ("float64", dict(betapow="float32"), "betapow-float32"),
+    ("float64", dict(eps="floor", ams="paper"), "ams-paper+eps-floor"),
     ("float64", dict(eps="inside-sqrt", ams="max-raw", expose_state=False),
      "ams-rawmax+eps-inside-sqrt"),
     ("float16", dict(eps="inside-sqrt", ams="max-raw"), "ams-rawmax+eps-inside-sqrt+HYPER"),

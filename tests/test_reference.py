@@ -460,3 +460,16 @@ def test_problem_shape_errors():
         Problem((Group(GroupConfig(), (np.zeros(3),), np.ones(3)),), (np.zeros((2, 3)),))
     with pytest.raises(ValueError, match="Invalid learning rate"):
         Group(GroupConfig(), (np.zeros(1),), np.array([0.1, -0.1]))
+
+
+@pytest.mark.parametrize("eps_mode", ["outside", "hat", "inside-sqrt", "floor"])
+def test_the_papers_amsgrad_composes_with_every_eps_placement(eps_mode):
+    """ams-paper is the max of raw v with no bias correction; ε goes where its own switch
+    puts it (the paper's step once wrote ε outside whatever the ε switch said)."""
+    g, lr, eps = 0.5, 0.1, 0.01
+    p = problem([g], 1.0, lr=lr, eps=eps, amsgrad=True)
+    m, v = 0.1 * g, 0.001 * g * g  # one step, no bias correction: vmax = v
+    d = {"outside": math.sqrt(v) + eps, "hat": math.sqrt(v) + eps,
+         "inside-sqrt": math.sqrt(v + eps), "floor": max(math.sqrt(v), eps)}[eps_mode]
+    dialect = SPEC.with_settings(amsgrad_mode="paper", eps_mode=eps_mode)
+    assert final_theta(p, dialect) == pytest.approx(1.0 - lr * m / d, rel=1e-14)

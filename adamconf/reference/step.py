@@ -98,16 +98,13 @@ def adam_step(ar: Arith, dialect: Dialect, c: StepConstants, theta, m, v, vmax, 
     amsgrad_mode = dialect.amsgrad_mode if c.amsgrad else "off"
     maximum = ar.fmax if dialect.max_nan == "drop" else ar.maximum
     after = dialect.weight_decay_mode == "after" and c.weight_decay
-    if amsgrad_mode == "paper":  # Reddi et al.: no bias correction anywhere
-        vmax = maximum(vmax, v)
-        theta = theta - c.lr * ar.div(m, ar.sqrt(vmax) + c.eps)
-        return (theta * c.decay_factor if after else theta), m, v, vmax
-
     if amsgrad_mode == "max-hat":
         vmax = maximum(vmax, ar.div(v, c.bias_correction2))
         second = vmax  # the bias-corrected second moment that the denominator uses
         second_raw = vmax * c.bias_correction2 if dialect.eps_mode == "hat" else None
-    elif amsgrad_mode == "max-raw":
+    elif amsgrad_mode in ("max-raw", "paper"):
+        # Reddi et al.'s is the max of raw v without bias correction anywhere: its bias
+        # corrections are 1 (step_constants), and ε goes where the ε switch puts it
         vmax = maximum(vmax, v)
         second_raw = vmax
         second = ar.div(vmax, c.bias_correction2) if dialect.eps_mode != "hat" else None

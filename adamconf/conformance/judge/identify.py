@@ -442,7 +442,7 @@ def search_model(failing: Sequence[Evidence], passing: Sequence[Evidence], dtype
             left = [e for e in todo if not _passes(judge_model(e, partial[1])[0])]
             more, _, _ = _extend(partial[1], sig, left, departures,
                                  [e for e in todo if e not in left] + explained_so_far,
-                                 judge_model, 1, probe_count=1, keep_always=True)
+                                 judge_model, 1, probe_count=1)
             if more is not None:
                 found = more
         if found is None and 2 * partial[0] >= len(todo):
@@ -484,7 +484,7 @@ def search_model(failing: Sequence[Evidence], passing: Sequence[Evidence], dtype
 
 def _extend(model: dict, sig: tuple, todo: list[Evidence], departures: dict,
             keep: list[Evidence], judge_model: _Judge, max_extension: int,
-            probe_count: int = 2, keep_always: bool = False
+            probe_count: int = 2
             ) -> tuple[dict | None, tuple[int, dict], tuple[float, dict]]:
     """The fewest settings added to (or changed in) ``model`` that explain every case of
     ``todo`` without losing ``keep``: (that model or None, the one that explains most of
@@ -510,7 +510,6 @@ def _extend(model: dict, sig: tuple, todo: list[Evidence], departures: dict,
         extensions.sort(key=lambda ext: sum(f not in model for f in ext))  # replace first
         for extension in extensions:
             point = {**model, **extension}
-            replaces = any(f in model for f in extension)
             ok = True
             for e in probes:
                 status, ratio = judge_model(e, point)
@@ -528,7 +527,9 @@ def _extend(model: dict, sig: tuple, todo: list[Evidence], departures: dict,
                     misses += 1
                     if misses >= allowed_misses:
                         break
-            if misses < allowed_misses and (replaces or keep_always) and not all(
+            # a setting added (no-bias-correction for the amsgrad cases, say) may act on
+            # an earlier group's cases as much as a setting replaced
+            if misses < allowed_misses and not all(
                     _passes(judge_model(e, point)[0]) for e in keep):
                 continue  # it would lose what an earlier group explained
             if misses == 0:
