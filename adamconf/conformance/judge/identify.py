@@ -325,7 +325,10 @@ class _Judge:
             # confirm the model, and passing on θ alone would name it on half the evidence
             return "fail", math.inf
         self.count += 1
-        reference = dialect_reference(e.case, dialect, self.dtype, problem)
+        if dialect.semantic == SPEC and problem is e.case.problem and e.reference is not None:
+            reference = e.reference  # a precision model's reference is the spec's own
+        else:
+            reference = dialect_reference(e.case, dialect, self.dtype, problem)
         try:
             verdict = judge(problem, reference, e.observed, self.dtype, dialect=dialect,
                             bounds=cached_bounds(problem, reference, self.dtype, dialect))
