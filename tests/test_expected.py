@@ -145,3 +145,17 @@ def test_reasons_the_model_cannot_express_still_match(backend):
         matched = [r for r in run.results if r.status == "fail" and not r.dialects
                    and expected.reason_for(r.variant.id, r.case_id) == u.why]
         assert matched, f"stale reason: {u.variant} {u.case}: {u.why}"
+
+
+@pytest.mark.parametrize("want", ["spec", "eps-hat"])
+def test_failures_that_are_all_stated_reasons_are_as_expected(want):
+    """A variant expected to conform (or to implement a model) whose only failures are ones
+    its file states a reason for is as expected; one more failure without a reason is not."""
+    from adamconf.conformance.judge.expected import Unexplained
+
+    expected = Expected("b", "b 1.0", [Expectation("*", want, "why")],
+                        [Unexplained("plain/*", "c0", "Kahan summation turns ∞ into NaN")])
+    status, words = compare(expected, "plain/cpu/float32", _results([]))
+    assert status == "as expected" and "1 failure with a stated reason" in words, words
+    status, words = compare(expected, "plain/cpu/float32", _results([], []))
+    assert status == ("new failure" if want == "spec" else "changed"), words

@@ -395,7 +395,7 @@ def rounded_problem(problem, dialect: Dialect, dtype: str):
             if 1.0 in values["betas"]:
                 # 1 − β = 0 would freeze m or v: where the β held is 1.0, 1 − β comes from
                 # the β passed, as Keras computes it (`1 - self.beta_2` beside
-                # cast(beta_2)); the bound covers 1 − β of the rounded β too
+                # cast(beta_2)); a kernel that freezes v instead is another algorithm
                 one_minus = (r(1.0 - c.beta1), r(1.0 - c.beta2))
         if "eps" in rounds:
             values["eps"] = r(c.eps)

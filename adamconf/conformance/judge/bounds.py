@@ -262,13 +262,19 @@ def _scalars(problem: Problem, group_index: int, dialect: Dialect, D: _Format, S
         # the β passed rather than computed from the rounded β
         passed = problem.unrounded.groups[group_index].config
         # (with the roundings of the product it then meets, as a relative 4u_D of it); the
-        # problem may hold 1 − β from the β passed (a β held as 1.0): then 1 − β of the
-        # rounded β is the other choice
+        # problem may hold 1 − β from the β passed (a β held as 1.0): 1 − β of the rounded
+        # β is then the other choice, except where that β is 1.0 (1 − β = 0 freezes m or v:
+        # another algorithm, not a rounding of this one)
         slack = 1.0 + 4 * D.u
-        e_omb1 += slack * max(abs(float(round_to(1.0 - passed.beta1, D.fmt)) - omb1),
-                              abs(1.0 - beta1 - omb1))
-        e_omb2 += slack * max(abs(float(round_to(1.0 - passed.beta2, D.fmt)) - omb2),
-                              abs(1.0 - beta2 - omb2))
+
+        def other_choices(beta_passed, beta_held, omb):
+            choices = [float(round_to(1.0 - beta_passed, D.fmt))]
+            if beta_held != 1.0:
+                choices.append(1.0 - beta_held)
+            return max(abs(c - omb) for c in choices)
+
+        e_omb1 += slack * other_choices(passed.beta1, beta1, omb1)
+        e_omb2 += slack * other_choices(passed.beta2, beta2, omb2)
     t = problem.initial_step + np.arange(steps, dtype=np.float64) + 1 + dialect.step_offset
     bias_off = not dialect.bias_correction or (cfg.amsgrad and dialect.amsgrad_mode == "paper")
     if bias_off:
