@@ -254,3 +254,40 @@ def test_campaign_usage_errors(argv, message, capsys):
     assert main(["fuzz", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_campaign_that_ran_no_example_is_an_error_not_a_pass(capsys):
+    pytest.importorskip("hypofuzz", reason=HYPOFUZZ_MISSING)
+    code = main(["fuzz", "--backend", "numpy", "--engine", "hypofuzz", "-j", "1",
+                 "--seconds", "1", "--no-database", "--no-save", "--no-invalid", "-q"])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "FAILURE (error)" in out and "HypoFuzz's workers ran no example" in out
+    assert "no failure found" not in out
+
+
+@pytest.mark.slow
+def test_the_dashboard_is_served_while_the_campaign_runs():
+    pytest.importorskip("hypofuzz", reason=HYPOFUZZ_MISSING)
+    import urllib.request
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "adamconf.conformance.cli", "fuzz", "--backend", "numpy",
+         "-j", "1", "--dashboard", "0", "--seconds", "20", "--no-database", "--no-save",
+         "--no-invalid", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=ENV)
+    try:
+        url = None
+        for line in proc.stderr:  # the URL is said even with -q: it was asked for
+            found = re.search(r"HypoFuzz's dashboard: (\S+)", line)
+            if found:
+                url = found.group(1)
+                break
+        assert url is not None, "no dashboard URL was printed"
+        with urllib.request.urlopen(url, timeout=30) as page:
+            assert page.status == 200
+        assert proc.wait(120) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()

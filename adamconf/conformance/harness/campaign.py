@@ -139,6 +139,17 @@ class Campaign:
             return ""
         return "\n".join(text.strip().splitlines()[-lines:])
 
+    def dashboard_url(self) -> str | None:
+        """Where HypoFuzz serves its dashboard, once it says so (the port may be any free
+        one)."""
+        import re
+
+        try:
+            found = re.search(r"serving dashboard at (\S+)", self.log.read_text(errors="replace"))
+        except OSError:
+            return None
+        return found.group(1) if found else None
+
     def ended_early(self) -> CampaignError:
         code = self.process.returncode if self.process is not None else None
         return CampaignError(f"the HypoFuzz campaign ended by itself (exit code {code}); its "
@@ -177,12 +188,15 @@ def _end_group_with(parent: int) -> None:
     """When ``parent`` (``adamconf fuzz``) dies, end this process group: the campaign's hub,
     HypoFuzz's workers and dashboard, and the backends' workers."""
 
+    leader = os.getpgrp() == os.getpid()  # a group of its own, as Campaign starts it
+
     def watch() -> None:
         while True:
             time.sleep(0.5)
             if os.getppid() != parent:
                 try:
-                    os.killpg(os.getpgrp(), signal.SIGKILL)
+                    if leader:  # never the group of whoever started it by hand
+                        os.killpg(os.getpgrp(), signal.SIGKILL)
                 finally:
                     os._exit(3)
 

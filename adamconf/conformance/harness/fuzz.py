@@ -707,11 +707,15 @@ def _watch_campaign(hypofuzz, backend_name: str, variants: list, args: FuzzSetti
     stop = threading.Event()
     stopped, all_failed = "", None
     begun = time.perf_counter()
+    dashboard = args.dashboard is None  # True once there is nothing (more) to show
     if stream is not None:
         stream.write(f"  HypoFuzz: starting {hypofuzz.workers} worker(s) (each collects the "
                      "fuzz properties and starts a backend worker)\n")
     with _CtrlC(stop, stream):
         while True:
+            if not dashboard and hypofuzz.dashboard_url():
+                dashboard = True  # asked for: said even with --quiet
+                sys.stderr.write(f"  HypoFuzz's dashboard: {hypofuzz.dashboard_url()}\n")
             tallies = hypofuzz.tallies()
             shown = FuzzStats(shown_as)
             for name in names:
@@ -741,6 +745,16 @@ def _watch_campaign(hypofuzz, backend_name: str, variants: list, args: FuzzSetti
     progress.done()
     hypofuzz.stop()
     tallies = hypofuzz.tallies()
+    ran = sum(tallies[name].examples for name in names if name in tallies)
+    if not ran and stopped != "interrupted" and not campaign.findings:  # never a silent pass
+        waited = time.perf_counter() - begun
+        campaign.findings.append(Finding(
+            "error", None, f"HypoFuzz's workers ran no example in {waited:.0f} s (they take "
+            f"seconds to start: a longer --seconds?); its log ends:\n{hypofuzz.log_tail()}",
+            variant=variants[0]))
+    elif "Traceback (most recent call last)" in hypofuzz.log_tail(10_000) and stream is not None:
+        stream.write(f"  HypoFuzz's log holds an error (a worker may have died); it ends:\n"
+                     f"{hypofuzz.log_tail()}\n")
     for variant, name in zip(variants, names):
         tally = tallies.get(name)
         stats = FuzzStats(variant, began=tally.first if tally else time.time(),
@@ -1010,7 +1024,7 @@ def _progress_sum(latest: dict[int, tuple[str, dict, int]], variants: list) -> F
 
 
 def _report(campaign: _Campaign, args: FuzzSettings, info, regressions: Path, seconds: float,
-            seed: int | None, out: TextIO) -> int:
+            seed: int | None, out: TextIO, engine: str = "jobs") -> int:
     """Each finding (saved as a regression case unless --no-save), the invalid values not
     refused, the summary; the exit code: 130 interrupted, 1 anything found, else 0."""
     for finding in campaign.findings:
@@ -1018,7 +1032,7 @@ def _report(campaign: _Campaign, args: FuzzSettings, info, regressions: Path, se
     if campaign.invalid:
         _report_invalid(campaign.invalid, campaign.invalid_checked, out)
     _print_summary(campaign.stats, campaign.findings, campaign.invalid,
-                   campaign.invalid_checked, seconds, seed, out)
+                   campaign.invalid_checked, seconds, seed, out, engine)
     if campaign.interrupted:
         return 130
     return 1 if campaign.findings or campaign.invalid else 0
@@ -1123,7 +1137,8 @@ def run(args: FuzzSettings, *, stats: list[FuzzStats] | None = None) -> int:
                 proc.kill()
     if stats is not None:
         stats.extend(campaign.stats)
-    return _report(campaign, args, info, regressions, time.perf_counter() - started, seed, out)
+    return _report(campaign, args, info, regressions, time.perf_counter() - started, seed, out,
+                   engine if hypofuzz is not None else "jobs")
 
 
 def _report_invalid(invalid: list[InvalidFinding], checked: int, out: TextIO) -> None:
@@ -1146,7 +1161,7 @@ def _report_invalid(invalid: list[InvalidFinding], checked: int, out: TextIO) ->
 
 def _print_summary(all_stats: list[FuzzStats], findings: list[Finding],
                    invalid: list[InvalidFinding], invalid_checked: int, seconds: float,
-                   seed: int | None, out: TextIO) -> None:
+                   seed: int | None, out: TextIO, engine: str = "jobs") -> None:
     out.write("\n")
     total = 0
     for s in all_stats:
@@ -1170,7 +1185,10 @@ def _print_summary(all_stats: list[FuzzStats], findings: list[Finding],
         fuzz_seconds = sum(s.seconds for s in all_stats)
         rate = total / fuzz_seconds if fuzz_seconds > 0 else 0.0
         out.write(f"{total} examples, {rate:.1f} examples/s; {seconds:.1f} s in all")
-        out.write(f"; seed {seed}\n" if seed is not None else "; derandomized\n")
+        if engine == "hypofuzz":
+            out.write("; HypoFuzz's workers, not seeded\n")
+        else:
+            out.write(f"; seed {seed}\n" if seed is not None else "; derandomized\n")
     if invalid_checked:
         out.write(f"invalid hyperparameters: {invalid_checked} checked, "
                   f"{len(invalid)} not refused with ValueError\n")
