@@ -1107,7 +1107,8 @@ def run(args: FuzzSettings, *, stats: list[FuzzStats] | None = None) -> int:
         if hypofuzz is not None:
             _watch_campaign(hypofuzz, info.name, variants, args, max_examples, deadline,
                             stream, campaign)
-            if not campaign.interrupted:
+            # what the workers found is kept, after Ctrl-C too (a second one skips it)
+            if not campaign.interrupted or any(st.failing for st in campaign.stats):
                 _replay_phase(info.name, process, variants, args, database, stream, campaign,
                               merge=True)
         elif running:
