@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import time
 import warnings
 from pathlib import Path
 
@@ -323,9 +324,10 @@ def _fuzz_items(session, state) -> list[FuzzItem]:
         def check(case, variant=variant, name=name, box=box) -> None:
             # the backend's worker restarts here if it was closed (HypoFuzz runs the items
             # after the pytest session that collected them has ended)
+            started = time.time()
             outcome, message, _ = evaluate(case, variant, state.process)
             if stats is not None:
-                stats.record(name, outcome)
+                stats.record(name, outcome, started)
             if outcome in FAILING:
                 if is_final_run() and box:
                     box[0].minimal = (outcome, message, case)

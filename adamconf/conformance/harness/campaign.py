@@ -160,15 +160,16 @@ class Campaign:
         process = self.process
         if process is None:
             return
+        kill = getattr(signal, "SIGKILL", signal.SIGTERM)
         if process.poll() is None:
             self._signal(signal.SIGTERM)
             try:
                 process.wait(10)
             except subprocess.TimeoutExpired:
-                self._signal(signal.SIGKILL)
+                self._signal(kill)
                 process.wait(10)
         if os.name == "posix":  # workers that outlived the campaign's own process
-            self._signal(signal.SIGKILL)
+            self._signal(kill)
 
     def _signal(self, number: int) -> None:
         try:

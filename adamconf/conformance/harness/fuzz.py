@@ -199,14 +199,66 @@ def _fuzz_variant(backend_name: str, process, variant, *, settings_kwargs: dict,
                   ) -> tuple[FuzzStats, list[Finding], Exception | None]:
     """Fuzz one variant: its fuzz property, run by hypothesis here. With ``replay``, only
     the failing examples saved in the database are run (and shrunk); where none are saved,
-    nothing runs (``stats.stopped`` says so)."""
+    nothing runs (``stats.stopped`` says so).
+
+    A failure is then shrunk again from what the database holds, until its minimal case no
+    longer changes: where one run's shrinking ends depends on where it started, and a
+    process that replays the database (on this machine or another) may shrink further.
+    At the fixed point every process that shares the database saves the same case."""
+    stats = FuzzStats(variant, began=time.time())
+    started = time.perf_counter()
+    found, raised = _run_property(backend_name, process, variant, settings_kwargs,
+                                  seed, deadline, space, progress, stop, stats, started,
+                                  replay)
+    database = settings_kwargs.get("database")
+    for _ in range(_FIXPOINT_ROUNDS):
+        if (not found or database is None or stats.stopped
+                or any(f.case is None for f in found)):
+            break
+        again, _ = _run_property(backend_name, process, variant,
+                                 _replay_settings(database), _REPLAY_SEED, deadline, space,
+                                 progress, stop, stats, started, replay=False)
+        before = {f.kind: _digest(f) for f in found}
+        merged = {f.kind: f for f in found}
+        merged.update({f.kind: f for f in again if f.case is not None})
+        found = list(merged.values())
+        if {f.kind: _digest(f) for f in found} == before:
+            break
+    stats.seconds = time.perf_counter() - started
+    progress.update(stats, started, force=True)
+    progress.done()
+    return stats, found, raised
+
+
+_FIXPOINT_ROUNDS = 5  # rounds of shrinking again from the database, at most
+
+
+def _digest(finding: Finding) -> str:
+    from adamconf.conformance.corpus.golden import problem_digest
+
+    return problem_digest(finding.case.problem)
+
+
+def _replay_settings(database) -> dict:
+    """Settings that run only what ``database`` holds, and shrink it."""
+    from hypothesis import Phase
+
+    settings_kwargs = _hypothesis_settings(_REPLAY_EXAMPLES, False, database)
+    settings_kwargs["phases"] = (Phase.explicit, Phase.reuse, Phase.shrink)
+    return settings_kwargs
+
+
+def _run_property(backend_name: str, process, variant, settings_kwargs: dict,
+                  seed: int | None, deadline: float | None, space: SearchSpace,
+                  progress: _Progress, stop, stats: FuzzStats, started: float,
+                  replay: bool) -> tuple[list[Finding], Exception | None]:
+    """One hypothesis run of the variant's fuzz property, counted into ``stats``: what it
+    found (the minimal failing case of each kind), and what it raised."""
     from hypothesis import seed as hypothesis_seed
     from hypothesis import settings as hypothesis_settings
 
-    stats = FuzzStats(variant, began=time.time())
     finals: list[Finding] = []
     latest: dict[str, Finding] = {}  # the last (most shrunk) failing case of each kind
-    started = time.perf_counter()
 
     def check(case) -> None:
         if deadline is not None and time.monotonic() > deadline:
@@ -243,7 +295,7 @@ def _fuzz_variant(backend_name: str, process, variant, *, settings_kwargs: dict,
         stats.saved = saved_failures(database, test) if database is not None else (0, 0)
         if not sum(stats.saved):
             stats.stopped = "nothing saved"
-            return stats, [], None
+            return [], None
     raised: Exception | None = None
     try:
         test()
@@ -253,14 +305,11 @@ def _fuzz_variant(backend_name: str, process, variant, *, settings_kwargs: dict,
         stats.stopped = "interrupted"
     except Exception as exc:  # the failure(s) hypothesis shrank and replayed
         raised = exc
-    stats.seconds = time.perf_counter() - started
-    progress.update(stats, started, force=True)
-    progress.done()
     found = finals or list(latest.values())
     if raised is not None and not found:
         # e.g. Flaky: the backend failed a case once and passed it on the replay
         found = [Finding("error", None, f"{type(raised).__name__}: {raised}", None, variant)]
-    return stats, found, raised
+    return found, raised
 
 
 # --- invalid hyperparameters -------------------------------------------------------------
@@ -681,7 +730,7 @@ def _engine(args: FuzzSettings, jobs: int) -> tuple[str, str]:
     return "hypofuzz", ""
 
 
-_GRACE = 2.0  # s a campaign runs on once every variant failed: HypoFuzz saves in background
+_SAVE_WAIT = 20.0  # s a campaign may run on, once every variant failed, until it saved them
 _REPLAY_SEED = 0  # every process that replays a database's failures shrinks them alike
 _REPLAY_EXAMPLES = 100  # saved examples replayed at most per variant
 
@@ -693,12 +742,19 @@ class _Several:
         self.id = f"{count} variants"
 
 
+def _saved(database, name: str, space: SearchSpace, dtype: str) -> bool:
+    """Whether ``database`` holds a failing example of the property ``name``."""
+    test = fuzz_test(name, space.strategy(dtype), lambda case: None)  # the same key
+    return sum(saved_failures(database, test)) > 0
+
+
 def _watch_campaign(hypofuzz, backend_name: str, variants: list, args: FuzzSettings,
                     max_examples: int, deadline: float | None, stream: TextIO | None,
-                    campaign: _Campaign) -> None:
+                    campaign: _Campaign, database) -> None:
     """Show a HypoFuzz campaign's progress (its workers' counts added up) until its budget is
-    spent: the time, ``max_examples`` of every variant, a failure in every variant, or
-    Ctrl-C; then stop it and keep each variant's counts in ``campaign``."""
+    spent: the time, ``max_examples`` of every variant, a failure in every variant (once
+    the database holds them: HypoFuzz saves in the background), or Ctrl-C; then stop it and
+    keep each variant's counts in ``campaign``."""
     import threading
 
     names = [property_name(backend_name, v, args.space) for v in variants]
@@ -736,10 +792,14 @@ def _watch_campaign(hypofuzz, backend_name: str, variants: list, args: FuzzSetti
                                          or tallies[name].examples >= max_examples)
                     for name in names]
             if all(done):
-                if not any(tallies[name].failing for name in names):
+                failing = [(name, v) for name, v in zip(names, variants)
+                           if tallies[name].failing]
+                if not failing:
                     break
                 all_failed = all_failed or time.monotonic()
-                if time.monotonic() - all_failed > _GRACE:
+                if (time.monotonic() - all_failed > _SAVE_WAIT
+                        or all(_saved(database, name, args.space, v.dtype)
+                               for name, v in failing)):
                     break
             time.sleep(0.25)
     progress.done()
@@ -774,10 +834,7 @@ def _replay_phase(backend_name: str, process, variants: list, args: FuzzSettings
     findings; with ``merge`` the runs count as shrinking runs of ``campaign``'s stats."""
     import threading
 
-    from hypothesis import Phase
-
-    settings_kwargs = _hypothesis_settings(_REPLAY_EXAMPLES, False, database)
-    settings_kwargs["phases"] = (Phase.explicit, Phase.reuse, Phase.shrink)
+    settings_kwargs = _replay_settings(database)
     stop = threading.Event()
     with _CtrlC(stop, stream):
         for n, variant in enumerate(variants):
@@ -792,6 +849,12 @@ def _replay_phase(backend_name: str, process, variants: list, args: FuzzSettings
                              f"{'; replayed and shrunk here' if shrunk + others else ''}\n")
             if merge:
                 campaign.stats[n].shrink_runs += stats.examples
+                if campaign.stats[n].failing and not found:  # never lost without a word
+                    found = [Finding(
+                        "error", None, f"HypoFuzz's workers saw {campaign.stats[n].failing} "
+                        "failing example(s) of this variant, but none that the database holds "
+                        "fails here (stopped before it was saved, or flaky); run longer, or "
+                        "--replay later", variant=variant)]
             else:
                 campaign.stats.append(stats)
             campaign.findings.extend(found)
@@ -1106,7 +1169,7 @@ def run(args: FuzzSettings, *, stats: list[FuzzStats] | None = None) -> int:
                 seed=seed, progress_stream=stream, deadline=deadline if args.invalid else None)
         if hypofuzz is not None:
             _watch_campaign(hypofuzz, info.name, variants, args, max_examples, deadline,
-                            stream, campaign)
+                            stream, campaign, database)
             # what the workers found is kept, after Ctrl-C too (a second one skips it)
             if not campaign.interrupted or any(st.failing for st in campaign.stats):
                 _replay_phase(info.name, process, variants, args, database, stream, campaign,

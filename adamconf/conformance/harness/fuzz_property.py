@@ -216,12 +216,16 @@ class StatsFile:
         self.properties: dict[str, dict] = {}
         self._written = 0.0
 
-    def record(self, name: str, outcome: str) -> None:
+    def record(self, name: str, outcome: str, started: float) -> None:
+        """One example of the property ``name`` ended with ``outcome``; it had started at
+        ``started`` (``time.time()``)."""
         now = time.time()
-        entry = self.properties.setdefault(name, {"counts": {}, "first": now, "last": now})
-        entry["counts"][outcome] = entry["counts"].get(outcome, 0) + 1
+        entry = self.properties.setdefault(name, {"counts": {}, "first": started, "last": now})
+        counts = entry["counts"]
+        first_failure = outcome in FAILING and not any(counts.get(k) for k in FAILING)
+        counts[outcome] = counts.get(outcome, 0) + 1
         entry["last"] = now
-        if now - self._written >= self.period or outcome in FAILING:
+        if now - self._written >= self.period or first_failure:  # a failure is news at once
             self.flush()
 
     def flush(self) -> None:
@@ -236,9 +240,9 @@ class StatsFile:
 
 @dataclass
 class PropertyTally:
-    """One property's counts over every process of a campaign: ``first`` and ``last`` are
-    the times (``time.time()``) of the first example any process ran and of the last one
-    counted, so the rate is examples over the span the workers fuzzed."""
+    """One property's counts over every process of a campaign: ``first`` is the time
+    (``time.time()``) the first example any process ran started, ``last`` when the last one
+    counted ended, so the rate is examples over the span the workers fuzzed."""
 
     counts: Counter
     first: float
