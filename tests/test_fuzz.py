@@ -26,6 +26,7 @@ from adamconf.reference.config import GroupConfig
 from adamconf.reference.floats import representable
 
 DTYPES = ("float64", "float32", "float16", "bfloat16")
+HYPOFUZZ_MISSING = "hypofuzz is not installed: pip install 'adamconf[hypofuzz]'"
 
 
 def _inputs(problem):
@@ -347,17 +348,24 @@ def test_a_fuzzing_job_that_cannot_start_is_an_error_not_a_pass(importable, monk
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
-def test_fuzzing_jobs_and_their_workers_never_outlive_the_command():
-    """SIGTERM to ``adamconf fuzz -j 2`` alone (as a killed terminal): its jobs and their
-    backend workers stop within seconds."""
+@pytest.mark.parametrize("engine", ["jobs", "hypofuzz"])
+def test_fuzzing_jobs_and_their_workers_never_outlive_the_command(engine):
+    """SIGTERM to ``adamconf fuzz -j 2`` alone (as a killed terminal): its jobs (or
+    HypoFuzz's campaign: its hub, manager and workers) and their backend workers stop
+    within seconds."""
+    if engine == "hypofuzz":
+        pytest.importorskip("hypofuzz", reason=HYPOFUZZ_MISSING)
     parent = subprocess.Popen(
         [sys.executable, "-m", "adamconf.conformance.cli", "fuzz", "--backend", "numpy",
-         "-j", "2", "--seconds", "120", "--no-database", "--no-save", "--no-invalid", "-q"],
+         "-j", "2", "--seconds", "120", "--no-database", "--no-save", "--no-invalid", "-q",
+         "--engine", engine],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         below: list[int] = []
-        # the parent's worker, multiprocessing's resource tracker, 2 jobs and their workers
+        # jobs: the parent's worker, multiprocessing's resource tracker, 2 jobs and their
+        # workers; hypofuzz: the parent's worker, the campaign, its manager, 2 workers and
+        # theirs
         while time.monotonic() < deadline and len(below) < 5:
             time.sleep(0.5)
             below = descendants(parent.pid)

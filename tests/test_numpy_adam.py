@@ -717,11 +717,28 @@ def test_backend_construct_raises_documented_errors(kwargs, message):
 def test_bench_times_fuzzing_with_one_job_and_with_several():
     from adamconf.conformance.tools import bench
 
-    r = bench.bench_fuzz(examples=30, jobs=2)
+    r = bench.bench_fuzz(examples=30, jobs=2, hypofuzz=False)
     assert r["jobs"] == 2 and r["rate_one"] > 0 and r["rate_jobs"] > 0
     assert r["ratio"] == pytest.approx(r["rate_jobs"] / r["rate_one"])
     assert r["exit_codes"] == {"one": 0, "jobs": 0}
     assert "one job" in bench.format_fuzz(r) and "-j 2" in bench.format_fuzz(r)
+    assert "HypoFuzz" not in bench.format_fuzz(r)
+
+
+@pytest.mark.slow
+def test_bench_times_a_hypofuzz_campaign_against_the_jobs_in_the_same_run():
+    pytest.importorskip("hypofuzz", reason="hypofuzz is not installed: "
+                                           "pip install 'adamconf[hypofuzz]'")
+    from adamconf.conformance.tools import bench
+
+    r = bench.bench_fuzz(examples=40, jobs=2)
+    assert r["rate_jobs"] > 0 and r["rate_hypofuzz"] > 0
+    assert r["ratio_hypofuzz"] == pytest.approx(r["rate_hypofuzz"] / r["rate_jobs"])
+    assert r["exit_codes"] == {"one": 0, "jobs": 0, "hypofuzz": 0}
+    shown = bench.format_fuzz(r).splitlines()
+    campaign = [line for line in shown if "HypoFuzz campaign" in line]
+    assert len(campaign) == 1 and "examples/s" in campaign[0]
+    assert "× adamconf's -j 2" in campaign[0]
 
 
 def test_bench_parses_sizes_and_refuses_bad_ones():

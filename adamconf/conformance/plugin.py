@@ -8,12 +8,20 @@ expected-dialects file (``adamconf/conformance/expected/<backend>.json``, or
 variant's expected model instead, or where the file states a reason for it; any other
 failure fails. A user's own list of known failures can be given as ``--adamconf-xfail
 FILE``: one item id or glob per line, a reason after ``#``; entries that match no item warn.
+
+With ``--adamconf-fuzz`` the items are, in place of the corpus, each selected variant's fuzz
+property as a hypothesis test (``fuzz[<backend>/<variant>]``, :mod:`.harness.fuzz_property`):
+pytest runs ``--adamconf-fuzz-examples`` examples of each, and HypoFuzz runs them as a
+campaign (``hypothesis fuzz -- --adamconf-backend numpy --adamconf-fuzz``).
+``--adamconf-database`` (a folder or ``redis://host:port``) is then the session's example
+database, which every process of the campaign, and every machine given it, shares.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import os
+import time
 import warnings
 from pathlib import Path
 
@@ -38,6 +46,29 @@ def pytest_addoption(parser) -> None:
     group.addoption("--adamconf-golden", default=None, help="golden folder to read")
     group.addoption("--adamconf-timeout", type=float, default=300.0,
                     help="seconds per case before it is an error")
+    fuzz = parser.getgroup("adamconf-fuzz", "adamconf fuzz properties (HypoFuzz)")
+    fuzz.addoption("--adamconf-fuzz", action="store_true",
+                   help="instead of the corpus, each selected variant's fuzz property as a "
+                        "hypothesis test, fuzz[backend/variant]; HypoFuzz runs them as a "
+                        "campaign: hypothesis fuzz -- --adamconf-backend B --adamconf-fuzz")
+    fuzz.addoption("--adamconf-database", default=None, metavar="DIR|redis://HOST:PORT",
+                   help="the session's hypothesis example database: a folder or a Redis "
+                        "server (pip install 'adamconf[redis]'), shared by every process "
+                        "and machine given it (default: hypothesis's own)")
+    fuzz.addoption("--adamconf-fuzz-examples", type=int, default=100, metavar="N",
+                   help="examples per fuzz item in a pytest run (default 100; HypoFuzz runs "
+                        "until it is stopped)")
+    fuzz.addoption("--adamconf-variant-id", action="append", default=[], metavar="ID",
+                   help="only this variant, by id (name/device/dtype); repeatable")
+    fuzz.addoption("--adamconf-max-steps", type=int, default=20, metavar="N",
+                   help="steps per fuzzed case at most (default 20)")
+    fuzz.addoption("--adamconf-max-elements", type=int, default=16, metavar="N",
+                   help="elements over all parameters of a fuzzed case at most (default 16)")
+    fuzz.addoption("--adamconf-allow-non-finite", action="store_true",
+                   help="also draw NaN and ±inf parameters and gradients")
+    fuzz.addoption("--adamconf-fuzz-stats", default=None, metavar="DIR",
+                   help="count each fuzz item's outcomes into DIR/<pid>.json (adamconf fuzz "
+                        "adds up its HypoFuzz workers this way)")
 
 
 class _State:
@@ -47,34 +78,65 @@ class _State:
         from adamconf.conformance.harness.runner import choose_variants, probe_backend
 
         self.spec = config.getoption("adamconf_backend")
+        self.fuzz = config.getoption("adamconf_fuzz")
         loaded = []
+
+        def load() -> None:
+            if not self.fuzz:
+                loaded.append(load_corpus(config.getoption("adamconf_golden") or GOLDEN_DIR))
+
         try:  # the corpus loads while the backend's worker starts
             self.info, self.process = probe_backend(
-                self.spec, config.getoption("adamconf_timeout"), meanwhile=lambda: loaded.append(
-                    load_corpus(config.getoption("adamconf_golden") or GOLDEN_DIR)))
+                self.spec, config.getoption("adamconf_timeout"), meanwhile=load)
         except UsageError as exc:
             raise pytest.UsageError(f"adamconf: {exc}") from None
-        self.corpus = loaded[0]
+        self.corpus = loaded[0] if loaded else []
         from adamconf.conformance.judge.expected import load_expected
 
         try:
-            self.expected = load_expected(self.spec, config.getoption("adamconf_expected"))
-        except UsageError as exc:
-            self.process.close()
-            raise pytest.UsageError(f"adamconf: {exc}") from None
-        try:
+            self.expected = (None if self.fuzz else
+                             load_expected(self.spec, config.getoption("adamconf_expected")))
             self.variants = choose_variants(
                 self.info, self.spec, config.getoption("adamconf_variant"),
                 config.getoption("adamconf_device"), config.getoption("adamconf_dtype"))
+            ids = config.getoption("adamconf_variant_id")
+            if ids:
+                known = {v.id for v in self.variants}
+                unknown = [i for i in ids if i not in known]
+                if unknown:
+                    raise UsageError(f"--adamconf-variant-id {', '.join(unknown)}: no such "
+                                     f"variant; the selected ones are {', '.join(sorted(known))}")
+                self.variants = [v for v in self.variants if v.id in ids]
+            self.database = None
+            if self.fuzz:
+                self._use_database(config.getoption("adamconf_database"))
         except UsageError as exc:
             self.process.close()
             raise pytest.UsageError(f"adamconf: {exc}") from None
+
+    def _use_database(self, where: str | None) -> None:
+        """The session's example database, as the default of every hypothesis test (HypoFuzz
+        fuzzes only tests whose database is the default one)."""
+        from hypothesis import settings
+
+        from adamconf.conformance.harness.campaign import patch_hypothesis_for_hypofuzz
+        from adamconf.conformance.harness.exampledb import open_database
+
+        patch_hypothesis_for_hypofuzz()
+        if where:
+            self.database = open_database(where)
+            settings.register_profile("adamconf-fuzz", parent=settings(),
+                                      database=self.database)
+            settings.load_profile("adamconf-fuzz")
 
 
 _STATE_KEY = pytest.StashKey[_State]()
 
 
+@pytest.hookimpl(trylast=True)  # after hypothesis's plugin has loaded the profile asked for
 def pytest_configure(config) -> None:
+    if config.getoption("adamconf_fuzz") and not config.getoption("adamconf_backend"):
+        raise pytest.UsageError("adamconf: --adamconf-fuzz needs --adamconf-backend NAME")
     if config.getoption("adamconf_backend"):
         config.stash[_STATE_KEY] = _State(config)
 
@@ -95,7 +157,9 @@ def pytest_report_header(config) -> list[str] | None:
     return [f"adamconf backend: {state.spec} ({versions}); devices: "
             f"{', '.join(state.info.devices)}; variants: "
             f"{', '.join(sorted({v.id for v in state.variants}))}",
-            f"adamconf reference: {describe_reference()}; {len(state.corpus)} golden cases"]
+            f"adamconf reference: {describe_reference()}; "
+            + (f"fuzz properties, database {state.database!r}" if state.fuzz
+               else f"{len(state.corpus)} golden cases")]
 
 
 class ConformanceFailure(Exception):
@@ -202,6 +266,83 @@ class ValidationItem(pytest.Item):
         return "adamconf", None, self.name
 
 
+class FuzzItem(pytest.Function):
+    """One variant's fuzz property, a hypothesis test (HypoFuzz fuzzes pytest Functions).
+    A failure shows the minimal case and how to keep it as a regression case."""
+
+    minimal = None  # (kind, message, case) of the minimal failing example, once shrunk
+
+    def runtest(self) -> None:
+        try:
+            super().runtest()
+        finally:
+            # hypothesis would write a patch adding the failing case as an @example to the
+            # test's source, which is adamconf's own code: the minimal case is shown instead
+            self.__dict__.pop("_hypothesis_failing_examples", None)
+
+    def repr_failure(self, excinfo):
+        from adamconf.conformance.harness.fuzz_property import RAISES, describe_case
+
+        if self.minimal is None or not isinstance(excinfo.value, tuple(RAISES.values())):
+            return super().repr_failure(excinfo)
+        kind, message, case = self.minimal
+        state = self.config.stash[_STATE_KEY]
+        database = self.config.getoption("adamconf_database")
+        keep = (f"adamconf fuzz --backend {state.spec} --replay --database {database}"
+                if database else "give --adamconf-database DIR, run again, then adamconf fuzz "
+                f"--backend {state.spec} --replay --database DIR")
+        return "\n".join([f"{kind}: {message}", "the minimal case:", *describe_case(case),
+                          f"to keep it as a regression case: {keep}"])
+
+
+def _fuzz_items(session, state) -> list[FuzzItem]:
+    from hypothesis import HealthCheck, settings
+
+    from adamconf.conformance.harness.fuzz_property import (
+        FAILING,
+        RAISES,
+        SearchSpace,
+        StatsFile,
+        evaluate,
+        fuzz_test,
+        is_final_run,
+        property_name,
+    )
+
+    config = session.config
+    space = SearchSpace(allow_non_finite=config.getoption("adamconf_allow_non_finite"),
+                        max_steps=config.getoption("adamconf_max_steps"),
+                        max_elements=config.getoption("adamconf_max_elements"))
+    folder = config.getoption("adamconf_fuzz_stats")
+    stats = StatsFile(folder) if folder else None
+    examples = config.getoption("adamconf_fuzz_examples")
+    items = []
+    for variant in state.variants:
+        name = property_name(state.info.name, variant, space)
+        box: list[FuzzItem] = []
+
+        def check(case, variant=variant, name=name, box=box) -> None:
+            # the backend's worker restarts here if it was closed (HypoFuzz runs the items
+            # after the pytest session that collected them has ended)
+            started = time.time()
+            outcome, message, _ = evaluate(case, variant, state.process)
+            if stats is not None:
+                stats.record(name, outcome, started)
+            if outcome in FAILING:
+                if is_final_run() and box:
+                    box[0].minimal = (outcome, message, case)
+                raise RAISES[outcome](message)
+
+        # every health check off but nested_given, whose suppression HypoFuzz refuses
+        quiet = [h for h in HealthCheck if h.name != "nested_given"]
+        test = settings(max_examples=examples, deadline=None, suppress_health_check=quiet)(
+            fuzz_test(name, space.strategy(variant.dtype), check))
+        item = FuzzItem.from_parent(session, name=name, callobj=test)
+        box.append(item)
+        items.append(item)
+    return items
+
+
 def _validation_items(session, state) -> list[ValidationItem]:
     from adamconf.conformance.harness.runner import INVALID_HYPERPARAMETERS
 
@@ -241,6 +382,9 @@ def pytest_collection_modifyitems(session, config, items) -> None:
         return
     from adamconf.conformance.harness.runner import plan
 
+    if state.fuzz:
+        items.extend(_fuzz_items(session, state))
+        return
     new = []
     for golden, variant in plan(state.corpus, state.variants):
         new.append(ConformanceItem.from_parent(session, name=f"{golden.id}[{variant.id}]",

@@ -9,6 +9,7 @@ from pathlib import Path
 from adamconf.conformance.corpus.golden import DEFAULT_REGRESSIONS, REGRESSIONS_ENV
 from adamconf.conformance.harness.fuzz import (
     DEFAULT_MAX_EXAMPLES,
+    ENGINES,
     INVALID_PHASE_EXAMPLES,
     default_database_path,
 )
@@ -27,7 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "states), run them through the backend, judge them by the derived bound; a failure "
         "is shrunk to a minimal case, saved as a regression case and printed with the "
         "command that reproduces it. Also checks that documented-invalid hyperparameters "
-        "raise ValueError.")
+        "raise ValueError. Several processes (-j) are HypoFuzz's workers where hypofuzz is "
+        "installed (pip install 'adamconf[hypofuzz]'), else adamconf's own jobs; machines "
+        "share a campaign through one example database (a shared folder, or "
+        "--database redis://HOST:PORT).")
     parser.epilog = ("Exit codes: 0 no failure found, 1 a failure found (or an invalid value "
                      "accepted), 2 usage or environment error.")
     g = parser.add_argument_group("what to fuzz")
@@ -58,14 +62,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "with the same --jobs)")
     h.add_argument("--derandomize", action="store_true",
                    help="the same examples on every run (a seed derived from the settings)")
-    h.add_argument("--database", type=Path, default=None, metavar="PATH",
-                   help="hypothesis example database: failing examples are replayed first on "
-                        f"the next run (default: {default_database_path()})")
+    h.add_argument("--database", default=None, metavar="DIR|redis://HOST:PORT",
+                   help="hypothesis example database, a folder or a Redis server (pip install "
+                        "'adamconf[redis]'): failing examples are replayed first on the next "
+                        "run, by every process and machine that shares it "
+                        f"(default: {default_database_path()})")
     h.add_argument("--no-database", action="store_true", help="use no example database")
     h.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
-                   help="fuzzing processes, each with its own backend worker and seed (the "
-                        "seed given, +1, …), sharing the examples and the example database "
-                        "(default: the machine's cores; 1 with --derandomize)")
+                   help="fuzzing processes, each with its own backend worker, sharing the "
+                        "example database: HypoFuzz's workers or adamconf's own jobs (see "
+                        "--engine) (default: the machine's cores; 1 with --derandomize)")
+    h.add_argument("--engine", choices=ENGINES, default="auto",
+                   help="who runs -j N: hypofuzz (HypoFuzz's workers: adaptive, coverage-"
+                        "guided, not seeded; pip install 'adamconf[hypofuzz]'), jobs "
+                        "(adamconf's own: the examples shared out, each job seeded with the "
+                        "seed given, +1, …), or auto (default): hypofuzz where it is installed "
+                        "and no --seed is given, else jobs, said when hypofuzz is missing")
+    h.add_argument("--dashboard", type=int, default=None, metavar="PORT",
+                   help="serve HypoFuzz's live dashboard on this port (0: any free one) while "
+                        "its workers fuzz")
+    h.add_argument("--replay", action="store_true",
+                   help="generate nothing: run the failing examples saved in the database (by "
+                        "HypoFuzz's workers, pytest --adamconf-fuzz or another machine), "
+                        "shrink them and save each as a regression case")
     h.add_argument("--timeout", type=float, default=60.0, metavar="S",
                    help="seconds one example may take in the backend before it is an error "
                         "(default 60)")

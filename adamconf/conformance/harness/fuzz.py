@@ -2,8 +2,8 @@
 
 Each example is a whole case (:func:`.strategies.cases`) for the variant's dtype: it runs
 through the backend in its subprocess (one process for the whole run, so an example costs
-milliseconds), the reference runs it in mpmath, and the derived bound judges every value
-(:func:`.runner.judge_case`). Outcomes:
+milliseconds), the reference runs it in Arb balls, and the derived bound judges every value
+(the fuzz property, :mod:`.fuzz_property`). Outcomes:
 
 - ``pass``; ``inconclusive`` (the bound cannot decide; counted and shown, never a pass)
   and ``unsupported`` (the variant cannot express the case) are counted, not failed;
@@ -13,11 +13,24 @@ milliseconds), the reference runs it in mpmath, and the derived bound judges eve
   (once: a case already stored is not stored again) and the command that reproduces it is
   printed.
 
-With ``-j N`` (default: one per core; one with ``--derandomize``) N jobs fuzz at once,
-each in its own process with its own backend worker and seed (the campaign's seed + job),
-the examples shared out and one example database; the parent runs the invalid phase
-meanwhile, sums their progress and merges what they found (one finding per variant and
-kind: the smallest case). Ctrl-C sets a flag every job reads before its next example.
+With ``-j N`` (default: one per core; one with ``--derandomize``) N processes fuzz at once,
+by one of two engines (``--engine``):
+
+- ``hypofuzz`` (the default where hypofuzz is installed, unless ``--seed`` asks for a
+  repeatable run): HypoFuzz's workers run the fuzz properties as a campaign
+  (:mod:`.campaign`), adaptive and coverage-guided, with its dashboard on ``--dashboard
+  PORT``; this process adds up their counts, stops the campaign when the budget is spent,
+  then replays the failures they saved in the database, shrinking each here and saving it
+  as a regression case once;
+- ``jobs``: processes of adamconf's own, each with its own backend worker and seed (the
+  campaign's seed + job), the examples shared out and one example database; the parent sums
+  their progress and merges what they found (one finding per variant and kind: the
+  smallest case). Ctrl-C sets a flag every job reads before its next example.
+
+Either way the parent runs the invalid phase meanwhile. The example database is a folder or
+a Redis server (``--database redis://host:port``, :mod:`.exampledb`), which other processes
+and machines may share; ``--replay`` runs only the failures saved there (by HypoFuzz's
+workers, ``pytest --adamconf-fuzz`` or another machine), shrinking and saving each.
 
 A short phase (or, with ``--invalid``, the whole run) checks that values outside the
 documented ranges raise ``ValueError`` in the reference and in the backend's constructor;
@@ -40,8 +53,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from adamconf.conformance.harness.fuzz_property import (
+    FAILING,
+    OUTCOMES,
+    RAISES,
+    SearchSpace,
+    describe_case,
+    evaluate,
+    fuzz_test,
+    is_final_run,
+    property_name,
+    saved_failures,
+)
+
 __all__ = ["FuzzSettings", "run", "default_database_path", "FuzzStats", "Finding",
-           "InvalidFinding", "DEFAULT_MAX_EXAMPLES", "INVALID_PHASE_EXAMPLES"]
+           "InvalidFinding", "DEFAULT_MAX_EXAMPLES", "INVALID_PHASE_EXAMPLES", "ENGINES",
+           "OUTCOMES", "FAILING"]
+
+ENGINES = ("auto", "hypofuzz", "jobs")
 
 DEFAULT_MAX_EXAMPLES = 200
 INVALID_PHASE_EXAMPLES = 30
@@ -56,9 +85,6 @@ def default_database_path() -> Path:
 
 # --- results ---------------------------------------------------------------------------
 
-OUTCOMES = ("pass", "inconclusive", "unsupported", "fail", "error", "harness")
-FAILING = ("fail", "error", "harness")
-
 
 @dataclass
 class FuzzStats:
@@ -70,8 +96,9 @@ class FuzzStats:
     seconds: float = 0.0
     inconclusive_reasons: Counter = field(default_factory=Counter)
     unsupported_reasons: Counter = field(default_factory=Counter)
-    stopped: str = ""  # "", "time", "interrupted"
+    stopped: str = ""  # "", "time", "interrupted", "nothing saved" (a replay)
     began: float = 0.0  # time.time() when it began (jobs are merged over their wall span)
+    saved: tuple[int, int] = (0, 0)  # failing examples in the database: shrunk, others
 
     @property
     def examples(self) -> int:
@@ -113,19 +140,6 @@ class InvalidFinding:
 
 
 _COUNT = re.compile(r"\s*\(\d+ values?\)")  # "(42 values)": one key per reason
-
-
-class _Failure(AssertionError):
-    """A value outside its bound: fails the hypothesis test, so the case is shrunk."""
-
-
-class _BackendError(AssertionError):
-    """The backend raised, crashed or hung on a valid case (distinct from _Failure, so
-    hypothesis shrinks each kind separately)."""
-
-
-class _HarnessError(AssertionError):
-    """The reference or the judge failed: a bug in adamconf, shrunk for its own sake."""
 
 
 class _Stopped(KeyboardInterrupt):
@@ -179,72 +193,72 @@ class _Progress:
 
 # --- the fuzzing of one variant ------------------------------------------------------------
 
-def _is_final_run() -> bool:
-    """Whether hypothesis is replaying a minimal failing example (its last run of it)."""
-    try:
-        from hypothesis.control import current_build_context
-
-        return bool(current_build_context().is_final)
-    except Exception:
-        return False
-
-
-def _evaluate(case, variant, spec: str, process) -> tuple[str, str, Any]:
-    """(outcome, message, observed) for one case on one variant."""
-    from adamconf.conformance.corpus.golden import GoldenCase
-    from adamconf.conformance.harness.runner import case_setup
-    from adamconf.conformance.harness.worker import ReplyKind
-    from adamconf.conformance.judge.case import judge_case
-    from adamconf.conformance.judge.outcome import Observed
-    from adamconf.reference.balls import run_balls
-
-    # the worker steps the backend while this process computes the reference
-    failed = process.send("run", case_setup(case.problem), variant)
-    try:
-        reference, trouble = run_balls(case.problem), None
-    except Exception as exc:
-        reference, trouble = None, exc
-    reply = failed if failed is not None else process.receive()
-    if reply.kind is ReplyKind.UNSUPPORTED:
-        return "unsupported", reply.message, None
-    if not reply.ok:
-        detail = reply.message
-        if reply.kind is ReplyKind.RAISED and reply.traceback:
-            last = [line for line in reply.traceback.strip().splitlines() if line.strip()]
-            where = [line.strip() for line in last if line.strip().startswith("File ")]
-            if where:
-                detail += f" (at {where[-1]})"
-        return "error", f"the backend failed on a valid case: {detail}", None
-    observed = Observed.from_payload(reply.value)
-    # Judged against the ball engine's trajectory: every value proven correctly rounded,
-    # several times faster than mpmath (the saved regression case gets mpmath's, certified)
-    if trouble is not None:
-        return "harness", f"the reference failed: {type(trouble).__name__}: {trouble}", observed
-    golden = GoldenCase(case, reference, reference.precision)
-    try:
-        result = judge_case(golden, variant, observed, identify=False)
-    except ValueError as exc:  # a malformed trajectory (shapes) is the backend's error
-        return "error", f"could not judge the backend's output: {exc}", observed
-    except Exception as exc:
-        return "harness", f"the judge failed: {type(exc).__name__}: {exc}", observed
-    return result.status.value, result.message, observed
-
-
-def _fuzz_variant(spec: str, process, variant, *, settings_kwargs: dict, seed: int | None,
-                  deadline: float | None, allow_non_finite: bool, max_steps: int,
-                  max_elements: int, progress: _Progress, stop=None
+def _fuzz_variant(backend_name: str, process, variant, *, settings_kwargs: dict,
+                  seed: int | None, deadline: float | None, space: SearchSpace,
+                  progress: _Progress, stop=None, replay: bool = False
                   ) -> tuple[FuzzStats, list[Finding], Exception | None]:
-    from hypothesis import given
+    """Fuzz one variant: its fuzz property, run by hypothesis here. With ``replay``, only
+    the failing examples saved in the database are run (and shrunk); where none are saved,
+    nothing runs (``stats.stopped`` says so).
+
+    A failure is then shrunk again from what the database holds, until its minimal case no
+    longer changes: where one run's shrinking ends depends on where it started, and a
+    process that replays the database (on this machine or another) may shrink further.
+    At the fixed point every process that shares the database saves the same case."""
+    stats = FuzzStats(variant, began=time.time())
+    started = time.perf_counter()
+    found, raised = _run_property(backend_name, process, variant, settings_kwargs,
+                                  seed, deadline, space, progress, stop, stats, started,
+                                  replay)
+    database = settings_kwargs.get("database")
+    for _ in range(_FIXPOINT_ROUNDS):
+        if (not found or database is None or stats.stopped
+                or any(f.case is None for f in found)):
+            break
+        again, _ = _run_property(backend_name, process, variant,
+                                 _replay_settings(database), _REPLAY_SEED, deadline, space,
+                                 progress, stop, stats, started, replay=False)
+        before = {f.kind: _digest(f) for f in found}
+        merged = {f.kind: f for f in found}
+        merged.update({f.kind: f for f in again if f.case is not None})
+        found = list(merged.values())
+        if {f.kind: _digest(f) for f in found} == before:
+            break
+    stats.seconds = time.perf_counter() - started
+    progress.update(stats, started, force=True)
+    progress.done()
+    return stats, found, raised
+
+
+_FIXPOINT_ROUNDS = 5  # rounds of shrinking again from the database, at most
+
+
+def _digest(finding: Finding) -> str:
+    from adamconf.conformance.corpus.golden import problem_digest
+
+    return problem_digest(finding.case.problem)
+
+
+def _replay_settings(database) -> dict:
+    """Settings that run only what ``database`` holds, and shrink it."""
+    from hypothesis import Phase
+
+    settings_kwargs = _hypothesis_settings(_REPLAY_EXAMPLES, False, database)
+    settings_kwargs["phases"] = (Phase.explicit, Phase.reuse, Phase.shrink)
+    return settings_kwargs
+
+
+def _run_property(backend_name: str, process, variant, settings_kwargs: dict,
+                  seed: int | None, deadline: float | None, space: SearchSpace,
+                  progress: _Progress, stop, stats: FuzzStats, started: float,
+                  replay: bool) -> tuple[list[Finding], Exception | None]:
+    """One hypothesis run of the variant's fuzz property, counted into ``stats``: what it
+    found (the minimal failing case of each kind), and what it raised."""
     from hypothesis import seed as hypothesis_seed
     from hypothesis import settings as hypothesis_settings
 
-    from adamconf.conformance.corpus.strategies import cases
-
-    stats = FuzzStats(variant, began=time.time())
     finals: list[Finding] = []
     latest: dict[str, Finding] = {}  # the last (most shrunk) failing case of each kind
-    started = time.perf_counter()
-    exceptions = {"fail": _Failure, "error": _BackendError, "harness": _HarnessError}
 
     def check(case) -> None:
         if deadline is not None and time.monotonic() > deadline:
@@ -253,7 +267,7 @@ def _fuzz_variant(spec: str, process, variant, *, settings_kwargs: dict, seed: i
             raise _Stopped()
         if latest:
             stats.shrink_runs += 1
-        outcome, message, observed = _evaluate(case, variant, spec, process)
+        outcome, message, observed = evaluate(case, variant, process)
         stats.counts[outcome] += 1
         if outcome == "inconclusive":
             for reason in message.split("; "):
@@ -264,19 +278,24 @@ def _fuzz_variant(spec: str, process, variant, *, settings_kwargs: dict, seed: i
         if outcome in FAILING:
             finding = Finding(outcome, case, message, observed, variant)
             latest[outcome] = finding
-            if _is_final_run():
+            if is_final_run():
                 finals.append(finding)
-            raise exceptions[outcome](message)
+            raise RAISES[outcome](message)
 
-    # one database key per backend, variant and search space: their examples do not mix
-    check._hypothesis_internal_add_digest = (  # type: ignore[attr-defined]
-        f"adamconf-fuzz|{spec}|{variant.id}|{allow_non_finite}|{max_steps}|{max_elements}"
-    ).encode()
-    strategy = cases(variant.dtype, allow_non_finite=allow_non_finite, max_steps=max_steps,
-                     max_elements=max_elements)
-    test = hypothesis_settings(**settings_kwargs)(given(strategy)(check))
+    # the property every engine runs, keyed alike: one database key per backend, variant
+    # and search space (pytest's items, HypoFuzz's workers and other machines share it)
+    test = fuzz_test(property_name(backend_name, variant, space),
+                     space.strategy(variant.dtype), check)
     if seed is not None:
         test = hypothesis_seed(seed)(test)
+    # after @seed, which would otherwise turn the example database off
+    test = hypothesis_settings(**settings_kwargs)(test)
+    if replay:
+        database = settings_kwargs.get("database")
+        stats.saved = saved_failures(database, test) if database is not None else (0, 0)
+        if not sum(stats.saved):
+            stats.stopped = "nothing saved"
+            return [], None
     raised: Exception | None = None
     try:
         test()
@@ -286,14 +305,11 @@ def _fuzz_variant(spec: str, process, variant, *, settings_kwargs: dict, seed: i
         stats.stopped = "interrupted"
     except Exception as exc:  # the failure(s) hypothesis shrank and replayed
         raised = exc
-    stats.seconds = time.perf_counter() - started
-    progress.update(stats, started, force=True)
-    progress.done()
     found = finals or list(latest.values())
     if raised is not None and not found:
         # e.g. Flaky: the backend failed a case once and passed it on the replay
         found = [Finding("error", None, f"{type(raised).__name__}: {raised}", None, variant)]
-    return stats, found, raised
+    return found, raised
 
 
 # --- invalid hyperparameters -------------------------------------------------------------
@@ -406,21 +422,22 @@ def _choose_variants(info, args) -> list:
     return variants
 
 
-def _database(args):
-    from hypothesis.database import DirectoryBasedExampleDatabase
+def _database(args) -> tuple[Any, str | None, str]:
+    """(the example database, the text that opens it in another process, how to show it):
+    --database (a folder or a Redis URL, which must work), else the user's cache folder
+    where it can be made, else none."""
+    from adamconf.conformance.errors import UsageError
+    from adamconf.conformance.harness.exampledb import open_database, shown
 
     if args.no_database:
-        return None, "none"
-    path = args.database or default_database_path()
+        return None, None, "none"
+    if args.database is not None:
+        return open_database(args.database), str(args.database), shown(args.database)
+    path = default_database_path()
     try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        if args.database is not None:
-            from adamconf.conformance.errors import UsageError
-
-            raise UsageError(f"--database {path}: cannot create it ({exc})") from None
-        return None, f"none ({path} cannot be created: {exc})"
-    return DirectoryBasedExampleDatabase(str(path)), str(path)
+        return open_database(path), str(path), str(path)
+    except UsageError:
+        return None, None, f"none ({path} cannot be created)"
 
 
 def _regression_case(finding: Finding, backend_name: str):
@@ -438,26 +455,6 @@ def _regression_case(finding: Finding, backend_name: str):
     tags = ("regression",) + tuple(t for t in case.tags if t != "regression")
     with np.errstate(over="ignore"):  # exact_dtypes rounds values near max to bfloat16
         return Case(f"regression/{safe}-{digest}", description, tags, case.problem)
-
-
-def _describe_problem(case) -> list[str]:
-    """A few lines that show a failing case's inputs (for harness failures, never saved)."""
-    lines = [f"    {case.description}"]
-    problem = case.problem
-    index = 0
-    for gi, group in enumerate(problem.groups):
-        c = group.config
-        lines.append(f"    group {gi}: lr={c.lr!r} betas={c.betas!r} eps={c.eps!r} "
-                     f"weight_decay={c.weight_decay!r} amsgrad={c.amsgrad} "
-                     f"maximize={c.maximize}"
-                     + (f" lrs={group.lrs.tolist()!r}" if group.lrs is not None else ""))
-        for p in group.params:
-            lines.append(f"      param {index}: {p.tolist()!r}; grads "
-                         f"{problem.grads[index].tolist()!r}")
-            index += 1
-    if problem.initial_state is not None:
-        lines.append(f"    resumed at step {problem.initial_state.step}")
-    return lines
 
 
 def _report_finding(finding: Finding, spec: str, info, regressions: Path, save: bool,
@@ -482,12 +479,12 @@ def _report_finding(finding: Finding, spec: str, info, regressions: Path, save: 
     if finding.kind == "harness":
         out.write("  this is a bug in adamconf's reference or judge, not in the backend; the "
                   "case (not saved):\n")
-        out.write("\n".join(_describe_problem(finding.case)) + "\n")
+        out.write("\n".join(describe_case(finding.case)) + "\n")
         return
     case = _regression_case(finding, info.name)
     if not save:
         out.write("  (not saved: --no-save) the minimal case:\n")
-        out.write("\n".join(_describe_problem(finding.case)) + "\n")
+        out.write("\n".join(describe_case(finding.case)) + "\n")
         return
     stored, is_new = add_regression(case, regressions)
     finding.stored_id, finding.is_new = stored.id, is_new
@@ -517,7 +514,7 @@ class FuzzSettings:
     seconds: float | None = None
     seed: int | None = None
     derandomize: bool = False
-    database: Path | None = None
+    database: str | Path | None = None  # a folder or a Redis URL (redis://host:port)
     no_database: bool = False
     timeout: float = 60.0
     invalid: bool = False
@@ -526,6 +523,9 @@ class FuzzSettings:
     no_save: bool = False
     quiet: bool = False
     jobs: int | None = None  # fuzzing processes; None: the machine's cores (1 derandomized)
+    engine: str = "auto"  # who runs -j N: hypofuzz, jobs, or auto (hypofuzz where installed)
+    dashboard: int | None = None  # HypoFuzz's dashboard on this port (0: any free one)
+    replay: bool = False  # only the failures saved in the database, shrunk and saved
 
     def __post_init__(self) -> None:
         from adamconf.conformance.errors import UsageError
@@ -548,8 +548,28 @@ class FuzzSettings:
         if self.derandomize and (self.jobs or 1) > 1:
             raise UsageError("--derandomize runs one job (the same examples on every run): "
                              "leave out --jobs, or give --seed instead of --derandomize")
+        if self.engine not in ENGINES:
+            raise UsageError(f"--engine {self.engine}: give one of {', '.join(ENGINES)}")
+        if self.replay and self.no_database:
+            raise UsageError("--replay runs the failures saved in the example database: "
+                             "it needs one (leave out --no-database)")
+        if self.replay and self.invalid:
+            raise UsageError("--replay and --invalid exclude each other")
+        if self.dashboard is not None:
+            if not 0 <= self.dashboard <= 65535:
+                raise UsageError(f"--dashboard {self.dashboard}: give a port, 0 to 65535")
+            if self.engine == "jobs" or self.replay or self.invalid or self.derandomize:
+                raise UsageError("--dashboard is HypoFuzz's: it needs the hypofuzz engine "
+                                 "(not --engine jobs, --replay, --invalid or --derandomize)")
+        if self.database is not None and not isinstance(self.database, str):
+            object.__setattr__(self, "database", str(self.database))
         for name in ("variants", "devices", "dtypes"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    @property
+    def space(self) -> SearchSpace:
+        return SearchSpace(allow_non_finite=self.allow_non_finite, max_steps=self.max_steps,
+                           max_elements=self.max_elements)
 
 
 def _hypothesis_settings(max_examples: int, derandomize: bool, database) -> dict:
@@ -573,13 +593,20 @@ def _campaign_seed(args: FuzzSettings) -> int | None:
 
 
 def _write_header(stream: TextIO, info, variants: list, args: FuzzSettings, max_examples: int,
-                  seed: int | None, database_shown: str, jobs: int = 1) -> None:
+                  seed: int | None, database_shown: str, jobs: int = 1,
+                  engine: str = "jobs") -> None:
     """What runs, and with which settings, so that a reader of a log knows."""
     versions = ", ".join(f"{k} {v}" for k, v in info.versions.items())
     jobs_text = (f" ({jobs} jobs: seeds {seed} to {seed + jobs - 1})"
                  if jobs > 1 and seed is not None else "")
+    if engine == "hypofuzz":
+        jobs_text = (f" for the invalid phase; HypoFuzz's {jobs} worker(s) fuzz, not seeded"
+                     + (f", dashboard on port {args.dashboard}" if args.dashboard is not None
+                        else ""))
     budget = (f"max examples {max_examples}" if max_examples < _UNLIMITED
               else "until the time is up")
+    if args.replay:
+        budget = "replaying the failing examples saved in the database"
     stream.write(
         f"adamconf fuzz: backend {info.name} ({versions or 'version unknown'}); "
         f"variants {', '.join(v.id for v in variants)}\n"
@@ -634,21 +661,21 @@ class _CtrlC:
             signal.signal(signal.SIGINT, self._old)
 
 
-def _fuzz_phase(process, variants: list, args: FuzzSettings, settings_kwargs: dict,
-                seed: int | None, deadline: float | None, stream: TextIO | None,
-                campaign: _Campaign) -> None:
+def _fuzz_phase(backend_name: str, process, variants: list, args: FuzzSettings,
+                settings_kwargs: dict, seed: int | None, deadline: float | None,
+                stream: TextIO | None, campaign: _Campaign) -> None:
     """Fuzz each variant in turn (an equal share of the time left each), until interrupted."""
     import threading
 
     stop = threading.Event()
     with _CtrlC(stop, stream):
-        _fuzz_variants(process, variants, args, settings_kwargs, seed, deadline,
+        _fuzz_variants(backend_name, process, variants, args, settings_kwargs, seed, deadline,
                        _Progress(stream), stop, campaign)
 
 
-def _fuzz_variants(process, variants: list, args: FuzzSettings, settings_kwargs: dict,
-                   seed: int | None, deadline: float | None, progress: _Progress, stop,
-                   campaign: _Campaign) -> None:
+def _fuzz_variants(backend_name: str, process, variants: list, args: FuzzSettings,
+                   settings_kwargs: dict, seed: int | None, deadline: float | None,
+                   progress: _Progress, stop, campaign: _Campaign) -> None:
     """Each variant in turn, an equal share of the time left each, into ``campaign``; the
     single process and every job of ``-j N`` alike."""
     for n, variant in enumerate(variants):
@@ -657,15 +684,183 @@ def _fuzz_variants(process, variants: list, args: FuzzSettings, settings_kwargs:
             left = deadline - time.monotonic()
             variant_deadline = time.monotonic() + left / (len(variants) - n)
         stats, found, _ = _fuzz_variant(
-            args.backend, process, variant, settings_kwargs=settings_kwargs, seed=seed,
-            deadline=variant_deadline, allow_non_finite=args.allow_non_finite,
-            max_steps=args.max_steps, max_elements=args.max_elements,
-            progress=progress, stop=stop)
+            backend_name, process, variant, settings_kwargs=settings_kwargs, seed=seed,
+            deadline=variant_deadline, space=args.space, progress=progress, stop=stop)
         campaign.stats.append(stats)
         campaign.findings.extend(found)
         if stats.stopped == "interrupted":
             campaign.interrupted = True
             break
+
+
+def _exit_on_sigterm():
+    """SIGTERM (a killed terminal, a CI job's timeout) as SystemExit, so that a campaign's
+    processes are stopped and its scratch folders removed on the way out (by default the
+    signal ends this process at once; the campaign's own watch would still end its
+    processes, but the folders would stay). Returns what to restore, or None."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
+def _engine(args: FuzzSettings, jobs: int) -> tuple[str, str]:
+    """(who runs -j N, a note to print): HypoFuzz's workers where asked (--engine hypofuzz,
+    --dashboard; a UsageError where it is missing), or by default for several processes
+    where it is installed and no --seed asks for a repeatable run; else adamconf's own jobs,
+    said where HypoFuzz would have run had it been installed."""
+    from adamconf.conformance.harness.campaign import (
+        HYPOFUZZ_INSTALL,
+        hypofuzz_installed,
+        require_hypofuzz,
+    )
+
+    if args.invalid or args.replay:
+        return "jobs", ""
+    if args.engine == "hypofuzz" or args.dashboard is not None:
+        require_hypofuzz("--engine hypofuzz" if args.engine == "hypofuzz" else "--dashboard")
+        return "hypofuzz", ""
+    if args.engine == "jobs" or jobs <= 1 or args.seed is not None:
+        return "jobs", ""
+    if not hypofuzz_installed():
+        return "jobs", (f"HypoFuzz is not installed, so -j {jobs} runs adamconf's own jobs; "
+                        f"for HypoFuzz's workers and its dashboard: {HYPOFUZZ_INSTALL}")
+    return "hypofuzz", ""
+
+
+_SAVE_WAIT = 20.0  # s a campaign may run on, once every variant failed, until it saved them
+_REPLAY_SEED = 0  # every process that replays a database's failures shrinks them alike
+_REPLAY_EXAMPLES = 100  # saved examples replayed at most per variant
+
+
+class _Several:
+    """Stands for the variants of a campaign that fuzzes them all at once (progress line)."""
+
+    def __init__(self, count: int) -> None:
+        self.id = f"{count} variants"
+
+
+def _saved(database, name: str, space: SearchSpace, dtype: str) -> bool:
+    """Whether ``database`` holds a failing example of the property ``name``."""
+    test = fuzz_test(name, space.strategy(dtype), lambda case: None)  # the same key
+    return sum(saved_failures(database, test)) > 0
+
+
+def _watch_campaign(hypofuzz, backend_name: str, variants: list, args: FuzzSettings,
+                    max_examples: int, deadline: float | None, stream: TextIO | None,
+                    campaign: _Campaign, database) -> None:
+    """Show a HypoFuzz campaign's progress (its workers' counts added up) until its budget is
+    spent: the time, ``max_examples`` of every variant, a failure in every variant (once
+    the database holds them: HypoFuzz saves in the background), or Ctrl-C; then stop it and
+    keep each variant's counts in ``campaign``."""
+    import threading
+
+    names = [property_name(backend_name, v, args.space) for v in variants]
+    shown_as = variants[0] if len(variants) == 1 else _Several(len(variants))
+    progress = _Progress(stream)
+    stop = threading.Event()
+    stopped, all_failed = "", None
+    begun = time.perf_counter()
+    dashboard = args.dashboard is None  # True once there is nothing (more) to show
+    if stream is not None:
+        stream.write(f"  HypoFuzz: starting {hypofuzz.workers} worker(s) (each collects the "
+                     "fuzz properties and starts a backend worker)\n")
+    with _CtrlC(stop, stream):
+        while True:
+            if not dashboard and hypofuzz.dashboard_url():
+                dashboard = True  # asked for: said even with --quiet
+                sys.stderr.write(f"  HypoFuzz's dashboard: {hypofuzz.dashboard_url()}\n")
+            tallies = hypofuzz.tallies()
+            shown = FuzzStats(shown_as)
+            for name in names:
+                if name in tallies:
+                    shown.counts.update(tallies[name].counts)
+            progress.update(shown, begun)
+            if stop.is_set():
+                stopped = "interrupted"
+                break
+            if not hypofuzz.running():
+                campaign.findings.append(Finding("error", None, str(hypofuzz.ended_early()),
+                                                 variant=variants[0]))
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                stopped = "time"
+                break
+            done = [name in tallies and (tallies[name].failing > 0
+                                         or tallies[name].examples >= max_examples)
+                    for name in names]
+            if all(done):
+                failing = [(name, v) for name, v in zip(names, variants)
+                           if tallies[name].failing]
+                if not failing:
+                    break
+                all_failed = all_failed or time.monotonic()
+                if (time.monotonic() - all_failed > _SAVE_WAIT
+                        or all(_saved(database, name, args.space, v.dtype)
+                               for name, v in failing)):
+                    break
+            time.sleep(0.25)
+    progress.done()
+    hypofuzz.stop()
+    tallies = hypofuzz.tallies()
+    ran = sum(tallies[name].examples for name in names if name in tallies)
+    if not ran and stopped != "interrupted" and not campaign.findings:  # never a silent pass
+        waited = time.perf_counter() - begun
+        campaign.findings.append(Finding(
+            "error", None, f"HypoFuzz's workers ran no example in {waited:.0f} s (they take "
+            f"seconds to start: a longer --seconds?); its log ends:\n{hypofuzz.log_tail()}",
+            variant=variants[0]))
+    elif "Traceback (most recent call last)" in hypofuzz.log_tail(10_000) and stream is not None:
+        stream.write(f"  HypoFuzz's log holds an error (a worker may have died); it ends:\n"
+                     f"{hypofuzz.log_tail()}\n")
+    for variant, name in zip(variants, names):
+        tally = tallies.get(name)
+        stats = FuzzStats(variant, began=tally.first if tally else time.time(),
+                          stopped=stopped)
+        if tally is not None:
+            stats.counts.update(tally.counts)
+            stats.seconds = tally.last - tally.first
+        campaign.stats.append(stats)
+    campaign.interrupted = stopped == "interrupted"
+
+
+def _replay_phase(backend_name: str, process, variants: list, args: FuzzSettings, database,
+                  stream: TextIO | None, campaign: _Campaign, merge: bool) -> None:
+    """Each variant's failing examples saved in ``database`` (by HypoFuzz's workers, pytest
+    or another machine), run here and shrunk by hypothesis as every engine shrinks (with a
+    fixed seed, so every process that replays them shrinks alike), into ``campaign``'s
+    findings; with ``merge`` the runs count as shrinking runs of ``campaign``'s stats."""
+    import threading
+
+    settings_kwargs = _replay_settings(database)
+    stop = threading.Event()
+    with _CtrlC(stop, stream):
+        for n, variant in enumerate(variants):
+            stats, found, _ = _fuzz_variant(
+                backend_name, process, variant, settings_kwargs=settings_kwargs,
+                seed=_REPLAY_SEED, deadline=None, space=args.space, progress=_Progress(stream),
+                stop=stop, replay=True)
+            if stream is not None:
+                shrunk, others = stats.saved
+                stream.write(f"  {variant.id}: {shrunk} shrunk failing example(s) saved in the "
+                             f"database, {others} not shrunk"
+                             f"{'; replayed and shrunk here' if shrunk + others else ''}\n")
+            if merge:
+                campaign.stats[n].shrink_runs += stats.examples
+                if campaign.stats[n].failing and not found:  # never lost without a word
+                    found = [Finding(
+                        "error", None, f"HypoFuzz's workers saw {campaign.stats[n].failing} "
+                        "failing example(s) of this variant, but none that the database holds "
+                        "fails here (stopped before it was saved, or flaky); run longer, or "
+                        "--replay later", variant=variant)]
+            else:
+                campaign.stats.append(stats)
+            campaign.findings.extend(found)
+            if stats.stopped == "interrupted":
+                campaign.interrupted = True
+                break
 
 
 def _jobs(args: FuzzSettings, max_examples: int) -> int:
@@ -730,9 +925,9 @@ def fuzz_job(args: FuzzSettings, job: int, variant_ids: list[str], share: int,
         info, process = probe_backend(args.backend, args.timeout)
         process.timeout = args.timeout
         by_id = {v.id: v for v in info.variants}
-        database, _ = _database(args)
+        database, _, _ = _database(args)
         campaign = _Campaign()
-        _fuzz_variants(process, [by_id[v] for v in variant_ids], args,
+        _fuzz_variants(info.name, process, [by_id[v] for v in variant_ids], args,
                        _hypothesis_settings(share, args.derandomize, database),
                        None if seed is None else seed + job, deadline, _Relay(conn, job),
                        stop, campaign)
@@ -892,7 +1087,7 @@ def _progress_sum(latest: dict[int, tuple[str, dict, int]], variants: list) -> F
 
 
 def _report(campaign: _Campaign, args: FuzzSettings, info, regressions: Path, seconds: float,
-            seed: int | None, out: TextIO) -> int:
+            seed: int | None, out: TextIO, engine: str = "jobs") -> int:
     """Each finding (saved as a regression case unless --no-save), the invalid values not
     refused, the summary; the exit code: 130 interrupted, 1 anything found, else 0."""
     for finding in campaign.findings:
@@ -900,7 +1095,7 @@ def _report(campaign: _Campaign, args: FuzzSettings, info, regressions: Path, se
     if campaign.invalid:
         _report_invalid(campaign.invalid, campaign.invalid_checked, out)
     _print_summary(campaign.stats, campaign.findings, campaign.invalid,
-                   campaign.invalid_checked, seconds, seed, out)
+                   campaign.invalid_checked, seconds, seed, out, engine)
     if campaign.interrupted:
         return 130
     return 1 if campaign.findings or campaign.invalid else 0
@@ -920,8 +1115,12 @@ def run(args: FuzzSettings, *, stats: list[FuzzStats] | None = None) -> int:
     regressions = Path(args.regressions) if args.regressions else default_regressions_folder()
 
     max_examples = args.max_examples or (_UNLIMITED if args.seconds else DEFAULT_MAX_EXAMPLES)
-    seed = _campaign_seed(args)
-    database, database_shown = _database(args)
+    seed = _REPLAY_SEED if args.replay else _campaign_seed(args)
+    jobs = _jobs(args, max_examples)
+    engine, note = _engine(args, jobs)
+    if note:  # never a silent fallback: said even with --quiet
+        sys.stderr.write(f"adamconf fuzz: {note}\n")
+    database, database_text, database_shown = _database(args)
     settings_kwargs = _hypothesis_settings(max_examples, args.derandomize, database)
 
     info, process = probe_backend(args.backend, args.timeout)
@@ -931,29 +1130,70 @@ def run(args: FuzzSettings, *, stats: list[FuzzStats] | None = None) -> int:
     campaign = _Campaign()
     started = time.perf_counter()
     deadline = time.monotonic() + args.seconds if args.seconds else None
-    jobs = _jobs(args, max_examples)
     running: list = []
     stop = None
+    hypofuzz = None
+    scratch = None
+    old_sigterm = None
     try:
         variants = _choose_variants(info, args)
+        fuzzing = not (args.invalid or args.replay)
+        if engine == "hypofuzz" and fuzzing:
+            if database is None:  # the workers and the replay share one: a scratch folder
+                import tempfile
+
+                from adamconf.conformance.harness.exampledb import open_database
+
+                scratch = tempfile.mkdtemp(prefix="adamconf-fuzz-database-")
+                database, database_text = open_database(scratch), scratch
+                database_shown = (f"{database_shown}, so a scratch folder for this run's "
+                                  "workers")
+            from adamconf.conformance.harness.campaign import Campaign
+
+            hypofuzz = Campaign(spec=args.backend, variant_ids=[v.id for v in variants],
+                                space=args.space, database=database_text, workers=jobs,
+                                timeout=args.timeout, dashboard_port=args.dashboard)
         if stream is not None:
             _write_header(stream, info, variants, args, max_examples, seed, database_shown,
-                          jobs if not args.invalid else 1)
-        if jobs > 1 and not args.invalid:  # they start while the invalid phase runs here
+                          jobs if fuzzing else 1, engine)
+        if hypofuzz is not None:  # it starts while the invalid phase runs here
+            old_sigterm = _exit_on_sigterm()
+            hypofuzz.start()
+        elif jobs > 1 and fuzzing:  # they start while the invalid phase runs here
             running, stop = _start_jobs(args, variants, jobs, max_examples, seed, deadline)
-        if not args.no_invalid:
+        if not args.no_invalid and not args.replay:
             examples = max_examples if args.invalid else INVALID_PHASE_EXAMPLES
             examples = min(examples, 100_000)
             campaign.invalid, campaign.invalid_checked = _check_invalid(
                 process, variants, examples=examples, settings_kwargs=settings_kwargs,
                 seed=seed, progress_stream=stream, deadline=deadline if args.invalid else None)
-        if running:
+        if hypofuzz is not None:
+            _watch_campaign(hypofuzz, info.name, variants, args, max_examples, deadline,
+                            stream, campaign, database)
+            # what the workers found is kept, after Ctrl-C too (a second one skips it)
+            if not campaign.interrupted or any(st.failing for st in campaign.stats):
+                _replay_phase(info.name, process, variants, args, database, stream, campaign,
+                              merge=True)
+        elif running:
             _gather_jobs(running, stop, variants, stream, campaign)
+        elif args.replay:
+            _replay_phase(info.name, process, variants, args, database, stream, campaign,
+                          merge=False)
         elif not args.invalid:
-            _fuzz_phase(process, variants, args, settings_kwargs, seed, deadline, stream,
-                        campaign)
+            _fuzz_phase(info.name, process, variants, args, settings_kwargs, seed, deadline,
+                        stream, campaign)
     finally:
         process.close()
+        if hypofuzz is not None:
+            hypofuzz.close()
+        if old_sigterm is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, old_sigterm)
+        if scratch is not None:
+            import shutil
+
+            shutil.rmtree(scratch, ignore_errors=True)
         for proc, _ in running:
             if proc.is_alive():
                 proc.join(timeout=10)
@@ -961,7 +1201,8 @@ def run(args: FuzzSettings, *, stats: list[FuzzStats] | None = None) -> int:
                 proc.kill()
     if stats is not None:
         stats.extend(campaign.stats)
-    return _report(campaign, args, info, regressions, time.perf_counter() - started, seed, out)
+    return _report(campaign, args, info, regressions, time.perf_counter() - started, seed, out,
+                   engine if hypofuzz is not None else "jobs")
 
 
 def _report_invalid(invalid: list[InvalidFinding], checked: int, out: TextIO) -> None:
@@ -984,14 +1225,16 @@ def _report_invalid(invalid: list[InvalidFinding], checked: int, out: TextIO) ->
 
 def _print_summary(all_stats: list[FuzzStats], findings: list[Finding],
                    invalid: list[InvalidFinding], invalid_checked: int, seconds: float,
-                   seed: int | None, out: TextIO) -> None:
+                   seed: int | None, out: TextIO, engine: str = "jobs") -> None:
     out.write("\n")
     total = 0
     for s in all_stats:
         total += s.examples
         c = s.counts
         stopped = {"time": " (stopped: time budget spent)",
-                   "interrupted": " (interrupted)"}.get(s.stopped, "")
+                   "interrupted": " (interrupted)",
+                   "nothing saved": " (no failing example saved in the database)"
+                   }.get(s.stopped, "")
         out.write(f"{s.variant.backend} {s.variant.id}: {s.examples} examples in "
                   f"{s.seconds:.1f} s ({s.rate:.1f} examples/s){stopped}: {c['pass']} pass, "
                   f"{c['inconclusive']} inconclusive, {c['unsupported']} unsupported, "
@@ -1006,7 +1249,10 @@ def _print_summary(all_stats: list[FuzzStats], findings: list[Finding],
         fuzz_seconds = sum(s.seconds for s in all_stats)
         rate = total / fuzz_seconds if fuzz_seconds > 0 else 0.0
         out.write(f"{total} examples, {rate:.1f} examples/s; {seconds:.1f} s in all")
-        out.write(f"; seed {seed}\n" if seed is not None else "; derandomized\n")
+        if engine == "hypofuzz":
+            out.write("; HypoFuzz's workers, not seeded\n")
+        else:
+            out.write(f"; seed {seed}\n" if seed is not None else "; derandomized\n")
     if invalid_checked:
         out.write(f"invalid hyperparameters: {invalid_checked} checked, "
                   f"{len(invalid)} not refused with ValueError\n")

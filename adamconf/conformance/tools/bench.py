@@ -16,7 +16,9 @@ Two measurements:
    :func:`adamconf.reference.engine.run_reference` at 50 digits, uncertified) against the
    same algorithm written as the obvious mpmath loop.
 3. The runner over the numpy corpus (0.1's schedule as the peer, ``-j 1``, ``-j 2``), and
-   ``adamconf fuzz --backend numpy`` with one job (the peer) and one job per core.
+   ``adamconf fuzz --backend numpy`` with one job (the peer), one job per core, and a
+   HypoFuzz campaign with as many workers (where hypofuzz is installed), the campaign's
+   examples/s against the jobs' in the same run.
 
 Ratios are throughput ratios: ``numpy/fused`` = torch-fused time ÷ NumPy time, so > 1 means
 the NumPy step is faster.
@@ -112,7 +114,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-runner", action="store_true",
                         help="do not time the runner (the numpy corpus with -j 1 and -j 2)")
     parser.add_argument("--no-fuzz", action="store_true",
-                        help="do not time fuzzing (one job against one per core)")
+                        help="do not time fuzzing (one job, one per core, and a HypoFuzz "
+                             "campaign with as many workers)")
     parser.add_argument("--no-identify", action="store_true",
                         help="do not time naming the dialect of a failing variant")
     parser.add_argument("--no-reference", action="store_true",
@@ -649,41 +652,72 @@ def format_identify(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def bench_fuzz(examples: int = 400, jobs: int | None = None, seed: int = 0) -> dict[str, Any]:
-    """``adamconf fuzz --backend numpy`` in this run, the same examples budget and seed:
-    one job (one process, as 0.1 fuzzed, with today's judge and strategies: the peer) and
-    one job per core. Rates are examples per second of fuzzing, as the command prints."""
+def bench_fuzz(examples: int = 400, jobs: int | None = None, seed: int = 0,
+               hypofuzz: bool = True) -> dict[str, Any]:
+    """``adamconf fuzz --backend numpy`` in this run, the same examples budget: one job (one
+    process, as 0.1 fuzzed, with today's judge and strategies: the peer), one job per core
+    (adamconf's own jobs, seeded), and, where hypofuzz is installed, a HypoFuzz campaign
+    with as many workers (not seeded; it is stopped once it has run the budget). Rates are
+    examples per second of fuzzing, as the command prints; ``wall`` is each run's seconds,
+    start-up included."""
     import contextlib
     import io
 
+    from adamconf.conformance.harness.campaign import HYPOFUZZ_INSTALL, hypofuzz_installed
     from adamconf.conformance.harness.fuzz import FuzzSettings
     from adamconf.conformance.harness.fuzz import run as fuzz
     from adamconf.conformance.harness.lanes import default_jobs
 
     jobs = jobs or max(2, default_jobs())
-    rates, codes = {}, {}
-    for label, count in (("one", 1), ("jobs", jobs)):
-        _progress(f"fuzz: numpy, {examples} examples, -j {count}")
+    runs = [("one", 1, "jobs"), ("jobs", jobs, "jobs")]
+    campaign = hypofuzz and hypofuzz_installed()
+    if campaign:
+        runs.append(("hypofuzz", jobs, "hypofuzz"))
+    rates, walls, codes = {}, {}, {}
+    for label, count, engine in runs:
+        _progress(f"fuzz: numpy, {examples} examples, -j {count}, engine {engine}")
         stats: list = []
+        began = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
             codes[label] = fuzz(FuzzSettings(
-                backend="numpy", max_examples=examples, seed=seed, jobs=count,
-                no_database=True, no_save=True, no_invalid=True, quiet=True), stats=stats)
+                backend="numpy", max_examples=examples, seed=seed if engine == "jobs" else None,
+                jobs=count, engine=engine, no_database=True, no_save=True, no_invalid=True,
+                quiet=True), stats=stats)
+        walls[label] = time.perf_counter() - began
         done = sum(s.examples for s in stats)
         seconds = sum(s.seconds for s in stats)
         rates[label] = done / seconds if seconds > 0 else 0.0
-    return {"examples": examples, "jobs": jobs, "seed": seed, "rate_one": rates["one"],
-            "rate_jobs": rates["jobs"],
-            "ratio": rates["jobs"] / rates["one"] if rates["one"] else 0.0,
-            "exit_codes": codes, "load_average": _load_average()}
+    result = {"examples": examples, "jobs": jobs, "seed": seed, "rate_one": rates["one"],
+              "rate_jobs": rates["jobs"], "wall_one": walls["one"], "wall_jobs": walls["jobs"],
+              "ratio": rates["jobs"] / rates["one"] if rates["one"] else 0.0,
+              "exit_codes": codes, "load_average": _load_average()}
+    if campaign:
+        result.update(rate_hypofuzz=rates["hypofuzz"], wall_hypofuzz=walls["hypofuzz"],
+                      ratio_hypofuzz=rates["hypofuzz"] / rates["jobs"] if rates["jobs"] else 0.0)
+    elif hypofuzz:
+        result["hypofuzz_missing"] = f"HypoFuzz is not installed: {HYPOFUZZ_INSTALL}"
+    return result
 
 
 def format_fuzz(r: dict[str, Any]) -> str:
     found = "" if not any(r["exit_codes"].values()) else (
         f" (a run found something: exit codes {r['exit_codes']}; see adamconf fuzz)")
-    return (f"fuzz, numpy, {r['examples']} examples, seed {r['seed']}: one job "
-            f"{r['rate_one']:.1f} examples/s (one process, as 0.1 fuzzed), -j {r['jobs']} "
-            f"{r['rate_jobs']:.1f} examples/s: {r['ratio']:.2f}×{found}")
+    jobs = r["jobs"]
+
+    def row(what: str, rate: float, wall: float, ratio: str = "") -> str:
+        return f"  {what:<50} {rate:>7.1f} examples/s  {wall:>6.1f} s wall  {ratio}".rstrip()
+
+    lines = [f"fuzz, numpy, {r['examples']} examples a run{found}:",
+             row(f"one job, seed {r['seed']} (one process, as 0.1 fuzzed)", r["rate_one"],
+                 r["wall_one"]),
+             row(f"-j {jobs}, adamconf's jobs (seeds {r['seed']} to {r['seed'] + jobs - 1})",
+                 r["rate_jobs"], r["wall_jobs"], f"{r['ratio']:.2f}× one job")]
+    if "rate_hypofuzz" in r:
+        lines.append(row(f"-j {jobs}, a HypoFuzz campaign (not seeded)", r["rate_hypofuzz"],
+                         r["wall_hypofuzz"], f"{r['ratio_hypofuzz']:.2f}× adamconf's -j {jobs}"))
+    elif "hypofuzz_missing" in r:
+        lines.append(f"  -j {jobs}, a HypoFuzz campaign: not timed ({r['hypofuzz_missing']})")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

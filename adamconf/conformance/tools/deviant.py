@@ -186,3 +186,10 @@ def eps_hat_decoupled() -> DeviantAdam:
     """ε-hat with decoupled decay in float64 and float32: a factory by import path
     (``adamconf.conformance.tools.deviant:eps_hat_decoupled``) for runs in a worker."""
     return DeviantAdam("float64,float32", eps="hat", wd="decoupled")
+
+
+def step_off_by_one() -> DeviantAdam:
+    """The step count one ahead (t + 1 in the bias corrections) in float32: a factory by
+    import path (``adamconf.conformance.tools.deviant:step_off_by_one``) for a fuzzing
+    campaign to find."""
+    return DeviantAdam("float32", step_offset=1)

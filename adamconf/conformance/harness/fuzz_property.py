@@ -1,0 +1,275 @@
+"""The fuzz property of one backend variant: one hypothesis test, whichever engine runs it.
+
+A drawn case (:func:`.strategies.cases`, exact in the variant's dtype) runs through the
+backend in its worker process while the reference runs it in Arb balls; the derived bound
+judges every value (:func:`evaluate`). ``pass``, ``inconclusive`` and ``unsupported`` pass
+the test; ``fail`` (a value outside its bound), ``error`` (the backend raised, crashed or
+hung on a valid case) and ``harness`` (the reference or the judge failed: a bug in adamconf)
+raise, each its own exception type, so hypothesis shrinks each kind separately.
+
+Three engines run the same test (:func:`fuzz_test`):
+
+- ``adamconf fuzz``, in one process or in jobs of its own (:mod:`.fuzz`);
+- pytest, as the plugin's items ``fuzz[<backend>/<variant>]``
+  (``pytest --adamconf-backend numpy --adamconf-fuzz``);
+- HypoFuzz's workers (``hypothesis fuzz -- --adamconf-backend numpy --adamconf-fuzz``, or
+  ``adamconf fuzz -j N`` where hypofuzz is installed: :mod:`.campaign`).
+
+They share one example-database key per backend, variant and search space: hypothesis's
+digest of the test function (its source and signature) and the pytest node id of the
+plugin's item, which is what hypothesis's pytest plugin and HypoFuzz key it by. A failure
+that any of them saved is replayed first by all the others, on this machine or another.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["OUTCOMES", "FAILING", "Failure", "BackendError", "HarnessError", "RAISES",
+           "SearchSpace", "property_name", "node_id", "fuzz_test", "database_key",
+           "saved_failures", "evaluate", "describe_case", "is_final_run", "StatsFile", "read_stats",
+           "PropertyTally"]
+
+OUTCOMES = ("pass", "inconclusive", "unsupported", "fail", "error", "harness")
+FAILING = ("fail", "error", "harness")
+
+
+class Failure(AssertionError):
+    """A value outside its bound: fails the hypothesis test, so the case is shrunk."""
+
+
+class BackendError(AssertionError):
+    """The backend raised, crashed or hung on a valid case (distinct from Failure, so
+    hypothesis shrinks each kind separately)."""
+
+
+class HarnessError(AssertionError):
+    """The reference or the judge failed: a bug in adamconf, shrunk for its own sake."""
+
+
+RAISES: dict[str, type[AssertionError]] = {"fail": Failure, "error": BackendError,
+                                           "harness": HarnessError}
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """What the strategy draws: the bounds that make one property differ from another."""
+
+    allow_non_finite: bool = False
+    max_steps: int = 20
+    max_elements: int = 16
+
+    def strategy(self, dtype: str):
+        from adamconf.conformance.corpus.strategies import cases
+
+        return cases(dtype, allow_non_finite=self.allow_non_finite, max_steps=self.max_steps,
+                     max_elements=self.max_elements)
+
+    def suffix(self) -> str:
+        """Empty for the default space; else what differs (it is part of the item's name,
+        so that examples of different spaces do not mix in a database)."""
+        default = SearchSpace()
+        parts = []
+        if self.max_steps != default.max_steps:
+            parts.append(f"steps{self.max_steps}")
+        if self.max_elements != default.max_elements:
+            parts.append(f"elements{self.max_elements}")
+        if self.allow_non_finite:
+            parts.append("non-finite")
+        return "".join(f",{p}" for p in parts)
+
+
+def property_name(backend_name: str, variant, space: SearchSpace) -> str:
+    """The pytest item's name: ``fuzz[numpy/production/cpu/float32]``."""
+    return f"fuzz[{backend_name}/{variant.id}{space.suffix()}]"
+
+
+def node_id(name: str) -> str:
+    """The node id pytest gives an item made directly under the session (as the plugin
+    makes its fuzz items): ``::`` and the name. Part of the database key."""
+    return "::" + name
+
+
+def fuzz_test(name: str, strategy, check: Callable[[Any], None]):
+    """The hypothesis test of the property named ``name``: ``@given(case=strategy)``, calling
+    ``check(case)`` (which evaluates the case and raises where it fails). Every engine builds
+    it here, so every engine keys its examples alike (see the module docstring); the body
+    is part of the key and is best left as it is."""
+    from hypothesis import given
+
+    def adamconf_fuzz(case) -> None:
+        check(case)
+
+    # what hypothesis's pytest plugin and HypoFuzz add to the digest: the item's node id
+    adamconf_fuzz._hypothesis_internal_add_digest = node_id(name).encode()  # type: ignore
+    return given(case=strategy)(adamconf_fuzz)
+
+
+def database_key(test) -> bytes:
+    """The key under which hypothesis (and HypoFuzz) save the failing examples of ``test``, a
+    test made by :func:`fuzz_test`: the digest hypothesis computes of its inner function.
+    (HypoFuzz uses the same internal function: there is no public one.)"""
+    from hypothesis.internal.reflection import function_digest
+
+    return function_digest(test.hypothesis.inner_test)
+
+
+def saved_failures(database, test) -> tuple[int, int]:
+    """How many failing examples ``database`` holds for ``test``: (shrunk, others). The
+    shrunk are under hypothesis's key; the others under its ``.secondary`` key, where
+    hypothesis keeps the failing examples it passed on the way to the minimal one and
+    HypoFuzz puts a failure as soon as it finds it, before shrinking it."""
+    key = database_key(test)
+    return (sum(1 for _ in database.fetch(key)),
+            sum(1 for _ in database.fetch(key + b".secondary")))
+
+
+def is_final_run() -> bool:
+    """Whether hypothesis is replaying a minimal failing example (its last run of it)."""
+    try:
+        from hypothesis.control import current_build_context
+
+        return bool(current_build_context().is_final)
+    except Exception:
+        return False
+
+
+def evaluate(case, variant, process) -> tuple[str, str, Any]:
+    """(outcome, message, observed) for one case on one variant, run by ``process`` (a
+    :class:`.worker.BackendProcess`)."""
+    from adamconf.conformance.corpus.golden import GoldenCase
+    from adamconf.conformance.harness.runner import case_setup
+    from adamconf.conformance.harness.worker import ReplyKind
+    from adamconf.conformance.judge.case import judge_case
+    from adamconf.conformance.judge.outcome import Observed
+    from adamconf.reference.balls import run_balls
+
+    # the worker steps the backend while this process computes the reference
+    failed = process.send("run", case_setup(case.problem), variant)
+    try:
+        reference, trouble = run_balls(case.problem), None
+    except Exception as exc:
+        reference, trouble = None, exc
+    reply = failed if failed is not None else process.receive()
+    if reply.kind is ReplyKind.UNSUPPORTED:
+        return "unsupported", reply.message, None
+    if not reply.ok:
+        detail = reply.message
+        if reply.kind is ReplyKind.RAISED and reply.traceback:
+            last = [line for line in reply.traceback.strip().splitlines() if line.strip()]
+            where = [line.strip() for line in last if line.strip().startswith("File ")]
+            if where:
+                detail += f" (at {where[-1]})"
+        return "error", f"the backend failed on a valid case: {detail}", None
+    observed = Observed.from_payload(reply.value)
+    # Judged against the ball engine's trajectory: every value proven correctly rounded,
+    # several times faster than mpmath (the saved regression case gets mpmath's, certified)
+    if trouble is not None:
+        return "harness", f"the reference failed: {type(trouble).__name__}: {trouble}", observed
+    golden = GoldenCase(case, reference, reference.precision)
+    try:
+        result = judge_case(golden, variant, observed, identify=False)
+    except ValueError as exc:  # a malformed trajectory (shapes) is the backend's error
+        return "error", f"could not judge the backend's output: {exc}", observed
+    except Exception as exc:
+        return "harness", f"the judge failed: {type(exc).__name__}: {exc}", observed
+    return result.status.value, result.message, observed
+
+
+def describe_case(case) -> list[str]:
+    """A few lines that show a case's inputs (a failing case, printed where it is not saved)."""
+    lines = [f"    {case.description}"]
+    problem = case.problem
+    index = 0
+    for gi, group in enumerate(problem.groups):
+        c = group.config
+        lines.append(f"    group {gi}: lr={c.lr!r} betas={c.betas!r} eps={c.eps!r} "
+                     f"weight_decay={c.weight_decay!r} amsgrad={c.amsgrad} "
+                     f"maximize={c.maximize}"
+                     + (f" lrs={group.lrs.tolist()!r}" if group.lrs is not None else ""))
+        for p in group.params:
+            lines.append(f"      param {index}: {p.tolist()!r}; grads "
+                         f"{problem.grads[index].tolist()!r}")
+            index += 1
+    if problem.initial_state is not None:
+        lines.append(f"    resumed at step {problem.initial_state.step}")
+    return lines
+
+
+# --- counting, across the processes of a campaign ------------------------------------------
+
+class StatsFile:
+    """This process's outcome counts per property, written to ``folder/<pid>.json``
+    (atomically, at most every ``period`` seconds) for ``adamconf fuzz`` to add up the
+    workers of a HypoFuzz campaign, which runs them where it cannot see."""
+
+    def __init__(self, folder: Path | str, period: float = 0.5) -> None:
+        self.path = Path(folder) / f"{os.getpid()}.json"
+        self.period = period
+        self.properties: dict[str, dict] = {}
+        self._written = 0.0
+
+    def record(self, name: str, outcome: str, started: float) -> None:
+        """One example of the property ``name`` ended with ``outcome``; it had started at
+        ``started`` (``time.time()``)."""
+        now = time.time()
+        entry = self.properties.setdefault(name, {"counts": {}, "first": started, "last": now})
+        counts = entry["counts"]
+        first_failure = outcome in FAILING and not any(counts.get(k) for k in FAILING)
+        counts[outcome] = counts.get(outcome, 0) + 1
+        entry["last"] = now
+        if now - self._written >= self.period or first_failure:  # a failure is news at once
+            self.flush()
+
+    def flush(self) -> None:
+        self._written = time.time()
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        try:
+            tmp.write_text(json.dumps({"pid": os.getpid(), "properties": self.properties}))
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # the campaign is being stopped and its folder removed
+
+
+@dataclass
+class PropertyTally:
+    """One property's counts over every process of a campaign: ``first`` is the time
+    (``time.time()``) the first example any process ran started, ``last`` when the last one
+    counted ended, so the rate is examples over the span the workers fuzzed."""
+
+    counts: Counter
+    first: float
+    last: float
+
+    @property
+    def examples(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def failing(self) -> int:
+        return sum(self.counts[k] for k in FAILING)
+
+
+def read_stats(folder: Path | str) -> dict[str, PropertyTally]:
+    """Every process's :class:`StatsFile` in ``folder`` added up, by property name."""
+    tallies: dict[str, PropertyTally] = {}
+    for path in sorted(Path(folder).glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # being replaced right now: the next read has it
+        for name, entry in data.get("properties", {}).items():
+            tally = tallies.get(name)
+            if tally is None:
+                tally = tallies[name] = PropertyTally(Counter(), entry["first"], entry["last"])
+            tally.counts.update(entry["counts"])
+            tally.first = min(tally.first, entry["first"])
+            tally.last = max(tally.last, entry["last"])
+    return tallies
