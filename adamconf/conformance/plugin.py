@@ -38,6 +38,12 @@ def pytest_addoption(parser) -> None:
     group.addoption("--adamconf-golden", default=None, help="golden folder to read")
     group.addoption("--adamconf-timeout", type=float, default=300.0,
                     help="seconds per case before it is an error")
+    group.addoption("--adamconf-state", choices=("auto", "compare", "ignore"), default=None,
+                    help="a generic backend's state: compared where a probe shows it holds m "
+                         "and v (auto), by its names (compare), or not at all (ignore)")
+    group.addoption("--adamconf-feature", action="append", default=[],
+                    help="a feature a generic backend's class or factory fixes, e.g. "
+                         "amsgrad=always (repeatable)")
 
 
 class _State:
@@ -46,11 +52,16 @@ class _State:
         from adamconf.conformance.errors import UsageError
         from adamconf.conformance.harness.runner import choose_variants, probe_backend
 
+        from adamconf.conformance.api import declared_for, features_from_items
+
         self.spec = config.getoption("adamconf_backend")
         loaded = []
         try:  # the corpus loads while the backend's worker starts
+            declared = declared_for(self.spec, config.getoption("adamconf_state"),
+                                    features_from_items(config.getoption("adamconf_feature")))
             self.info, self.process = probe_backend(
-                self.spec, config.getoption("adamconf_timeout"), meanwhile=lambda: loaded.append(
+                self.spec, config.getoption("adamconf_timeout"), declared=declared,
+                meanwhile=lambda: loaded.append(
                     load_corpus(config.getoption("adamconf_golden") or GOLDEN_DIR)))
         except UsageError as exc:
             raise pytest.UsageError(f"adamconf: {exc}") from None
@@ -95,7 +106,8 @@ def pytest_report_header(config) -> list[str] | None:
     return [f"adamconf backend: {state.spec} ({versions}); devices: "
             f"{', '.join(state.info.devices)}; variants: "
             f"{', '.join(sorted({v.id for v in state.variants}))}",
-            f"adamconf reference: {describe_reference()}; {len(state.corpus)} golden cases"]
+            f"adamconf reference: {describe_reference()}; {len(state.corpus)} golden cases",
+            *(f"adamconf note: {note}" for note in state.info.notes)]
 
 
 class ConformanceFailure(Exception):
