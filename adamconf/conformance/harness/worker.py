@@ -269,6 +269,9 @@ class BackendProcess:
     """A backend in a worker process (optionally another Python environment's interpreter);
     restarted after a crash or a timeout."""
 
+    #: seconds a first-use build stopped with SIGTERM has to unwind before it is killed
+    build_stop_grace = 10.0
+
     def __init__(self, spec: str, timeout: float = DEFAULT_TIMEOUT,
                  recycle_after: int = RECYCLE_AFTER, python: str | None = None,
                  options: dict[str, str] | None = None, declared: dict | None = None,
@@ -315,7 +318,7 @@ class BackendProcess:
             if self._process.poll() is None and building is not None:
                 self._process.terminate()  # a build unwinds: its own clean-up runs
                 try:
-                    self._process.wait(10)
+                    self._process.wait(self.build_stop_grace)
                 except subprocess.TimeoutExpired:
                     pass
             if self._process.poll() is None:
