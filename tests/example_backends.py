@@ -172,7 +172,10 @@ class FirstUseBuildBackend(CorrectBackend):
     exclusively and holds it open while it "compiles" (``$ADAMCONF_TEST_BUILD_SECONDS`` of
     sleep), writes ``kernel.so``, and removes the lock in a ``finally``; a build that finds the
     lock waits for it to go, without end. ``$ADAMCONF_TEST_BUILD_IGNORES_SIGTERM`` makes its
-    build deaf to SIGTERM, so that its own clean-up cannot run when it is stopped."""
+    build deaf to SIGTERM, so that its own clean-up cannot run when it is stopped.
+    ``$ADAMCONF_TEST_BUILD_TOOL`` compiles as torch does, through a tool (ninja's part: it
+    runs the "compiler" in a process group of its own, writes its id to ``compiler.pid``, and
+    stops it on SIGTERM)."""
 
     name = "first-use-build-example"
 
@@ -209,7 +212,15 @@ class FirstUseBuildBackend(CorrectBackend):
                 time.sleep(0.1)
             return
         try:
-            time.sleep(float(os.environ.get("ADAMCONF_TEST_BUILD_SECONDS", "0")))
+            seconds = float(os.environ.get("ADAMCONF_TEST_BUILD_SECONDS", "0"))
+            if os.environ.get("ADAMCONF_TEST_BUILD_TOOL"):
+                import subprocess
+                import sys
+
+                subprocess.run([sys.executable, "-c", _TOOL, str(folder), str(seconds)],
+                               check=True)
+            else:
+                time.sleep(seconds)
             (folder / "kernel.so").write_text("built\n")
         finally:
             os.close(fd)
@@ -234,3 +245,23 @@ class FirstUseBuildBackend(CorrectBackend):
         if self._failure is not None:
             raise UnsupportedFeature(self._failure)
         return super().open(problem, variant)
+
+
+# the build tool of FirstUseBuildBackend: a "compiler" in a process group of its own (as ninja
+# runs each command), stopped when the tool gets SIGTERM
+_TOOL = """
+import os, signal, subprocess, sys, time
+folder, seconds = sys.argv[1], sys.argv[2]
+compiler = subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({seconds})"],
+                            start_new_session=True)
+with open(os.path.join(folder, "compiler.pid"), "w") as f:
+    f.write(str(compiler.pid))
+stopped = []
+def stop(signum, frame):
+    os.killpg(compiler.pid, signal.SIGTERM)
+    stopped.append(signum)
+signal.signal(signal.SIGTERM, stop)
+while compiler.poll() is None:
+    time.sleep(0.05)
+sys.exit(1 if stopped else compiler.returncode)
+"""

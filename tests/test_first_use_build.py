@@ -44,12 +44,15 @@ def _run(capsys, tmp_path, *extra: str) -> tuple[int, dict, float]:
     return code, json.loads(out.read_text())["runs"][0], time.monotonic() - started
 
 
-@pytest.mark.parametrize("deaf", [False, True], ids=["unwinds", "deaf-to-sigterm"])
+@pytest.mark.parametrize(("deaf", "tool"), [(False, False), (True, False), (False, True)],
+                         ids=["unwinds", "deaf-to-sigterm", "through-a-build-tool"])
 def test_a_build_stopped_at_its_budget_leaves_no_lock_and_the_next_run_is_not_stalled(
-        capsys, tmp_path, monkeypatch, build_dir, deaf):
+        capsys, tmp_path, monkeypatch, build_dir, deaf, tool):
     monkeypatch.setenv("ADAMCONF_TEST_BUILD_SECONDS", "120")
     if deaf:  # its own clean-up cannot run: the parent clears the lock it left
         monkeypatch.setenv("ADAMCONF_TEST_BUILD_IGNORES_SIGTERM", "1")
+    if tool:  # as torch compiles: ninja, and the compiler in a process group of its own
+        monkeypatch.setenv("ADAMCONF_TEST_BUILD_TOOL", "1")
     lines: list[str] = []
     process = BackendProcess(SPEC, timeout=60, build_timeout=3, notify=lines.append)
     process.build_stop_grace = 1.0
@@ -64,12 +67,24 @@ def test_a_build_stopped_at_its_budget_leaves_no_lock_and_the_next_run_is_not_st
                for line in lines), lines
     assert not (build_dir / "lock").exists(), "the stopped build left its lock"
     assert deaf == any("removed the lock" in line for line in lines), lines
+    if tool:  # the tool was stopped, not killed, so it stopped its compiler: none is left
+        compiler = int((build_dir / "compiler.pid").read_text())
+        assert not _running(compiler), "the stopped build left its compiler running"
+        monkeypatch.delenv("ADAMCONF_TEST_BUILD_TOOL")
     # the next run builds (the lock is gone) and runs: it is not stalled
     monkeypatch.setenv("ADAMCONF_TEST_BUILD_SECONDS", "0.5")
     monkeypatch.delenv("ADAMCONF_TEST_BUILD_IGNORES_SIGTERM", raising=False)
     code, run, seconds = _run(capsys, tmp_path)
     assert code == 0 and run["counts"]["pass"] == 1, run["counts"]
     assert seconds < 60 and (build_dir / "kernel.so").exists()
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def _hold_lock(lock: Path) -> subprocess.Popen:

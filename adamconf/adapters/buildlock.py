@@ -1,5 +1,5 @@
 """Locks of first-use builds: who holds one, whether it is stale, clearing what a stopped
-build left.
+build left; and stopping a build's own processes.
 
 torch's extension builder (``torch.utils.cpp_extension.load``, which DeepSpeed's CPU Adam
 uses) serialises builds with a file: the builder creates ``<build folder>/lock`` exclusively,
@@ -8,15 +8,20 @@ file is gone, with no time limit. A builder killed mid-build leaves the file, an
 build waits on it forever. The file holds nothing (no process id), but its owner holds it
 open: on Linux, ``/proc/<pid>/fd`` says which processes do. A lock that no process holds open
 is stale.
+
+A build runs a tool (ninja) that runs the compilers, each in a process group of its own. Killed
+outright, the tool leaves them compiling, orphaned; sent SIGTERM, it stops them and exits.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import signal
+import time
 from pathlib import Path
 
-__all__ = ["holders", "stale_lock_reason", "clear_stale"]
+__all__ = ["holders", "stale_lock_reason", "clear_stale", "stop_children"]
 
 _PROC = Path("/proc")
 
@@ -75,3 +80,36 @@ def clear_stale(paths) -> list[str]:
                 continue
             removed.append(str(path))
     return removed
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in (_PROC / str(pid) / "task").iterdir():
+            found += [int(c) for c in (task / "children").read_text().split()]
+    except (OSError, ValueError):
+        return found
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:  # the state follows the parenthesised name: 'Z' is a zombie, exited
+        return (_PROC / str(pid) / "stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def stop_children(grace: float = 3.0) -> list[int]:
+    """SIGTERM to each child of this process (a build's ninja, which then stops its
+    compilers and exits), waiting up to ``grace`` seconds for them to exit; the ids
+    signalled. Nothing where the children cannot be read (no ``/proc``)."""
+    children = _children(os.getpid())
+    for child in children:
+        try:
+            os.kill(child, signal.SIGTERM)
+        except OSError:
+            continue
+    deadline = time.monotonic() + grace
+    while any(_running(c) for c in children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return children

@@ -249,6 +249,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _exit_on_sigterm(signum, frame) -> None:
+    # a build's tool (ninja) first, so that it stops the compilers it runs: killed by the
+    # unwinding below, it would leave them compiling, orphaned
+    from adamconf.adapters.buildlock import stop_children
+
+    stop_children()
     raise SystemExit(128 + signum)
 
 
