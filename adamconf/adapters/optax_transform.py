@@ -142,6 +142,9 @@ class OptaxTransformSession:
             self._states.append(tx.init(params))
         if problem.initial_state is not None:
             self._load_state(problem)
+        # committed to the device as the step's outputs are: an uncommitted scalar in the first
+        # state (a count, an injected lr) would have the step compiled again at step 2
+        self._states = jax.device_put(self._states, device)
         self._update = jax.jit(self._step_all)
 
     def _array(self, values):
@@ -197,8 +200,8 @@ class OptaxTransformSession:
                 for wrapper in _find_nodes(self._states[gi], ("hyperparams", "inner_state")):
                     hyper = wrapper.hyperparams
                     if "learning_rate" in hyper:  # optax's documented way to change it
-                        hyper["learning_rate"] = jnp.asarray(
-                            float(lr), dtype=hyper["learning_rate"].dtype)
+                        hyper["learning_rate"] = self._jax.device_put(jnp.asarray(
+                            float(lr), dtype=hyper["learning_rate"].dtype), self._device)
         grouped, index = [], 0
         for params in self._params:
             grouped.append([self._array(g) for g in grads[index:index + len(params)]])
