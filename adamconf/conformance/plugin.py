@@ -127,7 +127,8 @@ class ConformanceItem(pytest.Item):
         reply = state.process.request("run", case_setup(self.golden.case.problem),
                                       self.variant)
         result = result_of(self.golden, self.variant, reply, identify="keep",
-                           repro=repro_command(state.spec, self.golden.id, self.variant))
+                           repro=repro_command(state.spec, self.golden.id, self.variant,
+                                               declared=state.process.declared))
         if result.status is Status.FAIL:
             self._expected_failure(state, result)
         if result.status is Status.UNSUPPORTED:
