@@ -11,7 +11,6 @@ compiles; any other build waits for it to go, without end).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time

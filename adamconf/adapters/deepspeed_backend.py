@@ -98,7 +98,8 @@ class DeepSpeedCPUAdamBackend(TorchOptimizerBackend):
             stale = (stale_lock_reason(os.path.join(folder, "lock"), "DeepSpeed's CPU Adam kernel")
                      if folder is not None else None)
         except Exception as exc:
-            self._build_failure = f"DeepSpeed's CPU Adam kernel cannot be found: {error_reason(exc)}"
+            self._build_failure = ("DeepSpeed's CPU Adam kernel cannot be found: "
+                                   f"{error_reason(exc)}")
             raise RuntimeError(self._build_failure) from None
         if stale is not None:
             self._build_failure = stale

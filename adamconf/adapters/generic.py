@@ -132,8 +132,9 @@ def check_options(options: Mapping[str, object], signature: Signature | None, la
             else:
                 default = ("" if parameter.default is inspect.Parameter.empty
                            else f", default {parameter.default!r}")
-                annotation = ("" if parameter.annotation is inspect.Parameter.empty else
-                              f": {getattr(parameter.annotation, '__name__', None) or parameter.annotation}")
+                shown = parameter.annotation
+                annotation = ("" if shown is inspect.Parameter.empty else
+                              f": {getattr(shown, '__name__', None) or shown}")
                 what = f"{label}'s parameter is {key}{annotation}{default}"
             raise BackendUsageError(
                 f"--option {key}={value}: {value!r} is not a Python literal and {what}; write "

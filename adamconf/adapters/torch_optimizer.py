@@ -613,10 +613,6 @@ class TorchOptimizerBackend:
             return None, error_reason(exc)
         return _Trial(thetas, readings, held), None
 
-    def _try(self, tt: _Torch, variant: Variant, **features) -> str | None:
-        """The probe problem on the variant; the library's refusal as a reason, or None."""
-        return self._trial(tt, variant, probe_problem(**features))[1]
-
     def versions(self, torch) -> dict[str, str]:
         versions = {"torch": torch.__version__}
         # the class's own module too: a class reached through a shim shows whose it is
@@ -755,7 +751,7 @@ class TorchOptimizerBackend:
         try:
             if self.resume_refused:
                 raise UnsupportedFeature(self.resume_refused)
-            self.state_layout(tt, _trial_problem(), variant)
+            self.state_layout(tt, probe_problem(steps=1), variant)
         except UnsupportedFeature as exc:
             self._features["resume"] = str(exc)
         except Exception as exc:
@@ -886,13 +882,6 @@ def _neither(key: str, name: str, got: list[np.ndarray], documented: list[np.nda
     return (f"{key} holds neither {words[0]} nor {words[1]} (after the probe's first step "
             f"{np.array2string(got[0], precision=6)}, where {words[0]} is "
             f"{np.array2string(documented[0], precision=6)})")
-
-
-def _trial_problem(amsgrad: bool = False, maximize: bool = False) -> CaseSetup:
-    """Two elements, one step: enough for a library to accept or refuse a variant."""
-    config = Hyperparameters(0.25, (0.9, 0.999), 1e-8, 0.0, amsgrad, maximize)
-    return CaseSetup(groups=(GroupSetup(config, (np.array([1.0, -0.5]),)),),
-                     grads=(np.array([[0.5, 0.25]]),))
 
 
 def torch_optimizer_backend(target: str, options: Mapping[str, str] | None = None, *,
