@@ -268,6 +268,7 @@ class OptaxTransformBackend:
         self._features: dict[str, str] = {}  # feature → why a case needing it is unsupported
         self._plans: dict[Variant, StatePlan] = {}
         self._notes: list[str] = []
+        self._ignored_but_declared: set[str] = set()  # declared keywords found without effect
 
     # --- the factory ----------------------------------------------------------------------
 
@@ -477,9 +478,12 @@ class OptaxTransformBackend:
         self._probe_features(info, devices, trials)
         self._plan_state(devices, trials)
         words = {"always": "always on: cases without it are unsupported",
-                 "never": "never on: cases with it are unsupported"}
+                 "never": "never on: cases with it are unsupported",
+                 "keyword": "the keyword of that name: passed as each case says and judged as "
+                            "the feature"}
         info.notes = [f"{feature} {words.get(setting, setting)} ({self._declared_how(feature)})"
-                      for feature, setting in self.features.items()] + self._notes
+                      for feature, setting in self.features.items()
+                      if feature not in self._ignored_but_declared] + self._notes
         self._info = info
         return info
 
@@ -499,10 +503,15 @@ class OptaxTransformBackend:
                 self._features[feature] = f"{self.label} refuses {shown}: {reason}"
             elif all(np.array_equal(a, b, equal_nan=True) for a, b in zip(trial[0], base,
                                                                           strict=True)):
-                self._features[feature] = (
-                    f"accepted and ignored: {self.label} accepts {shown} and ignores it: on a "
-                    f"probe where the documented {feature} changes the update, θ is the same "
-                    "as without it")
+                ignored = (f"{self.label} accepts {shown} and ignores it: on a probe where the "
+                           f"documented {feature} changes the update, θ is the same as without "
+                           "it")
+                if self.features.get(feature) == "keyword":  # judged as the feature all the same
+                    self._ignored_but_declared.add(feature)
+                    self._notes.append(f"{feature}: {ignored}; its cases are judged as the "
+                                       f"feature all the same ({self._declared_how(feature)})")
+                    continue
+                self._features[feature] = f"accepted and ignored: {ignored}"
             else:
                 continue
             info.unsupported.append(Unsupported(feature, self._features[feature]))
