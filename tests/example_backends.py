@@ -1,17 +1,27 @@
 """Third-party backends used by the tests, loaded as ``module:factory`` like a user's would be.
 
 ``EpsHatBackend`` is the README's example backend with one deliberate change: ε outside the
-bias correction (the eps-hat dialect). The others crash, hang, or are not installed.
+bias correction (the eps-hat dialect). The others crash, hang, are not installed, or build a
+simulated kernel at first use.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import time
+from pathlib import Path
 
 import numpy as np
 
-from adamconf.adapters.base import BackendInfo, OptimizerState, Variant
+from adamconf.adapters.base import (
+    BackendInfo,
+    FirstUseBuild,
+    OptimizerState,
+    Refusal,
+    Unsupported,
+    Variant,
+)
 
 
 class _Session:
@@ -154,3 +164,104 @@ class WhereAmIBackend(CorrectBackend):
                          "mpmath": "importable" if importlib.util.find_spec("mpmath")
                          else "absent"}
         return info
+
+
+class FirstUseBuildBackend(CorrectBackend):
+    """Builds a simulated kernel at its first use, the way torch's extension builder does (for
+    DeepSpeed's CPU Adam): in the folder ``$ADAMCONF_TEST_BUILD_DIR`` it creates ``lock``
+    exclusively and holds it open while it "compiles" (``$ADAMCONF_TEST_BUILD_SECONDS`` of
+    sleep), writes ``kernel.so``, and removes the lock in a ``finally``; a build that finds the
+    lock waits for it to go, without end. ``$ADAMCONF_TEST_BUILD_IGNORES_SIGTERM`` makes its
+    build deaf to SIGTERM, so that its own clean-up cannot run when it is stopped.
+    ``$ADAMCONF_TEST_BUILD_TOOL`` compiles as torch does, through a tool (ninja's part: it
+    runs the "compiler" in a process group of its own, writes its id to ``compiler.pid``, and
+    stops it on SIGTERM)."""
+
+    name = "first-use-build-example"
+
+    def __init__(self) -> None:
+        self._failure: str | None = None
+
+    @staticmethod
+    def _folder() -> Path:
+        return Path(os.environ["ADAMCONF_TEST_BUILD_DIR"])
+
+    def first_use_build(self):
+        folder = self._folder()
+        lock = folder / "lock"
+        if (folder / "kernel.so").exists() and not lock.exists():
+            return None
+        return FirstUseBuild("a simulated kernel", locks=(str(lock),))
+
+    def build(self) -> None:
+        from adamconf.adapters.buildlock import stale_lock_reason
+
+        folder = self._folder()
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = folder / "lock"
+        stale = stale_lock_reason(lock, "a simulated kernel")
+        if stale is not None:
+            self._failure = stale
+            raise RuntimeError(stale)
+        if os.environ.get("ADAMCONF_TEST_BUILD_IGNORES_SIGTERM"):
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL)
+        except FileExistsError:  # another build holds it: wait, as torch's FileBaton does
+            while lock.exists():
+                time.sleep(0.1)
+            return
+        try:
+            seconds = float(os.environ.get("ADAMCONF_TEST_BUILD_SECONDS", "0"))
+            if os.environ.get("ADAMCONF_TEST_BUILD_TOOL"):
+                import subprocess
+                import sys
+
+                subprocess.run([sys.executable, "-c", _TOOL, str(folder), str(seconds)],
+                               check=True)
+            else:
+                time.sleep(seconds)
+            (folder / "kernel.so").write_text("built\n")
+        finally:
+            os.close(fd)
+            os.remove(lock)
+
+    def probe(self):
+        if self._failure is None and not (self._folder() / "kernel.so").exists():
+            try:
+                self.build()
+            except RuntimeError:
+                pass
+        if self._failure is not None:
+            variant = Variant(self.name, "plain", "cpu", "float64")
+            return BackendInfo(self.name, True, {"example": "1"}, ["cpu"], ["float64"],
+                               unsupported=[Unsupported("kernel", self._failure)],
+                               refused=[Refusal(variant, self._failure)])
+        return super().probe()
+
+    def open(self, problem, variant):
+        from adamconf.adapters.base import UnsupportedFeature
+
+        if self._failure is not None:
+            raise UnsupportedFeature(self._failure)
+        return super().open(problem, variant)
+
+
+# the build tool of FirstUseBuildBackend: a "compiler" in a process group of its own (as ninja
+# runs each command), stopped when the tool gets SIGTERM
+_TOOL = """
+import os, signal, subprocess, sys, time
+folder, seconds = sys.argv[1], sys.argv[2]
+compiler = subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({seconds})"],
+                            start_new_session=True)
+with open(os.path.join(folder, "compiler.pid"), "w") as f:
+    f.write(str(compiler.pid))
+stopped = []
+def stop(signum, frame):
+    os.killpg(compiler.pid, signal.SIGTERM)
+    stopped.append(signum)
+signal.signal(signal.SIGTERM, stop)
+while compiler.poll() is None:
+    time.sleep(0.05)
+sys.exit(1 if stopped else compiler.returncode)
+"""

@@ -196,7 +196,10 @@ def _result(status: str, dialects: list[str] | None = None) -> CaseResult:
 @pytest.mark.parametrize("statuses, word", [
     ([], "—"),
     (["pass", "pass"], "conforms"),
-    (["pass", "unsupported"], "unsupported"),
+    # every judged case passed: it conforms on what it can express, and says how much that is
+    (["pass", "unsupported"], "conforms (1 of 2 judged; 1 unsupported)"),
+    (["pass"] * 48 + ["unsupported"] * 147, "conforms (48 of 195 judged; 147 unsupported)"),
+    (["unsupported", "unsupported"], "unsupported"),  # nothing could run: no claim
     (["pass", "unsupported", "inconclusive"], "inconclusive"),
     (["pass", "inconclusive", "error"], "error"),
     (["pass", ("fail", ["eps-hat", "ams-ignored+eps-hat"]), ("fail", ["eps-hat"]), "error"],

@@ -134,3 +134,36 @@ def test_options_are_factory_keywords():
                                     (np.zeros(2),)),), (np.zeros((1, 2)),))
     with pytest.raises(UnsupportedFeature, match="maximize"):
         backend.open(problem, variant)
+
+
+def ignores_amsgrad(learning_rate, b1=0.9, b2=0.999, eps=1e-8, amsgrad=False):
+    """Names amsgrad and never uses it."""
+    return optax.adam(learning_rate, b1=b1, b2=b2, eps=eps)
+
+
+def test_a_factory_that_fixes_amsgrad_is_declared(capsys, tmp_path):
+    """optax.amsgrad always keeps the max and has no keyword for it: declared, its amsgrad
+    cases are judged (and conform) and the others are unsupported, saying why."""
+    out = tmp_path / "amsgrad.json"
+    code = main(["run", "--backend", "optax-transform:optax:amsgrad", "--feature",
+                 "amsgrad=always", "--no-validate", "-k", "short/", "--dtype", "float64",
+                 "--quiet", "-j", "1", "--json", str(out)])
+    capsys.readouterr()
+    run = json.loads(out.read_text())["runs"][0]
+    assert code == 0, run["counts"]
+    ams = [r for r in run["results"] if "option:amsgrad" in r["tags"]]
+    assert ams and all(r["status"] in ("pass", "unsupported") for r in ams)
+    assert any(r["status"] == "pass" for r in ams)
+    plain = [r for r in run["results"] if "option:amsgrad" not in r["tags"]]
+    assert plain and all("always has it" in r["message"] for r in plain)
+
+
+def test_a_keyword_named_and_ignored_is_accepted_and_ignored():
+    backend = load_backend(_spec("ignores_amsgrad"))
+    refused = {u.what: u.reason for u in backend.probe().unsupported}
+    assert refused["amsgrad"].startswith("accepted and ignored"), refused
+    variant = next(v for v in backend.probe().variants if v.dtype == "float32")
+    problem = CaseSetup((GroupSetup(Hyperparameters(0.01, (0.9, 0.999), 1e-8, 0.0, True),
+                                    (np.zeros(2),)),), (np.zeros((1, 2)),))
+    with pytest.raises(UnsupportedFeature, match="accepted and ignored"):
+        backend.open(problem, variant)

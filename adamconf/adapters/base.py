@@ -16,9 +16,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Variant", "Unsupported", "BackendInfo", "OptimizerState", "Backend", "Session",
-           "UnsupportedFeature", "BackendUnavailable", "check_variant", "error_reason",
-           "Hyperparameters", "GroupSetup", "ResumeState", "CaseSetup"]
+__all__ = ["Variant", "Unsupported", "Refusal", "BackendInfo", "OptimizerState", "Backend",
+           "Session", "UnsupportedFeature", "BackendUnavailable", "BackendUsageError",
+           "FirstUseBuild", "check_variant", "error_reason", "Hyperparameters", "GroupSetup",
+           "ResumeState", "CaseSetup"]
 
 
 # --- the plain data a backend is handed ---------------------------------------------------
@@ -106,6 +107,12 @@ class BackendUnavailable(Exception):
     """The framework behind a backend is not installed or cannot start here."""
 
 
+class BackendUsageError(ValueError):
+    """What the user asked of a backend cannot be given as asked (an option the constructor
+    does not take, a value that is not what a parameter means); the message names the fix.
+    The command line exits 2 with it: it is bad input, not a verdict."""
+
+
 @dataclass(frozen=True)
 class Variant:
     """One way a user can run a backend's Adam: an implementation, a device and a dtype."""
@@ -132,9 +139,41 @@ class Unsupported:
     reason: str
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A variant the backend has (an implementation, a device, a dtype) that it refused to run
+    here, and the library's reason: a run that selects only refused variants is a verdict
+    (no verdict, every reason named), not a usage error."""
+
+    variant: Variant
+    reason: str
+
+    def to_json(self) -> dict:
+        return {"variant": self.variant.to_json(), "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class FirstUseBuild:
+    """What a backend must build before its first step can run here (a kernel compiled at
+    first use and cached), said before the build starts so that it gets a phase of its own.
+
+    ``locks``: files the build holds open while it runs (torch's extension builder keeps a
+    ``lock`` file in the build folder); one whose owner is gone stalls every later build, so a
+    build that is stopped has them cleared.
+    """
+
+    what: str
+    locks: tuple[str, ...] = ()
+
+
 @dataclass
 class BackendInfo:
-    """What ``probe`` found: versions, devices, dtypes, variants, and what is missing."""
+    """What ``probe`` found: versions, devices, dtypes, variants, and what is missing.
+
+    ``refused``: the variants tried and refused, with the library's reason (a run that can
+    select nothing else reports them). ``notes``: what a reader of any report must know about
+    how the backend is judged (state not compared and why, features declared by the user).
+    """
 
     name: str
     installed: bool
@@ -145,12 +184,15 @@ class BackendInfo:
     unsupported: list[Unsupported] = field(default_factory=list)
     install_hint: str | None = None
     description: str = ""
+    refused: list[Refusal] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {"name": self.name, "installed": self.installed, "versions": self.versions,
                 "devices": self.devices, "dtypes": self.dtypes,
                 "variants": [v.to_json() for v in self.variants],
                 "unsupported": [{"what": u.what, "reason": u.reason} for u in self.unsupported],
+                "refused": [r.to_json() for r in self.refused], "notes": list(self.notes),
                 "install_hint": self.install_hint, "description": self.description}
 
 
@@ -206,6 +248,13 @@ class Backend(Protocol):
         Used to check that the documented invalid values raise ``ValueError``; whatever the
         framework raises is let through.
         """
+
+    # Optional, for a backend that builds something at first use (DeepSpeed's CPU Adam):
+    #   first_use_build(self) -> FirstUseBuild | None: what a first step would build here now
+    #       (None: nothing, or it is built); quick, builds nothing.
+    #   build(self) -> None: build it; raises with the reason where it cannot.
+    # The worker runs the build before the probe, in a phase with its own time budget
+    # (``--build-timeout``), apart from the per-case timeout.
 
 
 class ProbeOnce:

@@ -6,8 +6,10 @@ One variant, ``32bit`` (``optim_bits=32``), × device (``cpu``; ``cuda`` when pr
 
 ``amsgrad`` is in ``bnb.optim.Adam``'s signature and documented ("Whether to use the AMSGrad
 variant"), but the constructor never passes it on (``optim/adam.py``): it is accepted and
-ignored. The driver passes it as given and the suite judges what happens. There is no
-``maximize``.
+ignored, which the driver's probe finds and notes. Since the library documents the keyword as
+the feature, the adapter declares it so (``amsgrad=keyword``): its amsgrad cases are judged as
+amsgrad, and fail (``ams-ignored``), where a class that merely swallows the keyword would have
+them unsupported. There is no ``maximize``.
 
 No 8-bit variant: the 8-bit state (``optim_bits=8``) is blockwise-quantised, lossy by design
 (its error is a fixed relative fraction of each block's absolute maximum, not a rounding any
@@ -32,6 +34,7 @@ class BitsAndBytesBackend(TorchOptimizerBackend):
     """``bitsandbytes.optim.Adam(optim_bits=32)``."""
 
     state_keys: Mapping[str, str] = {"step": "step", "m": "state1", "v": "state2"}
+    declared: Mapping[str, str] = {"amsgrad": "keyword"}  # documented as the AMSGrad variant
 
     def __init__(self) -> None:
         super().__init__(

@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from adamconf.conformance.errors import UsageError
+from adamconf.conformance.harness.worker import DEFAULT_BUILD_TIMEOUT, ReplyKind
 from adamconf.conformance.judge.outcome import CaseResult, Conformance, RunResult, Status
 
-__all__ = ["check", "fuzz", "CheckResult", "load_cases", "read_reports"]
+__all__ = ["check", "fuzz", "CheckResult", "load_cases", "read_reports", "declared_for",
+           "features_from_items"]
 
 
 @dataclass
@@ -103,7 +105,9 @@ def check(backend="numpy", *, variants: Sequence[str] = (), devices: Sequence[st
           validate: bool = True, identify: bool = True, timeout: float = 300.0,
           min_judged: float = 0.0, shard: tuple[int, int] | None = None,
           in_process: bool | None = None, jobs: int = 1, python: str | None = None,
-          options: dict[str, str] | None = None,
+          options: dict[str, str] | None = None, state: str | None = None,
+          features: dict[str, str] | None = None,
+          build_timeout: float = DEFAULT_BUILD_TIMEOUT,
           progress: bool | Callable[[int, int, CaseResult], None] | None = None) -> CheckResult:
     """Run ``backend`` (or each of a list of them) over the selected cases and judge it.
 
@@ -112,8 +116,14 @@ def check(backend="numpy", *, variants: Sequence[str] = (), devices: Sequence[st
     judged fewer of its selected cases into a failure; ``jobs`` lanes run and judge in
     parallel; ``python`` runs the backend's worker on another interpreter (a virtual
     environment where its framework is installed — it needs adamconf and numpy there);
-    ``options`` are extra constructor keywords for a generic backend
-    (``torch-optimizer:pkg.mod:Class``, ``optax-transform:pkg.mod:factory``).
+    ``build_timeout`` is the budget of a first-use build (DeepSpeed's kernel), apart from
+    the per-case ``timeout``. For a generic backend (``torch-optimizer:pkg.mod:Class``,
+    ``optax-transform:pkg.mod:factory``): ``options`` are extra constructor keywords,
+    ``state`` is how its state is compared (``"auto"``: where a probe shows it holds m and v;
+    ``"compare"``; ``"ignore"``: θ alone), ``features`` what its class or factory fixes
+    (``{"amsgrad": "always"}``, ``{"maximize": "never"}``); both default to the tables
+    ``[state]`` and ``[features]`` of ``./adamconf.toml``. A backend that refuses every
+    selected variant gives a run with no verdict whose results name each refusal.
     """
     if jobs < 1:
         raise UsageError(f"jobs={jobs!r}: give at least 1")
@@ -127,42 +137,56 @@ def check(backend="numpy", *, variants: Sequence[str] = (), devices: Sequence[st
                                      case_ids=case_ids, tags=tags))
         return loaded[0]
 
+    if build_timeout <= 0:
+        raise UsageError(f"build_timeout={build_timeout!r}: give a number of seconds above 0")
     backends = backend if isinstance(backend, (list, tuple)) else [backend]
     result = CheckResult()
     for one in backends:
+        progress_printer = _progress_printer(progress)
         result.runs.append(_check_one(one, corpus, variants=variants, devices=devices,
                                       dtypes=dtypes, validate=validate, identify=identify,
                                       timeout=timeout, min_judged=min_judged, shard=shard,
                                       in_process=in_process, jobs=jobs,
                                       python=python_for(one, python), options=options,
-                                      progress=_progress_printer(progress)))
+                                      declared=declared_for(one, state, features),
+                                      build_timeout=build_timeout,
+                                      progress=progress_printer))
     return result
 
 
 def _check_one(backend, corpus, *, variants, devices, dtypes, validate, identify, timeout,
-               min_judged, shard, in_process, jobs, python, options, progress) -> RunResult:
+               min_judged, shard, in_process, jobs, python, options, declared, build_timeout,
+               progress) -> RunResult:
     from adamconf.conformance.harness.runner import choose_variants, probe_backend, run
     from adamconf.conformance.harness.worker import InProcessBackend
 
+    notify = getattr(progress, "note", None)  # a first-use build's progress line
     if isinstance(backend, str):
         if in_process:
             raise UsageError("in_process=True needs a backend object, not a name")
         info, process = probe_backend(backend, timeout, python=python, options=options,
-                                      meanwhile=corpus)
+                                      declared=declared, build_timeout=build_timeout,
+                                      notify=notify, meanwhile=corpus)
         spec = backend
     else:
         if in_process is False:
             raise UsageError("a backend object runs in this process; for a worker, register "
                              "it and pass 'package.module:factory'")
-        process = InProcessBackend(backend)
+        if declared:
+            raise UsageError("state and features are told to a generic backend by name "
+                             "('torch-optimizer:…', 'optax-transform:…'); a backend object "
+                             "is built already: give them to its constructor")
+        process = InProcessBackend(backend, notify=notify)
         reply = process.request("probe")
+        if reply.kind is ReplyKind.USAGE:
+            raise UsageError(f"backend {getattr(backend, 'name', backend)!r}: {reply.message}")
         if not reply.ok:
             raise UsageError(f"backend {getattr(backend, 'name', backend)!r} could not be "
                              f"probed: {reply.message}")
         info = reply.value
         spec = info.name
     try:
-        chosen = choose_variants(info, spec, variants, devices, dtypes)
+        chosen = choose_variants(info, spec, variants, devices, dtypes, allow_none=True)
         return run(spec, corpus(), variants=chosen, info=info, shard=shard, timeout=timeout,
                    validate=validate, identify=identify, process=process,
                    min_judged=min_judged, jobs=jobs, on_result=progress)
@@ -173,27 +197,67 @@ def _check_one(backend, corpus, *, variants, devices, dtypes, validate, identify
 CONFIG_FILE = "adamconf.toml"
 
 
+def _config_table(name: str, instead: str) -> dict:
+    """The table ``[name]`` of the user's ``adamconf.toml`` in the working folder ({} where
+    there is none); ``instead`` says what to pass where the file cannot be read."""
+    path = Path(CONFIG_FILE)
+    if not path.is_file():
+        return {}
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        raise UsageError(f"{path} needs Python 3.11 to be read (tomllib); pass {instead} "
+                         "instead") from None
+    try:
+        table = tomllib.loads(path.read_text()).get(name, {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    if not isinstance(table, dict):
+        raise UsageError(f"{path}: [{name}] must be a table of backend = …")
+    return table
+
+
 def python_for(backend, python: str | None) -> str | None:
     """The interpreter for a backend's worker: the one given, else the user's config file
     (``adamconf.toml`` in the working folder, a table ``[python]`` of backend = path)."""
     if python is not None or not isinstance(backend, str):
         return python
-    path = Path(CONFIG_FILE)
-    if not path.is_file():
-        return None
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        raise UsageError(f"{path} needs Python 3.11 to be read (tomllib); pass --python "
-                         "instead") from None
-    try:
-        table = tomllib.loads(path.read_text()).get("python", {})
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"{path}: {exc}") from None
-    chosen = table.get(backend)
+    chosen = _config_table("python", "--python").get(backend)
     if chosen is not None and not isinstance(chosen, str):
-        raise UsageError(f"{path}: [python] {backend} must be a path to an interpreter")
+        raise UsageError(f"{CONFIG_FILE}: [python] {backend} must be a path to an interpreter")
     return chosen
+
+
+def features_from_items(items: Sequence[str]) -> dict[str, str] | None:
+    """``name=setting`` items (``--feature amsgrad=always``) as a dict; a UsageError for one
+    without ``=``. What the names and settings may be, the backend checks."""
+    features = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise UsageError(f"--feature {item!r}: write it as name=setting, e.g. "
+                             "amsgrad=always")
+        features[key.strip()] = value.strip()
+    return features or None
+
+
+def declared_for(backend, state: str | None, features: dict[str, str] | None) -> dict:
+    """A generic backend's state mode and declared features: those given, over the user's
+    config file (``adamconf.toml``: a table ``[state]`` of backend = "auto" | "compare" |
+    "ignore", and ``[features]`` of backend = { amsgrad = "always", … }); only what is set."""
+    if not isinstance(backend, str):
+        return {k: v for k, v in (("state", state), ("features", features)) if v}
+    if state is None:
+        state = _config_table("state", "--state").get(backend)
+        if state is not None and not isinstance(state, str):
+            raise UsageError(f"{CONFIG_FILE}: [state] {backend} must be one of \"auto\", "
+                             "\"compare\", \"ignore\"")
+    table = _config_table("features", "--feature").get(backend) or {}
+    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+        raise UsageError(f"{CONFIG_FILE}: [features] {backend} must be a table of feature = "
+                         "setting, e.g. { amsgrad = \"always\" }")
+    merged = {**table, **(features or {})}
+    return {k: v for k, v in (("state", state), ("features", merged)) if v}
 
 
 def read_reports(paths: Sequence[Path | str]) -> list[dict]:

@@ -46,6 +46,12 @@ def pytest_addoption(parser) -> None:
     group.addoption("--adamconf-golden", default=None, help="golden folder to read")
     group.addoption("--adamconf-timeout", type=float, default=300.0,
                     help="seconds per case before it is an error")
+    group.addoption("--adamconf-state", choices=("auto", "compare", "ignore"), default=None,
+                    help="a generic backend's state: compared where a probe shows it holds m "
+                         "and v (auto), by its names (compare), or not at all (ignore)")
+    group.addoption("--adamconf-feature", action="append", default=[],
+                    help="a feature a generic backend's class or factory fixes, e.g. "
+                         "amsgrad=always (repeatable)")
     fuzz = parser.getgroup("adamconf-fuzz", "adamconf fuzz properties (HypoFuzz)")
     fuzz.addoption("--adamconf-fuzz", action="store_true",
                    help="instead of the corpus, each selected variant's fuzz property as a "
@@ -73,6 +79,7 @@ def pytest_addoption(parser) -> None:
 
 class _State:
     def __init__(self, config) -> None:
+        from adamconf.conformance.api import declared_for, features_from_items
         from adamconf.conformance.corpus.golden import GOLDEN_DIR, load_corpus
         from adamconf.conformance.errors import UsageError
         from adamconf.conformance.harness.runner import choose_variants, probe_backend
@@ -86,8 +93,11 @@ class _State:
                 loaded.append(load_corpus(config.getoption("adamconf_golden") or GOLDEN_DIR))
 
         try:  # the corpus loads while the backend's worker starts
+            declared = declared_for(self.spec, config.getoption("adamconf_state"),
+                                    features_from_items(config.getoption("adamconf_feature")))
             self.info, self.process = probe_backend(
-                self.spec, config.getoption("adamconf_timeout"), meanwhile=load)
+                self.spec, config.getoption("adamconf_timeout"), declared=declared,
+                meanwhile=load)
         except UsageError as exc:
             raise pytest.UsageError(f"adamconf: {exc}") from None
         self.corpus = loaded[0] if loaded else []
@@ -159,7 +169,8 @@ def pytest_report_header(config) -> list[str] | None:
             f"{', '.join(sorted({v.id for v in state.variants}))}",
             f"adamconf reference: {describe_reference()}; "
             + (f"fuzz properties, database {state.database!r}" if state.fuzz
-               else f"{len(state.corpus)} golden cases")]
+               else f"{len(state.corpus)} golden cases"),
+            *(f"adamconf note: {note}" for note in state.info.notes)]
 
 
 class ConformanceFailure(Exception):
@@ -179,7 +190,8 @@ class ConformanceItem(pytest.Item):
         reply = state.process.request("run", case_setup(self.golden.case.problem),
                                       self.variant)
         result = result_of(self.golden, self.variant, reply, identify="keep",
-                           repro=repro_command(state.spec, self.golden.id, self.variant))
+                           repro=repro_command(state.spec, self.golden.id, self.variant,
+                                               declared=state.process.declared))
         if result.status is Status.FAIL:
             self._expected_failure(state, result)
         if result.status is Status.UNSUPPORTED:

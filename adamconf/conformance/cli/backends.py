@@ -16,6 +16,9 @@ def add_parser(sub) -> None:
     p.add_argument("--backend", "-b", action="append", metavar="NAME",
                    help="probe only these (default: all known)")
     p.add_argument("--json", type=Path, metavar="PATH", help="write the probe results as JSON")
+    p.add_argument("--build-timeout", type=float, default=900.0, metavar="S",
+                   help="seconds a backend's first-use build (DeepSpeed compiles its CPU Adam "
+                        "kernel) may take, apart from the probe's 180 s (default 900)")
 
 
 def execute(args) -> int:
@@ -24,11 +27,17 @@ def execute(args) -> int:
     from adamconf.conformance.harness.registry import INSTALL_HINTS, known_backends
     from adamconf.conformance.harness.runner import probe_backend
 
+    import sys
+
+    if args.build_timeout <= 0:
+        raise UsageError(f"--build-timeout {args.build_timeout:g}: give seconds above 0")
     names = args.backend or list(known_backends())
     infos = []
     for name in names:
         try:
-            info, process = probe_backend(name, require_installed=False)
+            info, process = probe_backend(
+                name, require_installed=False, build_timeout=args.build_timeout,
+                notify=lambda line: print(f"  {line}", file=sys.stderr, flush=True))
             process.close()
         except UsageError as exc:
             print(f"{name}: not available — {exc}")
@@ -47,6 +56,8 @@ def execute(args) -> int:
             print(f"  variant {vname}: {', '.join(combos)}")
         for u in info.unsupported:
             print(f"  unsupported {u.what}: {u.reason}")
+        for note in info.notes:
+            print(f"  note: {note}")
     if args.json:
         args.json.write_text(json.dumps([i.to_json() for i in infos], indent=1) + "\n")
     return EXIT_OK

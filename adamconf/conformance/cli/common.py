@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 __all__ = ["EXIT_OK", "EXIT_NONCONFORMING", "EXIT_USAGE", "EXIT_NO_VERDICT", "shard",
-           "add_selection", "parse_options", "regressions_folder"]
+           "add_selection", "add_generic", "parse_options", "regressions_folder"]
 
 # 0 conforms, 1 does not conform, 2 usage or environment error, 3 nothing could be judged
 EXIT_OK, EXIT_NONCONFORMING, EXIT_USAGE, EXIT_NO_VERDICT = 0, 1, 2, 3
@@ -51,6 +51,30 @@ def add_selection(p: argparse.ArgumentParser) -> None:
                    help="leave out the regression cases even where the folder exists")
 
 
+def add_generic(p: argparse.ArgumentParser) -> None:
+    """What a generic backend (torch-optimizer:…, optax-transform:…) is told, and the budget
+    of a first-use build."""
+    g = p.add_argument_group("generic backends (torch-optimizer:…, optax-transform:…)")
+    g.add_argument("--option", "-o", dest="options", action="append", default=[],
+                   metavar="KEY=VALUE",
+                   help="an extra constructor keyword: a Python literal (True, 32, 1e-3, "
+                        "'text'); a bare word only where the parameter takes a string; one "
+                        "the constructor does not name is a usage error; repeatable")
+    g.add_argument("--state", choices=("auto", "compare", "ignore"), default=None,
+                   help="compare the state where a probe shows it holds m and v (auto, the "
+                        "default), by its names whatever it holds (compare), or judge θ alone "
+                        "(ignore); per backend: a [state] table in ./adamconf.toml")
+    g.add_argument("--feature", dest="features", action="append", default=[],
+                   metavar="NAME=SETTING",
+                   help="a feature the class or factory fixes: amsgrad=always (optax.amsgrad), "
+                        "maximize=never, weight_decay=never, or NAME=keyword (its keyword is "
+                        "the feature, judged as such even where a probe finds it ignored); "
+                        "repeatable; per backend: a [features] table in ./adamconf.toml")
+    p.add_argument("--build-timeout", type=float, default=900.0, metavar="S",
+                   help="seconds a backend's first-use build (DeepSpeed compiles its CPU Adam "
+                        "kernel) may take, apart from --timeout (default 900)")
+
+
 def regressions_folder(args: argparse.Namespace) -> Path | None:
     """The user's regression folder for this run, or None."""
     from adamconf.conformance.corpus.golden import default_regressions_folder
@@ -71,3 +95,4 @@ def parse_options(items: list[str]) -> dict[str, str] | None:
             raise UsageError(f"--option {item!r}: write it as key=value, e.g. foreach=False")
         options[key.strip()] = value
     return options or None
+

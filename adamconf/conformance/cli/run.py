@@ -9,6 +9,7 @@ from adamconf.conformance.cli.common import (
     EXIT_NO_VERDICT,
     EXIT_NONCONFORMING,
     EXIT_OK,
+    add_generic,
     add_selection,
     parse_options,
     regressions_folder,
@@ -44,11 +45,6 @@ def add_parser(sub) -> None:
                    help="run the backend's worker on this interpreter (a virtual environment "
                         "where its framework is installed; it needs adamconf and numpy "
                         "there); per backend: a [python] table in ./adamconf.toml")
-    b.add_argument("--option", "-o", dest="options", action="append", default=[],
-                   metavar="KEY=VALUE",
-                   help="an extra constructor keyword for a generic backend "
-                        "(torch-optimizer:…, optax-transform:…): a Python literal where it "
-                        "parses, else a string; repeatable")
     b.add_argument("--min-judged", type=float, default=None, metavar="FRACTION",
                    help="a variant that judged (pass or fail) fewer than this fraction of its "
                         "selected cases does not conform (e.g. 0.5)")
@@ -56,16 +52,19 @@ def add_parser(sub) -> None:
                    help="skip the check of the documented ValueErrors on the constructor")
     b.add_argument("--no-identify", action="store_true",
                    help="do not look for the dialect a failing variant implements")
+    add_generic(p)
 
 
 def execute(args) -> int:
-    from adamconf.conformance.api import CheckResult, check
+    from adamconf.conformance.api import CheckResult, check, features_from_items
     from adamconf.conformance.judge.outcome import Conformance
     from adamconf.conformance.report import formats
     from adamconf.conformance.report import text as report
 
     if args.min_judged is not None and not 0.0 <= args.min_judged <= 1.0:
         raise UsageError(f"--min-judged {args.min_judged}: give a fraction between 0 and 1")
+    if args.build_timeout <= 0:
+        raise UsageError(f"--build-timeout {args.build_timeout:g}: give seconds above 0")
     from adamconf.conformance.harness.lanes import default_jobs
 
     jobs = default_jobs() if args.jobs is None else args.jobs
@@ -81,7 +80,8 @@ def execute(args) -> int:
                        validate=not args.no_validate, identify=not args.no_identify,
                        timeout=args.timeout, min_judged=args.min_judged or 0.0,
                        jobs=jobs, python=args.python, options=parse_options(args.options),
-                       progress=progress)
+                       state=args.state, features=features_from_items(args.features),
+                       build_timeout=args.build_timeout, progress=progress)
         runs.extend(result.runs)
     report.print_summary(runs, verbose=args.verbose)
     if args.json:
@@ -104,5 +104,23 @@ def execute(args) -> int:
         names = [f"{r.backend} {v}" for r in runs for v in r.no_verdict_variants()]
         print(f"adamconf: no verdict for {', '.join(names) or 'any variant'}: nothing there "
               f"could be judged (exit {EXIT_NO_VERDICT})", file=sys.stderr)
+        for why in _refusals(runs):
+            print(f"  {why}", file=sys.stderr)
         return EXIT_NO_VERDICT
     return EXIT_OK
+
+
+def _refusals(runs) -> list[str]:
+    """Why nothing could be judged: each distinct reason a case was unsupported, with how
+    many; where no case ran, what the backend said it cannot do."""
+    from collections import Counter
+
+    lines = []
+    for run in runs:
+        undecided = set(run.no_verdict_variants())
+        reasons = Counter(r.message for r in run.results
+                          if r.status == "unsupported" and r.variant.id in undecided)
+        lines += [f"{run.backend}: {why} ({n} case×variant)" for why, n in reasons.most_common()]
+        if not run.results and run.info is not None:
+            lines += [f"{run.backend}: {u.what}: {u.reason}" for u in run.info.unsupported]
+    return lines

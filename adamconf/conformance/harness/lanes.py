@@ -36,8 +36,12 @@ _LANE: dict = {}
 
 
 def repro_command(backend: str, case_id: str, variant: Variant,
-                  options: dict[str, str] | None = None) -> str:
+                  options: dict[str, str] | None = None, declared: dict | None = None) -> str:
     extra = "".join(f" --option {shlex.quote(f'{k}={v}')}" for k, v in (options or {}).items())
+    declared = declared or {}
+    if declared.get("state") and declared["state"] != "auto":
+        extra += f" --state {declared['state']}"
+    extra += "".join(f" --feature {k}={v}" for k, v in (declared.get("features") or {}).items())
     return (f"adamconf run --backend {shlex.quote(backend)} --variant {shlex.quote(variant.name)} "
             f"--device {shlex.quote(variant.device)} --dtype {variant.dtype} "
             f"--case {shlex.quote(case_id)}{extra}")
@@ -95,7 +99,8 @@ def run_lane(process, spec: str, tasks: Sequence[tuple[GoldenCase, Variant]], *,
         t1 = time.perf_counter()
         result = result_of(golden, variant, reply, identify=identify,
                            repro=repro_command(spec, golden.id, variant,
-                                               getattr(process, "options", None)))
+                                               getattr(process, "options", None),
+                                               getattr(process, "declared", None)))
         result.seconds = waited + time.perf_counter() - t1
         if not pipelined:
             in_flight = send(k + 1) if k + 1 < len(tasks) else None
@@ -113,11 +118,13 @@ def default_jobs() -> int:
         return max(os.cpu_count() or 1, 1)
 
 
-def _lane_init(spec: str, timeout: float, python: str, options: dict, parent: int) -> None:
+def _lane_init(spec: str, timeout: float, python: str, options: dict, declared: dict,
+               parent: int) -> None:
     from adamconf.conformance.harness.worker import BackendProcess, watch_parent
 
     watch_parent(parent)
-    _LANE["process"] = BackendProcess(spec, timeout, python=python, options=options)
+    _LANE["process"] = BackendProcess(spec, timeout, python=python, options=options,
+                                      declared=declared)
     _LANE["spec"] = spec
 
 
@@ -149,6 +156,7 @@ def _chunks(groups: list[list[int]], jobs: int) -> list[list[int]]:
 
 def run_parallel(spec: str, tasks: Sequence[tuple[GoldenCase, Variant]], *, jobs: int,
                  timeout: float, identify: bool, python: str, options: dict | None = None,
+                 declared: dict | None = None,
                  on_result: Callable[[int, int, CaseResult], None] | None = None
                  ) -> list[CaseResult]:
     chunks = _chunks(_groups(tasks), jobs)
@@ -157,7 +165,8 @@ def run_parallel(spec: str, tasks: Sequence[tuple[GoldenCase, Variant]], *, jobs
     context = multiprocessing.get_context("spawn")
     pool = concurrent.futures.ProcessPoolExecutor(
         max_workers=min(jobs, len(chunks)), mp_context=context, initializer=_lane_init,
-        initargs=(spec, timeout, python, dict(options or {}), os.getpid()))
+        initargs=(spec, timeout, python, dict(options or {}), dict(declared or {}),
+                  os.getpid()))
     try:
         futures = {pool.submit(_lane_run, [tasks[i] for i in chunk], identify): chunk
                    for chunk in chunks}

@@ -96,12 +96,15 @@ def _resolve(target: str):
     return factory
 
 
-def load_backend(spec: str, options: dict[str, str] | None = None) -> Backend:
+def load_backend(spec: str, options: dict[str, str] | None = None, *,
+                 state: str | None = None, features: dict[str, str] | None = None) -> Backend:
     """A backend by built-in or plug-in name, by 'package.module:factory', or a generic one:
     'torch-optimizer:package.module:Class', 'optax-transform:package.module:factory'.
 
-    The factory is called with no arguments; a class is a factory. ``options`` (``key=value``
-    strings) are extra constructor keywords, for the generic backends only.
+    The factory is called with no arguments; a class is a factory. For the generic backends
+    only: ``options`` (``key=value`` strings) are extra constructor keywords, ``state`` how
+    the state is compared (``auto``, ``compare``, ``ignore``), ``features`` what the class or
+    factory fixes (``{'amsgrad': 'always'}``).
     """
     # generic backends: prefix → the factory called with (target, options)
     generic = {"torch-optimizer": "adamconf.adapters.torch_optimizer:torch_optimizer_backend",
@@ -128,14 +131,20 @@ def load_backend(spec: str, options: dict[str, str] | None = None) -> Backend:
             raise UnknownBackend(f"cannot find package {top!r} for backend spec {spec!r}; is "
                                  "it installed, or on PYTHONPATH?")
         try:
-            backend = _resolve(generic[prefix])(rest, options)
-        except ValueError as exc:  # a malformed option
+            backend = _resolve(generic[prefix])(rest, options, state=state or "auto",
+                                                features=features)
+        except ValueError as exc:  # a malformed option, state or feature
             raise UnknownBackend(f"backend spec {spec!r}: {exc}") from None
         target = spec
     else:
         if options:
             raise UnknownBackend(f"backend {spec!r} takes no options (only the generic "
                                  "torch-optimizer:… and optax-transform:… backends do)")
+        if features or state not in (None, "auto"):
+            given = "--feature" if features else f"--state {state}"
+            raise UnknownBackend(f"backend {spec!r} takes no {given}: its adapter knows what "
+                                 "its state holds and which features it has (only the generic "
+                                 "torch-optimizer:… and optax-transform:… backends are told)")
         names = known_backends()
         target = names.get(spec, spec if ":" in spec else None)
         if target is None:

@@ -30,7 +30,12 @@ from adamconf.conformance.harness.registry import (
     known_backends,
     load_backend,
 )
-from adamconf.conformance.harness.worker import DEFAULT_TIMEOUT, BackendProcess, ReplyKind
+from adamconf.conformance.harness.worker import (
+    DEFAULT_BUILD_TIMEOUT,
+    DEFAULT_TIMEOUT,
+    BackendProcess,
+    ReplyKind,
+)
 from adamconf.conformance.judge.identify import identify_variants
 from adamconf.conformance.judge.outcome import (
     CaseResult,
@@ -57,25 +62,32 @@ INVALID_HYPERPARAMETERS: list[tuple[str, str, dict]] = [
 
 def probe_backend(spec: str, timeout: float = 180.0, *, require_installed: bool = True,
                   python: str | None = None, options: dict[str, str] | None = None,
+                  declared: dict | None = None,
+                  build_timeout: float = DEFAULT_BUILD_TIMEOUT,
+                  notify: Callable[[str], None] | None = None,
                   meanwhile: Callable[[], Any] | None = None
                   ) -> tuple[BackendInfo, BackendProcess]:
     """Start the backend's worker and probe it: (info, the running worker).
 
     ``meanwhile`` is called while the worker starts (it imports its framework on another
-    core): loading the corpus there costs a run nothing. A UsageError names the fix: an
-    unknown name, a bad 'module:factory', a worker that cannot start, a framework that is
-    not installed.
+    core): loading the corpus there costs a run nothing. ``declared``: a generic backend's
+    ``state`` mode and ``features``. A first-use build (DeepSpeed's kernel) runs as the worker
+    starts, within ``build_timeout``, and ``notify`` gets a line when it starts and ends. A
+    UsageError names the fix: an unknown name, a bad 'module:factory', an option the
+    constructor does not take, a worker that cannot start, a framework that is not installed.
     """
     names = known_backends()
     if spec not in names and ":" not in spec:
         raise UsageError(f"unknown backend {spec!r}; known: {', '.join(sorted(names))}, or give "
                          "a third-party one as 'package.module:factory'")
-    if (":" in spec or options) and python is None:
+    declared = {k: v for k, v in (declared or {}).items() if v}
+    if (":" in spec or options or declared) and python is None:
         try:  # resolve here too, so a typo is one clear message and not a worker error
-            load_backend(spec, options)
+            load_backend(spec, options, **declared)
         except UnknownBackend as exc:
             raise UsageError(str(exc)) from None
-    process = BackendProcess(spec, timeout, python=python, options=options)
+    process = BackendProcess(spec, timeout, python=python, options=options, declared=declared,
+                             build_timeout=build_timeout, notify=notify)
     failed = process.send("probe")
     if meanwhile is not None and failed is None:
         try:
@@ -85,6 +97,9 @@ def probe_backend(spec: str, timeout: float = 180.0, *, require_installed: bool 
             raise
     reply = failed if failed is not None else process.receive()
     hint = INSTALL_HINTS.get(spec, "")
+    if reply.kind is ReplyKind.USAGE:
+        process.close()
+        raise UsageError(f"backend {spec!r}: {reply.message}")
     if not reply.ok:
         process.close()
         where = f" with {python}" if python else ""
@@ -99,33 +114,49 @@ def probe_backend(spec: str, timeout: float = 180.0, *, require_installed: bool 
 
 
 def choose_variants(info: BackendInfo, spec: str, names: Sequence[str] = (),
-                    devices: Sequence[str] = (), dtypes: Sequence[str] = ()) -> list[Variant]:
+                    devices: Sequence[str] = (), dtypes: Sequence[str] = (), *,
+                    allow_none: bool = False) -> list[Variant]:
     """The backend's variants for a --variant/--device/--dtype choice; a UsageError names the
-    valid ones."""
+    valid ones. Where the choice holds only variants the backend refused, those: each of
+    their cases is unsupported with the library's reason, and the run has no verdict (exit
+    3, reports written) — a refusal is a verdict, not a usage error. Where the backend offers
+    no variant at all and nothing was chosen: nothing with ``allow_none`` (a run of no case,
+    with no verdict), else a UsageError with its reasons."""
     try:
         variants = select_variants(info, names=names, devices=devices, dtypes=dtypes)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if not variants:
+    if not variants and (names or devices or dtypes):
         raise UsageError(f"backend {spec!r} has no variant with that combination of "
                          f"--variant/--device/--dtype; 'adamconf backends -b {spec}' lists them")
+    if not variants and not allow_none:
+        reasons = "; ".join(f"{u.what}: {u.reason}" for u in info.unsupported)
+        raise UsageError(f"backend {spec!r} offers no variant here"
+                         + (f" ({reasons})" if reasons else ""))
     return variants
 
 
 def select_variants(info: BackendInfo, *, names: Sequence[str] = (), devices: Sequence[str] = (),
                     dtypes: Sequence[str] = ()) -> list[Variant]:
-    """The backend's variants filtered by name, device and dtype; ValueError names the valid."""
+    """The backend's variants filtered by name, device and dtype, or, where none it runs
+    matches, the refused variants that do; ValueError names the valid values (of both)."""
+    refused = [r.variant for r in getattr(info, "refused", ())]
+    every = list(info.variants) + [v for v in refused if v not in info.variants]
     for label, wanted, valid in (
-            ("variant", names, sorted({v.name for v in info.variants})),
-            ("device", devices, sorted({v.device for v in info.variants})),
-            ("dtype", dtypes, sorted({v.dtype for v in info.variants}))):
+            ("variant", names, sorted({v.name for v in every})),
+            ("device", devices, sorted({v.device for v in every})),
+            ("dtype", dtypes, sorted({v.dtype for v in every}))):
         unknown = [w for w in wanted if w not in valid]
         if unknown:
             raise ValueError(f"unknown {label} {', '.join(map(repr, unknown))} for backend "
                              f"{info.name}; valid: {', '.join(valid) or '(none)'}")
-    return [v for v in info.variants
-            if (not names or v.name in names) and (not devices or v.device in devices)
-            and (not dtypes or v.dtype in dtypes)]
+
+    def chosen(variants: Sequence[Variant]) -> list[Variant]:
+        return [v for v in variants
+                if (not names or v.name in names) and (not devices or v.device in devices)
+                and (not dtypes or v.dtype in dtypes)]
+
+    return chosen(info.variants) or chosen(refused)
 
 
 def plan(corpus: Sequence[GoldenCase], variants: Sequence[Variant],

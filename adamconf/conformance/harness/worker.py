@@ -4,6 +4,14 @@ The backend lives in a worker process (``spawn``), so a segfault, an abort or a 
 framework becomes an ``error`` reply and the run goes on with a fresh worker. The worker
 imports only the adapter layer and numpy — never the reference or the judge — so it can
 run in another Python environment, and the implementation under test never sees the spec.
+
+A backend that builds something at first use (DeepSpeed compiles its CPU Adam kernel) builds
+it as the worker starts, before its probe, in a phase of its own: the worker says what it
+builds (a ``building`` message, before any reply), the parent waits for it within the build
+budget (``build_timeout``), not the per-case timeout, and a build it stops (the budget spent,
+Ctrl-C) is stopped with SIGTERM first, so that the build's own clean-up runs, and then has the
+locks it held cleared where no process holds them any more: a stopped build never leaves a
+lock that stalls the next run.
 """
 
 from __future__ import annotations
@@ -15,18 +23,28 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 import numpy as np
 
-from adamconf.adapters.base import CaseSetup, UnsupportedFeature, Variant
+from adamconf.adapters.base import (
+    BackendUsageError,
+    CaseSetup,
+    FirstUseBuild,
+    UnsupportedFeature,
+    Variant,
+    error_reason,
+)
 
 __all__ = ["BackendProcess", "InProcessBackend", "Reply", "ReplyKind", "DEFAULT_TIMEOUT",
-           "RECYCLE_AFTER", "RECYCLE_GROWTH", "RECYCLE_TOTAL"]
+           "DEFAULT_BUILD_TIMEOUT", "RECYCLE_AFTER", "RECYCLE_GROWTH", "RECYCLE_TOTAL"]
 
 DEFAULT_TIMEOUT = 300.0
+# a first-use build (DeepSpeed's CPU Adam: 2–4 minutes on two cores) gets its own budget
+DEFAULT_BUILD_TIMEOUT = 900.0
 # A worker is replaced once it has grown by this much since it was ready, or holds this
 # much in all (frameworks that compile a graph per optimizer keep every graph); where its
 # memory cannot be read, after RECYCLE_AFTER requests.
@@ -40,6 +58,9 @@ class ReplyKind(str, Enum):
     UNSUPPORTED = "unsupported"  # message: the backend's reason
     RAISED = "raised"            # the backend raised: message, traceback, exception type
     ERROR = "error"              # the worker died, timed out or could not load the backend
+    USAGE = "usage"              # the backend cannot be given what the user asked (message)
+    BUILDING = "building"        # not a reply: a first-use build starts (value: FirstUseBuild)
+    BUILT = "built"              # not a reply: it ended (value: seconds; message: why it failed)
 
     def __str__(self) -> str:
         return self.value
@@ -107,6 +128,8 @@ def _answer(backend, request: tuple) -> Reply:
         return Reply(ReplyKind.ERROR, message=f"unknown request {kind!r}")
     except UnsupportedFeature as exc:
         return Reply(ReplyKind.UNSUPPORTED, message=str(exc))
+    except BackendUsageError as exc:
+        return Reply(ReplyKind.USAGE, message=str(exc))
     except Exception as exc:
         return Reply(ReplyKind.RAISED, message=f"{type(exc).__name__}: {exc}",
                      traceback=traceback.format_exc(), exception_type=type(exc).__name__,
@@ -136,16 +159,44 @@ def watch_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="adamconf-parent-watch", daemon=True).start()
 
 
-def _serve(conn, spec: str, options: dict[str, str] | None = None) -> None:
+def first_use_build(backend, notify) -> None:
+    """Build what the backend builds at first use, where it has something to build here,
+    telling ``notify`` before (a BUILDING message) and after (BUILT). A failed build is the
+    backend's to report (its probe says why); it is not raised here."""
+    describe = getattr(backend, "first_use_build", None)
+    if describe is None:
+        return
+    try:
+        pending = describe()
+    except Exception:  # what it cannot even describe, its probe reports
+        return
+    if not isinstance(pending, FirstUseBuild):
+        return
+    notify(Reply(ReplyKind.BUILDING, pending))
+    started = time.monotonic()
+    failed = ""
+    try:
+        backend.build()
+    except Exception as exc:
+        failed = error_reason(exc)
+    notify(Reply(ReplyKind.BUILT, round(time.monotonic() - started, 1), message=failed))
+
+
+def _serve(conn, spec: str, options: dict[str, str] | None = None,
+           declared: dict | None = None) -> None:
     import dataclasses
 
     from adamconf.adapters.memory import rss_bytes
     from adamconf.conformance.harness.registry import load_backend
 
+    usage = None
     try:
-        backend = load_backend(spec, options)
+        backend = load_backend(spec, options, **(declared or {}))
+        first_use_build(backend, conn.send)
         backend.probe()  # a restarted worker knows what its backend refuses, as the first did
         load_error = None
+    except BackendUsageError as exc:
+        backend, load_error, usage = None, str(exc), str(exc)
     except Exception as exc:
         backend, load_error = None, f"{type(exc).__name__}: {exc}"
     ready = rss_bytes()
@@ -156,6 +207,9 @@ def _serve(conn, spec: str, options: dict[str, str] | None = None) -> None:
             return
         if request[0] == "stop":
             return
+        if usage is not None:
+            conn.send(Reply(ReplyKind.USAGE, message=usage))
+            continue
         if backend is None:
             conn.send(Reply(ReplyKind.ERROR,
                             message=f"could not load backend {spec!r}: {load_error}"))
@@ -173,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fd", type=int, required=True)
     parser.add_argument("--parent", type=int, required=True)
     parser.add_argument("--options", default="{}", help="a JSON object of key=value options")
+    parser.add_argument("--declared", default="{}",
+                        help="a JSON object: a generic backend's state mode and features")
     parser.add_argument("spec")
     args = parser.parse_args(argv)
     watch_parent(args.parent)
@@ -181,11 +237,24 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl-C reaches the whole process group; it is the parent's to handle: it stops the
     # run, reports what it has, and closes this worker (stop, then kill after 5 s)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # SIGTERM (the parent stopping a first-use build) unwinds: a build's own clean-up runs
+    # (torch's extension builder removes its lock in a finally, and kills its compiler)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     extra = os.environ.get(_SYS_PATH_ENV)
     if extra:  # the parent's import path, so 'module:factory' resolves as it did there
         sys.path[:0] = [p for p in extra.split(os.pathsep) if p not in sys.path]
-    _serve(Connection(args.fd), args.spec, json.loads(args.options) or None)
+    _serve(Connection(args.fd), args.spec, json.loads(args.options) or None,
+           json.loads(args.declared) or None)
     return 0
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    # a build's tool (ninja) first, so that it stops the compilers it runs: killed by the
+    # unwinding below, it would leave them compiling, orphaned
+    from adamconf.adapters.buildlock import stop_children
+
+    stop_children()
+    raise SystemExit(128 + signum)
 
 
 _SYS_PATH_ENV = "ADAMCONF_WORKER_SYS_PATH"
@@ -205,16 +274,26 @@ class BackendProcess:
     """A backend in a worker process (optionally another Python environment's interpreter);
     restarted after a crash or a timeout."""
 
+    #: seconds a first-use build stopped with SIGTERM has to unwind before it is killed
+    build_stop_grace = 10.0
+
     def __init__(self, spec: str, timeout: float = DEFAULT_TIMEOUT,
                  recycle_after: int = RECYCLE_AFTER, python: str | None = None,
-                 options: dict[str, str] | None = None) -> None:
+                 options: dict[str, str] | None = None, declared: dict | None = None,
+                 build_timeout: float = DEFAULT_BUILD_TIMEOUT,
+                 notify: Callable[[str], None] | None = None) -> None:
         self.spec, self.timeout, self.recycle_after = spec, timeout, recycle_after
         self.python = python or sys.executable
         self.options = dict(options or {})
+        # a generic backend's state mode and declared features: {"state": …, "features": {…}}
+        self.declared = {k: v for k, v in (declared or {}).items() if v}
+        self.build_timeout = build_timeout
+        self.notify = notify  # told when a first-use build starts and ends (a progress line)
         self._process: subprocess.Popen | None = None
         self._conn = None
         self._served = 0
         self._grown = False  # the last reply said the worker is past its memory limits
+        self._building: FirstUseBuild | None = None  # the worker's first-use build, running
 
     def _start(self) -> None:
         from multiprocessing.connection import Connection
@@ -225,7 +304,8 @@ class BackendProcess:
             self._process = subprocess.Popen(
                 [self.python, "-m", "adamconf.conformance.harness.worker",
                  "--fd", str(theirs.fileno()), "--parent", str(os.getpid()),
-                 "--options", json.dumps(self.options), self.spec],
+                 "--options", json.dumps(self.options), "--declared",
+                 json.dumps(self.declared), self.spec],
                 pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
         except OSError as exc:
             ours.close()
@@ -238,7 +318,14 @@ class BackendProcess:
         return self._process is not None and self._process.poll() is None
 
     def _kill(self) -> None:
+        building, self._building = self._building, None
         if self._process is not None:
+            if self._process.poll() is None and building is not None:
+                self._process.terminate()  # a build unwinds: its own clean-up runs
+                try:
+                    self._process.wait(self.build_stop_grace)
+                except subprocess.TimeoutExpired:
+                    pass
             if self._process.poll() is None:
                 self._process.kill()
             try:
@@ -248,6 +335,15 @@ class BackendProcess:
         if self._conn is not None:
             self._conn.close()
         self._process, self._conn = None, None
+        if building is not None:
+            from adamconf.adapters.buildlock import clear_stale
+
+            for path in clear_stale(building.locks):
+                self._tell(f"removed the lock {path}, left by the build that was stopped")
+
+    def _tell(self, line: str) -> None:
+        if self.notify is not None:
+            self.notify(line)
 
     def send(self, *message) -> Reply | None:
         """Send a request without waiting (pipelining); None, or an ERROR reply where the
@@ -269,17 +365,39 @@ class BackendProcess:
         return None
 
     def receive(self, timeout: float | None = None) -> Reply:
-        """The reply to the oldest request sent; an ERROR reply after a crash or a timeout."""
+        """The reply to the oldest request sent; an ERROR reply after a crash or a timeout.
+        A first-use build the worker announces is waited for within ``build_timeout``, then
+        the request's own timeout starts again."""
         timeout = self.timeout if timeout is None else timeout
-        try:
-            if not self._conn.poll(timeout):
-                self._kill()
-                return Reply(ReplyKind.ERROR, message=f"timed out after {timeout:g} s (the "
-                             "backend process was killed; raise --timeout if the case is "
-                             "just slow)")
-            reply = self._conn.recv()
-        except (EOFError, OSError, BrokenPipeError):
-            return self._died()
+        while True:
+            building = self._building
+            wait = self.build_timeout if building is not None else timeout
+            try:
+                if not self._conn.poll(wait):
+                    self._kill()
+                    if building is not None:
+                        return Reply(ReplyKind.ERROR, message=(
+                            f"the first-use build of {building.what} did not finish within "
+                            f"{wait:g} s; it was stopped, and no lock of it is left (raise "
+                            "--build-timeout where the build is just slow)"))
+                    return Reply(ReplyKind.ERROR, message=f"timed out after {timeout:g} s (the "
+                                 "backend process was killed; raise --timeout if the case is "
+                                 "just slow)")
+                reply = self._conn.recv()
+            except (EOFError, OSError, BrokenPipeError):
+                return self._died()
+            if reply.kind is ReplyKind.BUILDING:
+                self._building = reply.value
+                self._tell(f"{self.spec}: building {reply.value.what} at first use (up to "
+                           f"{self.build_timeout:g} s, --build-timeout) …")
+                continue
+            if reply.kind is ReplyKind.BUILT:
+                self._building = None
+                self._tell(f"{self.spec}: " + (f"the build failed after {reply.value:g} s: "
+                                               f"{reply.message}" if reply.message
+                                               else f"built in {reply.value:g} s"))
+                continue
+            break
         if reply.rss is not None:
             self._served = 0  # its memory is known: that, not the count, decides
             self._grown = (reply.rss > RECYCLE_TOTAL or (
@@ -340,15 +458,37 @@ class InProcessBackend:
     """A backend object answered in this process, with BackendProcess's interface: no crash
     isolation and no timeout, but breakpoints and tracebacks work (for debugging an Adam)."""
 
-    def __init__(self, backend) -> None:
+    def __init__(self, backend, notify: Callable[[str], None] | None = None) -> None:
         self.backend = backend
         self.timeout = None
+        self.notify = notify
         self._pending: list[Reply] = []
+        self._built = False
+
+    def _build(self) -> None:
+        """The first-use build, as a worker runs it before its first answer (no budget)."""
+        if self._built:
+            return
+        self._built = True
+
+        def tell(reply: Reply) -> None:
+            if self.notify is None:
+                return
+            name = getattr(self.backend, "name", "backend")
+            if reply.kind is ReplyKind.BUILDING:
+                self.notify(f"{name}: building {reply.value.what} at first use …")
+            else:
+                self.notify(f"{name}: " + (f"the build failed: {reply.message}" if reply.message
+                                           else f"built in {reply.value:g} s"))
+
+        first_use_build(self.backend, tell)
 
     def request(self, *message, timeout: float | None = None) -> Reply:
+        self._build()
         return _answer(self.backend, message)
 
     def send(self, *message) -> None:
+        self._build()
         self._pending.append(_answer(self.backend, message))
 
     def receive(self, timeout: float | None = None) -> Reply:

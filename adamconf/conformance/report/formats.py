@@ -89,6 +89,8 @@ def write_junit(path: Path, runs: list[RunResult]) -> None:
             for key, value in (("conformance", decision.conformance.value),
                                ("judged", decision.judged), ("selected", decision.selected)):
                 ET.SubElement(props, "property", name=key, value=str(value))
+            for note in (run.info.notes if run.info is not None else []):
+                ET.SubElement(props, "property", name="note", value=note)
             verdict = ET.SubElement(suite, "testcase", classname=f"{run.backend}.{vid}",
                                     name="[verdict]", time="0")
             if verdict_failed:

@@ -56,7 +56,9 @@ CELL_ORDER = (
     ("error", "error", "no failure, but some case crashed, hung or could not be judged"),
     ("inconclusive", "inconclusive", "no failure or error, but the bound could not decide "
      "some case (never counted as a pass)"),
-    ("unsupported", "unsupported", "the rest passed, but the variant cannot express some case"),
+    ("conforms (n of N judged; u unsupported)", "pass", "every case that could run passes, "
+     "and the variant cannot express the u others (it conforms on what it can express)"),
+    ("unsupported", "unsupported", "the variant cannot express any case of this feature"),
     ("conforms", "pass", "every case passes"),
     ("—", "none", "no case of this feature ran on this variant"),
 )
@@ -105,9 +107,15 @@ def cell_word(results: Sequence[CaseResult]) -> tuple[str, str]:
         if cover:
             return "dialects " + " + ".join(cover), "dialect"
         return "fails", "fail"
-    for status in ("error", "inconclusive", "unsupported"):
+    for status in ("error", "inconclusive"):
         if status in statuses:
             return status, status
+    if "pass" in statuses and "unsupported" in statuses:  # every judged case passed
+        judged = sum(r.status == "pass" for r in results)
+        return (f"conforms ({judged} of {len(results)} judged; {len(results) - judged} "
+                "unsupported)", "pass")
+    if "unsupported" in statuses:
+        return "unsupported", "unsupported"
     return "conforms", "pass"
 
 
@@ -313,13 +321,15 @@ def _header(runs: Sequence[RunResult], created: str) -> list[str]:
         devices = ", ".join(info.devices) if info and info.devices else "?"
         settings = ", ".join(f"{k} {v}" for k, v in run.settings.items()
                              if k != "pid" and v is not None)
-        verdict = ("<span class='banner pass'>CONFORMS</span>" if run.conforms
-                   else "<span class='banner fail'>DOES NOT CONFORM</span>")
+        css = {"conforms": "pass", "does not conform": "fail"}.get(run.conformance.value,
+                                                                   "inconclusive")
+        verdict = f"<span class='banner {css}'>{_e(run.conformance.value.upper())}</span>"
         counts = ", ".join(f"{v} {k}" for k, v in run.counts().items() if v)
+        notes = "".join(f"<br>note: {_e(note)}" for note in (info.notes if info else []))
         rows.append((f"backend {run.backend}",
                      f"{verdict} {_e(counts)} in {run.seconds:.1f} s<br>"
                      f"versions: {_e(versions or 'unknown')}; devices: {_e(devices)}"
-                     + (f"; {_e(settings)}" if settings else "")))
+                     + (f"; {_e(settings)}" if settings else "") + notes))
     body = "".join(f"<tr><td>{_e(k)}</td><td>{v}</td></tr>" for k, v in rows)
     return [f"<table class='meta'>{body}</table>"]
 

@@ -36,10 +36,11 @@ def header_lines(run: RunResult) -> list[str]:
     info = run.info
     versions = ", ".join(f"{k} {v}" for k, v in (info.versions if info else {}).items())
     devices = ", ".join(info.devices) if info else "?"
+    notes = [f"note: {note}" for note in (getattr(info, "notes", None) or [])]
     return [f"adamconf {__version__} — backend {run.backend} ({versions or 'version unknown'}); "
             f"devices: {devices}",
             f"reference: {describe_reference()}; python {platform.python_version()}, "
-            f"numpy {np.__version__}"]
+            f"numpy {np.__version__}", *notes]
 
 
 class Progress:
@@ -49,6 +50,13 @@ class Progress:
         self.stream, self.enabled = stream or sys.stderr, enabled
         self.tty = self.stream.isatty()
         self.counts = {s: 0 for s in STATUSES}
+
+    def note(self, line: str) -> None:
+        """A line of its own (a first-use build starting, ending), between progress lines."""
+        if not self.enabled:
+            return
+        self.stream.write(("\r\033[K" if self.tty else "") + f"  {line}\n")
+        self.stream.flush()
 
     def __call__(self, done: int, total: int, result) -> None:
         self.counts[result.status] += 1
