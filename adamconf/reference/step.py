@@ -146,7 +146,8 @@ def step_constants(number: Callable, power: Callable, sqrt: Callable, problem: P
                 decay_factor = one - number(cfg.lr) * wd  # the constructor's lr
             elif dialect.weight_decay_mode == "decoupled-lr-ratio":
                 # λ·γ_t/γ_max; a group whose lr is always 0 leaves the ratio 1
-                ratio = lr / number(group.max_lr) if group.max_lr else one
+                top = max([cfg.lr, *(() if group.lrs is None else group.lrs)])  # Group.max_lr
+                ratio = lr / number(float(top)) if top else one
                 decay_factor = one - ratio * wd
             else:
                 decay_factor = one - lr * wd
@@ -154,10 +155,11 @@ def step_constants(number: Callable, power: Callable, sqrt: Callable, problem: P
                 cfg.amsgrad and dialect.amsgrad_mode == "paper")
             bc1 = one if bias_off else one - power(beta1, t)
             bc2 = one if bias_off else one - power(beta2, t)
-            if cfg.held_one_minus_betas is None:
+            held = getattr(cfg, "held_one_minus_betas", None)  # a configuration held rounded
+            if held is None:
                 omb1, omb2 = one - beta1, one - beta2
             else:  # held apart from the rounded β (a rounded problem: see dialects)
-                omb1, omb2 = (number(x) for x in cfg.held_one_minus_betas)
+                omb1, omb2 = (number(x) for x in held)
             row.append(StepConstants(
                 lr=lr, beta1=beta1, beta2=beta2, one_minus_beta1=omb1,
                 one_minus_beta2=omb2, eps=number(cfg.eps), weight_decay=wd,
