@@ -315,19 +315,17 @@ def _run_property(backend_name: str, process, variant, settings_kwargs: dict,
 # --- invalid hyperparameters -------------------------------------------------------------
 
 def _documented_invalid():
+    """The documented clauses (:data:`.config.DOCUMENTED_ERRORS`), as drawn arguments."""
     from adamconf.conformance.corpus.strategies import InvalidHyperparameters
-    from adamconf.conformance.harness.runner import INVALID_HYPERPARAMETERS
-    from adamconf.reference.config import DEFAULTS
+    from adamconf.reference.config import DOCUMENTED_ERRORS
 
     out = []
-    for parameter, _, override in INVALID_HYPERPARAMETERS:
-        kwargs = {**DEFAULTS, **override, "amsgrad": False, "maximize": False}
-        value = override.get(parameter.split("[")[0])
-        if parameter.startswith("betas"):
-            value = override["betas"][int(parameter[6])]
-        if parameter == "lr" and not isinstance(value, (int, float)):
+    for error in DOCUMENTED_ERRORS:
+        kwargs = {**error.hyperparameters, "amsgrad": False, "maximize": False}
+        parameter = error.parameter
+        if parameter == "lr" and not isinstance(error.value, (int, float)):
             parameter = "lr type"
-        out.append(InvalidHyperparameters(parameter, value, kwargs))
+        out.append(InvalidHyperparameters(parameter, error.value, kwargs))
     return out
 
 
