@@ -298,11 +298,11 @@ class FuzzItem(pytest.Function):
 def _fuzz_items(session, state) -> list[FuzzItem]:
     from hypothesis import HealthCheck, settings
 
+    from adamconf.conformance.harness.campaign import StatsFile
     from adamconf.conformance.harness.fuzz_property import (
         FAILING,
         RAISES,
         SearchSpace,
-        StatsFile,
         evaluate,
         fuzz_test,
         is_final_run,

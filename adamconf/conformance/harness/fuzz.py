@@ -55,7 +55,6 @@ from typing import Any, TextIO
 
 from adamconf.conformance.harness.fuzz_property import (
     FAILING,
-    OUTCOMES,
     RAISES,
     SearchSpace,
     describe_case,
@@ -68,7 +67,7 @@ from adamconf.conformance.harness.fuzz_property import (
 
 __all__ = ["FuzzSettings", "run", "default_database_path", "FuzzStats", "Finding",
            "InvalidFinding", "DEFAULT_MAX_EXAMPLES", "INVALID_PHASE_EXAMPLES", "ENGINES",
-           "OUTCOMES", "FAILING"]
+           "FAILING"]
 
 ENGINES = ("auto", "hypofuzz", "jobs")
 

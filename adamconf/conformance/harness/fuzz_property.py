@@ -23,22 +23,20 @@ that any of them saved is replayed first by all the others, on this machine or a
 
 from __future__ import annotations
 
-import json
-import os
-import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-__all__ = ["OUTCOMES", "FAILING", "Failure", "BackendError", "HarnessError", "RAISES",
-           "SearchSpace", "property_name", "node_id", "fuzz_test", "database_key",
-           "saved_failures", "evaluate", "describe_case", "is_final_run", "StatsFile", "read_stats",
-           "PropertyTally"]
+from adamconf.conformance.judge.outcome import Status
 
-OUTCOMES = ("pass", "inconclusive", "unsupported", "fail", "error", "harness")
-FAILING = ("fail", "error", "harness")
+__all__ = ["HARNESS", "FAILING", "Failure", "BackendError", "HarnessError", "RAISES",
+           "SearchSpace", "property_name", "node_id", "fuzz_test", "database_key",
+           "saved_failures", "evaluate", "describe_case", "is_final_run"]
+
+# An example ends as a case's Status (its value: "pass", "fail", …) or, where the reference
+# or the judge failed, as "harness": a bug in adamconf, which no case result can be.
+HARNESS = "harness"
+FAILING = (Status.FAIL.value, Status.ERROR.value, HARNESS)
 
 
 class Failure(AssertionError):
@@ -54,8 +52,9 @@ class HarnessError(AssertionError):
     """The reference or the judge failed: a bug in adamconf, shrunk for its own sake."""
 
 
-RAISES: dict[str, type[AssertionError]] = {"fail": Failure, "error": BackendError,
-                                           "harness": HarnessError}
+RAISES: dict[str, type[AssertionError]] = {Status.FAIL.value: Failure,
+                                           Status.ERROR.value: BackendError,
+                                           HARNESS: HarnessError}
 
 
 @dataclass(frozen=True)
@@ -172,14 +171,14 @@ def evaluate(case, variant, process) -> tuple[str, str, Any]:
     # Judged against the ball engine's trajectory: every value proven correctly rounded,
     # several times faster than mpmath (the saved regression case gets mpmath's, certified)
     if trouble is not None:
-        return "harness", f"the reference failed: {type(trouble).__name__}: {trouble}", observed
+        return HARNESS, f"the reference failed: {type(trouble).__name__}: {trouble}", observed
     golden = GoldenCase(case, reference, reference.precision)
     try:
         result = judge_case(golden, variant, observed, identify=False)
     except ValueError as exc:  # a malformed trajectory (shapes) is the backend's error
         return "error", f"could not judge the backend's output: {exc}", observed
     except Exception as exc:
-        return "harness", f"the judge failed: {type(exc).__name__}: {exc}", observed
+        return HARNESS, f"the judge failed: {type(exc).__name__}: {exc}", observed
     return result.status.value, result.message, observed
 
 
@@ -201,75 +200,3 @@ def describe_case(case) -> list[str]:
     if problem.initial_state is not None:
         lines.append(f"    resumed at step {problem.initial_state.step}")
     return lines
-
-
-# --- counting, across the processes of a campaign ------------------------------------------
-
-class StatsFile:
-    """This process's outcome counts per property, written to ``folder/<pid>.json``
-    (atomically, at most every ``period`` seconds) for ``adamconf fuzz`` to add up the
-    workers of a HypoFuzz campaign, which runs them where it cannot see."""
-
-    def __init__(self, folder: Path | str, period: float = 0.5) -> None:
-        self.path = Path(folder) / f"{os.getpid()}.json"
-        self.period = period
-        self.properties: dict[str, dict] = {}
-        self._written = 0.0
-
-    def record(self, name: str, outcome: str, started: float) -> None:
-        """One example of the property ``name`` ended with ``outcome``; it had started at
-        ``started`` (``time.time()``)."""
-        now = time.time()
-        entry = self.properties.setdefault(name, {"counts": {}, "first": started, "last": now})
-        counts = entry["counts"]
-        first_failure = outcome in FAILING and not any(counts.get(k) for k in FAILING)
-        counts[outcome] = counts.get(outcome, 0) + 1
-        entry["last"] = now
-        if now - self._written >= self.period or first_failure:  # a failure is news at once
-            self.flush()
-
-    def flush(self) -> None:
-        self._written = time.time()
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        try:
-            tmp.write_text(json.dumps({"pid": os.getpid(), "properties": self.properties}))
-            os.replace(tmp, self.path)
-        except OSError:
-            pass  # the campaign is being stopped and its folder removed
-
-
-@dataclass
-class PropertyTally:
-    """One property's counts over every process of a campaign: ``first`` is the time
-    (``time.time()``) the first example any process ran started, ``last`` when the last one
-    counted ended, so the rate is examples over the span the workers fuzzed."""
-
-    counts: Counter
-    first: float
-    last: float
-
-    @property
-    def examples(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def failing(self) -> int:
-        return sum(self.counts[k] for k in FAILING)
-
-
-def read_stats(folder: Path | str) -> dict[str, PropertyTally]:
-    """Every process's :class:`StatsFile` in ``folder`` added up, by property name."""
-    tallies: dict[str, PropertyTally] = {}
-    for path in sorted(Path(folder).glob("*.json")):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue  # being replaced right now: the next read has it
-        for name, entry in data.get("properties", {}).items():
-            tally = tallies.get(name)
-            if tally is None:
-                tally = tallies[name] = PropertyTally(Counter(), entry["first"], entry["last"])
-            tally.counts.update(entry["counts"])
-            tally.first = min(tally.first, entry["first"])
-            tally.last = max(tally.last, entry["last"])
-    return tallies
