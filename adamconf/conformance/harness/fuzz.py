@@ -113,7 +113,7 @@ def run(args: FuzzSettings, *, stats: list[FuzzStats] | None = None) -> int:
     if note:  # never a silent fallback: said even with --quiet
         sys.stderr.write(f"adamconf fuzz: {note}\n")
     database, database_text, database_shown = database_for(
-        args.database, none=args.no_database)
+        args.database, none=args.database_off)
     settings_kwargs = settings_for(max_examples, args.derandomize, database)
 
     info, process = probe_backend(args.backend, args.timeout)
@@ -239,7 +239,7 @@ def fuzz_job(args: FuzzSettings, job: int, variant_ids: list[str], share: int,
         info, process = probe_backend(args.backend, args.timeout)
         process.timeout = args.timeout
         by_id = {v.id: v for v in info.variants}
-        database, _, _ = database_for(args.database, none=args.no_database)
+        database, _, _ = database_for(args.database, none=args.database_off)
         results = FuzzResults()
         fuzz_variants(info.name, process, [by_id[v] for v in variant_ids], args,
                       settings_for(share, args.derandomize, database),

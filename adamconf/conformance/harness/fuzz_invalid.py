@@ -101,8 +101,9 @@ def check_invalid(process, variants, *, examples: int, settings_kwargs: dict,
         # "unsupported": the variant cannot build an optimizer here at all; nothing to judge
 
     for variant in keys:
-        kwargs = {**settings_kwargs, "max_examples": max(examples, 1),
-                  "database": InMemoryExampleDatabase()}
+        # nothing is kept; and hypothesis refuses any database for a derandomized test
+        database = None if settings_kwargs["derandomize"] else InMemoryExampleDatabase()
+        kwargs = {**settings_kwargs, "max_examples": max(examples, 1), "database": database}
         test = hypothesis_settings(**kwargs)(given(invalid_hyperparameters(variant.dtype))(
             _checker(check_one, variant)))
         if seed is not None:

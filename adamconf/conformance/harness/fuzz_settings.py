@@ -74,6 +74,10 @@ class FuzzSettings:
                              "it needs one (leave out --no-database)")
         if self.replay and self.invalid:
             raise UsageError("--replay and --invalid exclude each other")
+        if self.derandomize and (self.database is not None or self.replay):
+            raise UsageError("--derandomize draws the same examples on every run, and "
+                             "hypothesis keeps no example database for it: leave out "
+                             "--database and --replay")
         if self.dashboard is not None:
             if not 0 <= self.dashboard <= 65535:
                 raise UsageError(f"--dashboard {self.dashboard}: give a port, 0 to 65535")
@@ -84,6 +88,12 @@ class FuzzSettings:
             object.__setattr__(self, "database", str(self.database))
         for name in ("variants", "devices", "dtypes"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    @property
+    def database_off(self) -> bool:
+        """No example database: --no-database, or --derandomize (hypothesis refuses one for a
+        derandomized test)."""
+        return self.no_database or self.derandomize
 
     @property
     def space(self) -> SearchSpace:
