@@ -19,7 +19,7 @@ _LAZY = {
     "Adam": ("adamconf.adapters.numpy_adam", "Adam"),
     "check": ("adamconf.conformance.api", "check"),
     "fuzz": ("adamconf.conformance.api", "fuzz"),
-    "findings": ("adamconf.conformance.report.findings", "write_findings"),
+    "findings": ("adamconf.conformance.api", "write_findings"),
 }
 
 

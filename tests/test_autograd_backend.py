@@ -17,11 +17,11 @@ pytest.importorskip("autograd")
 from adamconf.adapters.base import CaseSetup, GroupSetup, Hyperparameters, Variant  # noqa: E402
 from adamconf.conformance.cli import main  # noqa: E402
 from adamconf.conformance.harness.registry import load_backend  # noqa: E402
+from adamconf.reference.config import DEFAULTS  # noqa: E402
 
 pytestmark = pytest.mark.framework
 
 VARIANT = Variant("autograd", "misc.optimizers.adam", "cpu", "float64")
-DEFAULTS = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
 
 
 def _run(tmp_path, *args: str) -> dict[str, dict]:

@@ -23,7 +23,7 @@ from adamconf.adapters.base import (
     UnsupportedFeature,
     Variant,
 )
-from adamconf.reference.config import GroupConfig
+from adamconf.reference.config import DEFAULTS, DOCUMENTED_ERRORS, GroupConfig
 from adamconf.reference.dialects import DIALECTS
 from adamconf.reference.engine import run_float64
 from adamconf.reference.problem import Group, InitialState, Problem
@@ -224,17 +224,7 @@ def variant_or_skip(info: BackendInfo, name: str, device: str, dtype: str) -> Va
 
 # --- the documented invalid hyperparameters ----------------------------------------------------
 
-DEFAULTS = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
-INVALID = {
-    "lr=-0.001": {"lr": -1e-3},
-    "lr='0.01'": {"lr": "0.01"},
-    "eps=-1e-08": {"eps": -1e-8},
-    "beta1=-0.1": {"betas": (-0.1, 0.999)},
-    "beta1=1.0": {"betas": (1.0, 0.999)},
-    "beta2=1.0": {"betas": (0.9, 1.0)},
-    "beta2=-0.5": {"betas": (0.9, -0.5)},
-    "weight_decay=-0.01": {"weight_decay": -0.01},
-}
+INVALID = {error.label: error.override for error in DOCUMENTED_ERRORS}
 
 
 def invalid_cases(known: dict[str, str]):

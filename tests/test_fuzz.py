@@ -377,6 +377,22 @@ def test_fuzzing_jobs_and_their_workers_never_outlive_the_command(engine):
             parent.kill()
 
 
+def test_fuzz_derandomized_draws_the_same_examples_on_every_run(regressions, capsys):
+    """With no example database: hypothesis keeps none for a derandomized test."""
+    outputs = []
+    for _ in range(2):
+        assert main(["fuzz", "--backend", "numpy", "--derandomize", "--max-examples", "12",
+                     "--regressions", str(regressions)]) == 0
+        captured = capsys.readouterr()
+        assert "derandomized; database none" in captured.err
+        outputs.append(re.sub(r"[0-9.]+ s\b|[0-9.]+ examples/s", "", captured.out))
+    assert outputs[0] == outputs[1] and ": 12 examples in" in outputs[0], outputs
+    assert "invalid hyperparameters: 38 checked" in outputs[0]
+    assert _regression_ids(regressions) == []
+    assert main(["fuzz", "--derandomize", "--database", str(regressions / "db")]) == 2
+    assert "--derandomize" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--max-examples", "0"], "--max-examples"),
     (["--jobs", "0"], "--jobs"),

@@ -141,6 +141,74 @@ def test_the_cli_holds_no_judging_logic():
     assert not bad, "\n".join(bad)
 
 
+# The rooms, lowest first: a module imports from its own room and the rooms below it, never
+# from one above (or beside) it. The package faces (``adamconf``, ``adamconf.conformance``)
+# sit on top: they expose what lies below them.
+ROOMS: tuple[tuple[str, ...], ...] = (
+    ("adamconf.reference",),
+    ("adamconf.adapters",),
+    ("adamconf.conformance.errors", "adamconf.conformance.files"),
+    ("adamconf.conformance.corpus",),
+    ("adamconf.conformance.judge",),
+    ("adamconf.conformance.harness",),
+    ("adamconf.conformance.report",),
+    ("adamconf.conformance.api",),
+    ("adamconf.conformance.tools",),
+    ("adamconf.conformance.cli", "adamconf.conformance.plugin"),
+    ("adamconf", "adamconf.conformance"),
+)
+
+
+def _room(module: str) -> tuple[int, str] | None:
+    """(rank, room) of a module: the room whose name is its longest prefix."""
+    found = [(len(room), rank, room) for rank, rooms in enumerate(ROOMS) for room in rooms
+             if module == room or module.startswith(room + ".")]
+    return max(found)[1:] if found else None
+
+
+def _upward(graph: dict[str, set[str]]) -> list[str]:
+    """Every import that runs back up: to a room that is not below the importer's. An
+    ancestor package (``from adamconf import __version__``) and a package's own submodules
+    are neither up nor down."""
+    bad = []
+    for module, targets in sorted(graph.items()):
+        for target in sorted(targets):
+            if target in _package_inits(module) or module in _package_inits(target):
+                continue
+            (rank, room), (target_rank, target_room) = _room(module), _room(target)
+            if target_room != room and target_rank >= rank:
+                bad.append(f"{module} -> {target} ({target_room} is not below {room})")
+    return bad
+
+
+def test_every_module_lives_in_a_room():
+    faces = ROOMS[-1]
+    homeless = [m for m in MODULES if m not in faces and _room(m)[1] in faces]
+    assert not homeless, f"modules in no room (add them to ROOMS): {homeless}"
+
+
+def test_no_import_runs_back_up():
+    assert not _upward(_graph()), "\n".join(_upward(_graph()))
+
+
+def test_an_upward_import_is_refused():
+    """The check itself: the report reading the API (as findings once did), the API and the
+    CLI side by side with the plugin, and the spec importing an adapter are all refused."""
+    graph = {"adamconf.conformance.report.findings": {"adamconf.conformance.api"},
+             "adamconf.conformance.cli.run": {"adamconf.conformance.plugin"},
+             "adamconf.reference.config": {"adamconf.adapters.base"},
+             "adamconf.conformance.api": {"adamconf.conformance.report.findings",
+                                          "adamconf.conformance.judge.outcome"},
+             "adamconf.conformance.report.text": {"adamconf"}}
+    assert _upward(graph) == [
+        "adamconf.conformance.cli.run -> adamconf.conformance.plugin "
+        "(adamconf.conformance.plugin is not below adamconf.conformance.cli)",
+        "adamconf.conformance.report.findings -> adamconf.conformance.api "
+        "(adamconf.conformance.api is not below adamconf.conformance.report)",
+        "adamconf.reference.config -> adamconf.adapters.base "
+        "(adamconf.adapters is not below adamconf.reference)"]
+
+
 def test_every_room_is_a_package_with_a_docstring():
     for room in ("judge", "corpus", "harness", "report", "cli", "tools"):
         init = ROOT / "conformance" / room / "__init__.py"

@@ -12,6 +12,7 @@ import json
 
 import pytest
 
+from adamconf.reference.config import DEFAULTS
 from adamconf.reference.dialects import get_dialect
 
 pytest.importorskip("mlx.core")
@@ -22,7 +23,6 @@ from adamconf.conformance.harness.registry import load_backend  # noqa: E402
 
 pytestmark = pytest.mark.framework
 
-DEFAULTS = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
 NAMES = ("Adam", "Adam-bias-correction")
 
 

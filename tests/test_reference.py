@@ -4,6 +4,7 @@ metamorphic laws, IEEE outcomes, the precision certificate, and each dialect's f
 from __future__ import annotations
 
 import math
+import re
 
 import mpmath
 import numpy as np
@@ -12,7 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from adamconf.reference import engine
-from adamconf.reference.config import GroupConfig
+from adamconf.reference.config import DEFAULTS, DOCUMENTED_ERRORS, GroupConfig
 from adamconf.reference.dialects import DIALECTS, SEMANTIC_DIALECTS, SPEC, get_dialect
 from adamconf.reference.engine import run_float64, run_reference
 from adamconf.reference.floats import mpf_to_float64
@@ -438,6 +439,30 @@ def test_step_off_by_one_low_divides_by_zero_on_the_first_step():
 def test_documented_errors(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         GroupConfig(**kwargs)
+
+
+@pytest.mark.parametrize("error", DOCUMENTED_ERRORS, ids=lambda error: error.label)
+def test_each_documented_clause_raises_its_exception_with_its_words(error):
+    """The documented errors as data: each clause raises what it says, in its words."""
+    assert GroupConfig(**DEFAULTS) is not None  # the defaults alone are valid
+    with pytest.raises(error.exception, match=f"^{re.escape(error.words)}: "):
+        GroupConfig(**error.hyperparameters)
+    assert set(error.override) == {error.keyword}
+    assert error.hyperparameters == {**DEFAULTS, **error.override}
+
+
+def test_documented_errors_cover_every_clause_of_the_documentation():
+    """lr < 0, eps < 0, a beta outside [0, 1) on either side, weight_decay < 0, lr not a
+    number: each at least once, each record once."""
+    assert len(set(DOCUMENTED_ERRORS)) == len(DOCUMENTED_ERRORS)
+    parameters = [error.parameter for error in DOCUMENTED_ERRORS]
+    assert set(parameters) == {"lr", "eps", "betas[0]", "betas[1]", "weight_decay"}
+    for beta in ("betas[0]", "betas[1]"):
+        values = [e.value for e in DOCUMENTED_ERRORS if e.parameter == beta]
+        assert min(values) < 0 and max(values) >= 1, beta
+    assert any(not isinstance(e.value, (int, float)) for e in DOCUMENTED_ERRORS
+               if e.keyword == "lr")
+    assert all(e.shown.startswith(repr(e.value)) for e in DOCUMENTED_ERRORS)
 
 
 def test_lr_as_tensor_like():

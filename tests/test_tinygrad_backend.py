@@ -14,6 +14,7 @@ import json
 
 import pytest
 
+from adamconf.reference.config import DEFAULTS
 from adamconf.reference.dialects import get_dialect
 
 pytest.importorskip("tinygrad")
@@ -24,7 +25,6 @@ from adamconf.conformance.harness.registry import load_backend  # noqa: E402
 
 pytestmark = pytest.mark.framework
 
-DEFAULTS = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
 F32 = Variant("tinygrad", "Adam", "cpu", "float32")
 
 

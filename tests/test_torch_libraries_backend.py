@@ -15,6 +15,7 @@ import pytest
 
 from adamconf.conformance.cli import main
 from adamconf.conformance.harness.registry import load_backend
+from adamconf.reference.config import DEFAULTS, DOCUMENTED_ERRORS
 
 pytestmark = pytest.mark.framework
 
@@ -39,17 +40,7 @@ EXPECTED = {
     ("deepspeed", "adamw"): ("wd-decoupled",),
 }
 
-DEFAULTS = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
-INVALID = {
-    "lr=-0.001": {"lr": -1e-3},
-    "lr='0.01'": {"lr": "0.01"},
-    "eps=-1e-08": {"eps": -1e-8},
-    "beta1=-0.1": {"betas": (-0.1, 0.999)},
-    "beta1=1.0": {"betas": (1.0, 0.999)},
-    "beta2=1.0": {"betas": (0.9, 1.0)},
-    "beta2=-0.5": {"betas": (0.9, -0.5)},
-    "weight_decay=-0.01": {"weight_decay": -0.01},
-}
+INVALID = {error.label: error.override for error in DOCUMENTED_ERRORS}
 STR_LR = "compares the lr with a float first: a str lr raises TypeError, not ValueError"
 DEEPSPEED = ("DeepSpeedCPUAdam checks no hyperparameter: it builds with this value (a str lr "
              "is a TypeError from its C++ binding)")

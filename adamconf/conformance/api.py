@@ -10,12 +10,15 @@ True
 ``check`` runs a backend (a name, ``'package.module:factory'``, or a backend object) over
 the golden cases you select and judges every value by the derived bound; a backend object
 runs in this process by default (breakpoints work), or in a worker with
-``in_process=False``. Bad input raises :class:`adamconf.conformance.errors.UsageError`.
+``in_process=False``. ``write_findings`` runs every installed backend and writes the
+findings document (the report reads the runs; it runs nothing). Bad input raises
+:class:`adamconf.conformance.errors.UsageError`.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +26,10 @@ from pathlib import Path
 from adamconf.conformance.errors import UsageError
 from adamconf.conformance.harness.worker import DEFAULT_BUILD_TIMEOUT, ReplyKind
 from adamconf.conformance.judge.outcome import CaseResult, Conformance, RunResult, Status
+from adamconf.conformance.report.findings import DEFAULT_OUT
 
-__all__ = ["check", "fuzz", "CheckResult", "load_cases", "read_reports", "declared_for",
-           "features_from_items"]
+__all__ = ["check", "fuzz", "CheckResult", "load_cases", "read_reports", "write_findings",
+           "declared_for", "features_from_items"]
 
 
 @dataclass
@@ -275,6 +279,42 @@ def read_reports(paths: Sequence[Path | str]) -> list[dict]:
                              f"{JSON_SCHEMA_VERSION}")
         reports.append(data)
     return reports
+
+
+def write_findings(backends: list[str] | None = None, *, devices: Sequence[str] = (),
+                   out: Path | str = DEFAULT_OUT, json_dir: Path | None = None,
+                   from_json: list[Path] | None = None, title: str = "Findings",
+                   timeout: float = 300.0, quiet: bool = False) -> Path:
+    """Run the backends (default: every built-in one that starts here) over the corpus, or
+    read earlier JSON reports, and write the Markdown findings document
+    (:func:`.report.findings.build_document`); returns its path."""
+    from adamconf.conformance.files import atomic_write
+    from adamconf.conformance.harness.registry import BUILTIN
+    from adamconf.conformance.report import formats
+    from adamconf.conformance.report.findings import build_document
+    from adamconf.conformance.report.text import Progress
+
+    if from_json:
+        reports = read_reports(from_json)
+    else:
+        reports = []
+        for spec in backends or list(BUILTIN):
+            try:
+                result = check(spec, devices=devices, timeout=timeout,
+                               progress=Progress(enabled=not quiet))
+            except UsageError as exc:
+                if backends:
+                    raise
+                print(f"findings: {spec} left out: {exc}", file=sys.stderr)
+                continue
+            reports.append(result.to_json())
+            if json_dir:
+                formats.write_json(Path(json_dir) / f"{spec}.json", result.runs)
+        if not reports:
+            raise UsageError("no backend ran; install one (see 'adamconf backends')")
+    out = Path(out)
+    atomic_write(out, build_document(reports, title).encode())
+    return out
 
 
 def fuzz(backend: str = "numpy", **settings) -> int:

@@ -310,11 +310,11 @@ class FuzzItem(pytest.Function):
 def _fuzz_items(session, state) -> list[FuzzItem]:
     from hypothesis import HealthCheck, settings
 
+    from adamconf.conformance.harness.campaign import StatsFile
     from adamconf.conformance.harness.fuzz_property import (
         FAILING,
         RAISES,
         SearchSpace,
-        StatsFile,
         evaluate,
         fuzz_test,
         is_final_run,
@@ -356,7 +356,7 @@ def _fuzz_items(session, state) -> list[FuzzItem]:
 
 
 def _validation_items(session, state) -> list[ValidationItem]:
-    from adamconf.conformance.harness.runner import INVALID_HYPERPARAMETERS
+    from adamconf.reference.config import DOCUMENTED_ERRORS
 
     items, seen = [], set()
     for variant in state.variants:
@@ -364,11 +364,11 @@ def _validation_items(session, state) -> list[ValidationItem]:
         if key in seen:
             continue
         seen.add(key)
-        for parameter, shown, override in INVALID_HYPERPARAMETERS:
-            name = f"valueerror[{variant.name}/{variant.device}:{parameter}={shown}]"
+        for error in DOCUMENTED_ERRORS:
+            name = f"valueerror[{variant.name}/{variant.device}:{error.parameter}={error.shown}]"
             items.append(ValidationItem.from_parent(session, name=name, variant=variant,
-                                                    parameter=parameter, shown=shown,
-                                                    override=override))
+                                                    parameter=error.parameter, shown=error.shown,
+                                                    override=error.override))
     return items
 
 

@@ -4,6 +4,8 @@ The documented errors of ``mindspore.experimental.optim.Adam`` are ``ValueError`
 lr < 0, eps < 0, a beta outside [0, 1), weight_decay < 0, and an lr that is not an int,
 a float or a tensor. NaN hyperparameters are rejected too (the documentation is silent;
 a NaN would otherwise slip through every ``<`` comparison and poison the trajectory).
+:data:`DOCUMENTED_ERRORS` holds each documented clause as data, once: the runner, fuzzing,
+the pytest plugin and the tests read it.
 """
 
 from __future__ import annotations
@@ -13,10 +15,64 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["GroupConfig", "DEFAULTS", "coerce_lr", "validate_hyperparameters"]
+__all__ = ["GroupConfig", "DEFAULTS", "DocumentedError", "DOCUMENTED_ERRORS", "coerce_lr",
+           "validate_hyperparameters"]
 
 # The documented defaults of mindspore.experimental.optim.Adam
 DEFAULTS: dict[str, Any] = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}
+
+
+@dataclass(frozen=True)
+class DocumentedError:
+    """One clause of the documented errors: an optimizer built with ``value`` for
+    ``keyword`` (for ``betas``, the beta at ``index``) and every other hyperparameter at its
+    default raises ``exception``, with a message that begins with ``words`` (torch's and
+    MindSpore's words, and the reference's)."""
+
+    keyword: str  # the constructor's keyword: lr, betas, eps or weight_decay
+    value: Any
+    shown: str  # the value as reports show it
+    words: str
+    index: int | None = None  # which beta
+    exception: type[Exception] = ValueError
+
+    @property
+    def parameter(self) -> str:
+        """The name reports give it: ``lr``, ``eps``, ``betas[0]``, ``betas[1]``,
+        ``weight_decay``."""
+        return self.keyword if self.index is None else f"{self.keyword}[{self.index}]"
+
+    @property
+    def label(self) -> str:
+        """``parameter=value`` as Python writes the value (a test's id): ``betas[0]=-0.1``."""
+        return f"{self.parameter}={self.value!r}"
+
+    @property
+    def override(self) -> dict[str, Any]:
+        """The one keyword argument that differs from :data:`DEFAULTS`:
+        ``{"betas": (-0.1, 0.999)}``."""
+        if self.index is None:
+            return {self.keyword: self.value}
+        values = list(DEFAULTS[self.keyword])
+        values[self.index] = self.value
+        return {self.keyword: tuple(values)}
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        """:data:`DEFAULTS` with this clause's value in place."""
+        return {**DEFAULTS, **self.override}
+
+
+DOCUMENTED_ERRORS: tuple[DocumentedError, ...] = (
+    DocumentedError("lr", -1e-3, "-0.001", "Invalid learning rate"),
+    DocumentedError("lr", "0.01", "'0.01' (a str)", "Invalid learning rate type"),
+    DocumentedError("eps", -1e-8, "-1e-08", "Invalid epsilon value"),
+    DocumentedError("betas", -0.1, "-0.1", "Invalid beta parameter at index 0", index=0),
+    DocumentedError("betas", 1.0, "1.0", "Invalid beta parameter at index 0", index=0),
+    DocumentedError("betas", 1.0, "1.0", "Invalid beta parameter at index 1", index=1),
+    DocumentedError("betas", -0.5, "-0.5", "Invalid beta parameter at index 1", index=1),
+    DocumentedError("weight_decay", -0.01, "-0.01", "Invalid weight_decay value"),
+)
 
 
 def coerce_lr(lr: Any) -> float:

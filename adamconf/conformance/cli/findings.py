@@ -35,7 +35,7 @@ def add_arguments(p) -> None:
 
 
 def execute(args) -> int:
-    from adamconf.conformance.report.findings import write_findings
+    from adamconf.conformance.api import write_findings
 
     path = write_findings(args.backend, devices=args.devices, out=args.out,
                           json_dir=args.json_dir, from_json=args.from_json, title=args.title,

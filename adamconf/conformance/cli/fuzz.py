@@ -61,7 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="random seed (printed when not given, so a run can be repeated: "
                         "with the same --jobs)")
     h.add_argument("--derandomize", action="store_true",
-                   help="the same examples on every run (a seed derived from the settings)")
+                   help="the same examples on every run (a seed derived from the settings; "
+                        "no example database: hypothesis keeps none for it)")
     h.add_argument("--database", default=None, metavar="DIR|redis://HOST:PORT",
                    help="hypothesis example database, a folder or a Redis server (pip install "
                         "'adamconf[redis]'): failing examples are replayed first on the next "

@@ -9,7 +9,7 @@ dashboard. The plugin makes each variant's fuzz property such a test
     hypothesis fuzz -n 2 -- --adamconf-backend numpy --adamconf-fuzz
 
 ``adamconf fuzz -j N`` starts that campaign (:class:`Campaign`) in a process group of its
-own, adds up what its workers count (:class:`.fuzz_property.StatsFile`), stops it when the
+own, adds up what its workers count (:class:`StatsFile`), stops it when the
 budget is spent, and then replays the failures the workers saved in the database, shrinking
 and saving each as a regression case once (:mod:`.fuzz`). The campaign's process watches
 ``adamconf fuzz``: when that dies, the whole group ends with it.
@@ -18,6 +18,7 @@ and saving each as a regression case once (:mod:`.fuzz`). The campaign's process
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import signal
@@ -26,13 +27,16 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from adamconf.conformance.harness.fuzz_property import PropertyTally, SearchSpace, read_stats
+from adamconf.conformance.harness.fuzz_property import FAILING, SearchSpace
 
 __all__ = ["HYPOFUZZ_INSTALL", "hypofuzz_installed", "require_hypofuzz",
-           "patch_hypothesis_for_hypofuzz", "pytest_args", "Campaign", "CampaignError", "main"]
+           "patch_hypothesis_for_hypofuzz", "pytest_args", "Campaign", "CampaignError", "main",
+           "StatsFile", "PropertyTally", "read_stats"]
 
 HYPOFUZZ_INSTALL = "pip install 'adamconf[hypofuzz]'"
 
@@ -81,6 +85,80 @@ def pytest_args(*, spec: str, variant_ids: Sequence[str], space: SearchSpace, da
         args += ["--adamconf-variant-id", variant_id]
     return args + [str(root)]
 
+
+# --- counting, across the processes of a campaign ------------------------------------------
+
+class StatsFile:
+    """This process's outcome counts per property, written to ``folder/<pid>.json``
+    (atomically, at most every ``period`` seconds) for ``adamconf fuzz`` to add up the
+    workers of a HypoFuzz campaign, which runs them where it cannot see."""
+
+    def __init__(self, folder: Path | str, period: float = 0.5) -> None:
+        self.path = Path(folder) / f"{os.getpid()}.json"
+        self.period = period
+        self.properties: dict[str, dict] = {}
+        self._written = 0.0
+
+    def record(self, name: str, outcome: str, started: float) -> None:
+        """One example of the property ``name`` ended with ``outcome``; it had started at
+        ``started`` (``time.time()``)."""
+        now = time.time()
+        entry = self.properties.setdefault(name, {"counts": {}, "first": started, "last": now})
+        counts = entry["counts"]
+        first_failure = outcome in FAILING and not any(counts.get(k) for k in FAILING)
+        counts[outcome] = counts.get(outcome, 0) + 1
+        entry["last"] = now
+        if now - self._written >= self.period or first_failure:  # a failure is news at once
+            self.flush()
+
+    def flush(self) -> None:
+        self._written = time.time()
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        try:
+            tmp.write_text(json.dumps({"pid": os.getpid(), "properties": self.properties}))
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # the campaign is being stopped and its folder removed
+
+
+@dataclass
+class PropertyTally:
+    """One property's counts over every process of a campaign: ``first`` is the time
+    (``time.time()``) the first example any process ran started, ``last`` when the last one
+    counted ended, so the rate is examples over the span the workers fuzzed."""
+
+    counts: Counter
+    first: float
+    last: float
+
+    @property
+    def examples(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def failing(self) -> int:
+        return sum(self.counts[k] for k in FAILING)
+
+
+def read_stats(folder: Path | str) -> dict[str, PropertyTally]:
+    """Every process's :class:`StatsFile` in ``folder`` added up, by property name."""
+    tallies: dict[str, PropertyTally] = {}
+    for path in sorted(Path(folder).glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # being replaced right now: the next read has it
+        for name, entry in data.get("properties", {}).items():
+            tally = tallies.get(name)
+            if tally is None:
+                tally = tallies[name] = PropertyTally(Counter(), entry["first"], entry["last"])
+            tally.counts.update(entry["counts"])
+            tally.first = min(tally.first, entry["first"])
+            tally.last = max(tally.last, entry["last"])
+    return tallies
+
+
+# --- the campaign ---------------------------------------------------------------------------
 
 class CampaignError(RuntimeError):
     """The campaign ended before it was stopped, or could not start; the message holds the

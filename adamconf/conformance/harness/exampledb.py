@@ -10,10 +10,13 @@ replayed first by the others.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
+from typing import Any
 
-__all__ = ["REDIS_INSTALL", "is_redis_url", "open_database", "shown"]
+__all__ = ["REDIS_INSTALL", "is_redis_url", "open_database", "shown", "default_database_path",
+           "database_for"]
 
 REDIS_INSTALL = "pip install 'adamconf[redis]'"
 REDIS_SERVER_HINT = ("start one, e.g. 'redis-server --port 6379' (Debian: apt-get install "
@@ -45,6 +48,29 @@ def open_database(where: str | Path):
     from hypothesis.database import DirectoryBasedExampleDatabase
 
     return DirectoryBasedExampleDatabase(str(path))
+
+
+def default_database_path() -> Path:
+    """Where hypothesis keeps failing examples between runs: the user's cache folder."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+    return Path(base) / "adamconf" / "hypothesis"
+
+
+def database_for(where: str | Path | None, *, none: bool = False) -> tuple[Any, str | None, str]:
+    """(the example database, the text that opens it in another process, how to show it):
+    none where ``none`` (--no-database); ``where`` (--database: a folder or a Redis URL, which
+    must work); else the user's cache folder where it can be made, else none."""
+    from adamconf.conformance.errors import UsageError
+
+    if none:
+        return None, None, "none"
+    if where is not None:
+        return open_database(where), str(where), shown(where)
+    path = default_database_path()
+    try:
+        return open_database(path), str(path), str(path)
+    except UsageError:
+        return None, None, f"none ({path} cannot be created)"
 
 
 def _redis(url: str):

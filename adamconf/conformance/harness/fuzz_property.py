@@ -9,7 +9,10 @@ raise, each its own exception type, so hypothesis shrinks each kind separately.
 
 Three engines run the same test (:func:`fuzz_test`):
 
-- ``adamconf fuzz``, in one process or in jobs of its own (:mod:`.fuzz`);
+- ``adamconf fuzz``, in one process or in jobs of its own (:mod:`.fuzz`), each through
+  :func:`fuzz_variant`: the test run by hypothesis here, every outcome counted
+  (:class:`FuzzStats`), the minimal failing case of each kind kept (:class:`Finding`) and
+  shrunk again from the database until it no longer changes;
 - pytest, as the plugin's items ``fuzz[<backend>/<variant>]``
   (``pytest --adamconf-backend numpy --adamconf-fuzz``);
 - HypoFuzz's workers (``hypothesis fuzz -- --adamconf-backend numpy --adamconf-fuzz``, or
@@ -23,22 +26,25 @@ that any of them saved is replayed first by all the others, on this machine or a
 
 from __future__ import annotations
 
-import json
-import os
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-__all__ = ["OUTCOMES", "FAILING", "Failure", "BackendError", "HarnessError", "RAISES",
+from adamconf.conformance.judge.outcome import Status
+
+__all__ = ["HARNESS", "FAILING", "Failure", "BackendError", "HarnessError", "RAISES",
            "SearchSpace", "property_name", "node_id", "fuzz_test", "database_key",
-           "saved_failures", "evaluate", "describe_case", "is_final_run", "StatsFile", "read_stats",
-           "PropertyTally"]
+           "saved_failures", "evaluate", "describe_case", "is_final_run", "UNLIMITED",
+           "REPLAY_SEED", "settings_for", "replay_settings", "FuzzStats", "Finding", "Stopped",
+           "OutOfTime", "Progress", "fuzz_variant", "run_property"]
 
-OUTCOMES = ("pass", "inconclusive", "unsupported", "fail", "error", "harness")
-FAILING = ("fail", "error", "harness")
+# An example ends as a case's Status (its value: "pass", "fail", …) or, where the reference
+# or the judge failed, as "harness": a bug in adamconf, which no case result can be.
+HARNESS = "harness"
+FAILING = (Status.FAIL.value, Status.ERROR.value, HARNESS)
 
 
 class Failure(AssertionError):
@@ -54,8 +60,9 @@ class HarnessError(AssertionError):
     """The reference or the judge failed: a bug in adamconf, shrunk for its own sake."""
 
 
-RAISES: dict[str, type[AssertionError]] = {"fail": Failure, "error": BackendError,
-                                           "harness": HarnessError}
+RAISES: dict[str, type[AssertionError]] = {Status.FAIL.value: Failure,
+                                           Status.ERROR.value: BackendError,
+                                           HARNESS: HarnessError}
 
 
 @dataclass(frozen=True)
@@ -172,14 +179,14 @@ def evaluate(case, variant, process) -> tuple[str, str, Any]:
     # Judged against the ball engine's trajectory: every value proven correctly rounded,
     # several times faster than mpmath (the saved regression case gets mpmath's, certified)
     if trouble is not None:
-        return "harness", f"the reference failed: {type(trouble).__name__}: {trouble}", observed
+        return HARNESS, f"the reference failed: {type(trouble).__name__}: {trouble}", observed
     golden = GoldenCase(case, reference, reference.precision)
     try:
         result = judge_case(golden, variant, observed, identify=False)
     except ValueError as exc:  # a malformed trajectory (shapes) is the backend's error
         return "error", f"could not judge the backend's output: {exc}", observed
     except Exception as exc:
-        return "harness", f"the judge failed: {type(exc).__name__}: {exc}", observed
+        return HARNESS, f"the judge failed: {type(exc).__name__}: {exc}", observed
     return result.status.value, result.message, observed
 
 
@@ -203,73 +210,202 @@ def describe_case(case) -> list[str]:
     return lines
 
 
-# --- counting, across the processes of a campaign ------------------------------------------
+# --- one process's run of the property -------------------------------------------------------
 
-class StatsFile:
-    """This process's outcome counts per property, written to ``folder/<pid>.json``
-    (atomically, at most every ``period`` seconds) for ``adamconf fuzz`` to add up the
-    workers of a HypoFuzz campaign, which runs them where it cannot see."""
+UNLIMITED = 10**9  # --seconds without --max-examples: the clock decides
+REPLAY_SEED = 0  # every process that replays a database's failures shrinks them alike
+_REPLAY_EXAMPLES = 100  # saved examples replayed at most per variant
+_FIXPOINT_ROUNDS = 5  # rounds of shrinking again from the database, at most
 
-    def __init__(self, folder: Path | str, period: float = 0.5) -> None:
-        self.path = Path(folder) / f"{os.getpid()}.json"
-        self.period = period
-        self.properties: dict[str, dict] = {}
-        self._written = 0.0
 
-    def record(self, name: str, outcome: str, started: float) -> None:
-        """One example of the property ``name`` ended with ``outcome``; it had started at
-        ``started`` (``time.time()``)."""
-        now = time.time()
-        entry = self.properties.setdefault(name, {"counts": {}, "first": started, "last": now})
-        counts = entry["counts"]
-        first_failure = outcome in FAILING and not any(counts.get(k) for k in FAILING)
-        counts[outcome] = counts.get(outcome, 0) + 1
-        entry["last"] = now
-        if now - self._written >= self.period or first_failure:  # a failure is news at once
-            self.flush()
+def settings_for(max_examples: int, derandomize: bool, database) -> dict:
+    """The keyword arguments of every ``hypothesis.settings`` ``adamconf fuzz`` makes: quiet, no
+    deadline or health checks (the backend's speed is not the point), every bug reported."""
+    from hypothesis import HealthCheck, Phase, Verbosity
 
-    def flush(self) -> None:
-        self._written = time.time()
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        try:
-            tmp.write_text(json.dumps({"pid": os.getpid(), "properties": self.properties}))
-            os.replace(tmp, self.path)
-        except OSError:
-            pass  # the campaign is being stopped and its folder removed
+    return dict(
+        max_examples=max_examples, derandomize=derandomize, database=database,
+        deadline=None, suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
+        report_multiple_bugs=True, print_blob=False,
+        phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink))
+
+
+def replay_settings(database) -> dict:
+    """Settings that run only what ``database`` holds, and shrink it."""
+    from hypothesis import Phase
+
+    settings_kwargs = settings_for(_REPLAY_EXAMPLES, False, database)
+    settings_kwargs["phases"] = (Phase.explicit, Phase.reuse, Phase.shrink)
+    return settings_kwargs
 
 
 @dataclass
-class PropertyTally:
-    """One property's counts over every process of a campaign: ``first`` is the time
-    (``time.time()``) the first example any process ran started, ``last`` when the last one
-    counted ended, so the rate is examples over the span the workers fuzzed."""
+class FuzzStats:
+    """What one variant's fuzzing did; ``examples`` counts every run, shrinking included."""
 
-    counts: Counter
-    first: float
-    last: float
+    variant: Any
+    counts: Counter = field(default_factory=Counter)
+    shrink_runs: int = 0
+    seconds: float = 0.0
+    inconclusive_reasons: Counter = field(default_factory=Counter)
+    unsupported_reasons: Counter = field(default_factory=Counter)
+    stopped: str = ""  # "", "time", "interrupted", "nothing saved" (a replay)
+    began: float = 0.0  # time.time() when it began (jobs are merged over their wall span)
+    saved: tuple[int, int] = (0, 0)  # failing examples in the database: shrunk, others
 
     @property
     def examples(self) -> int:
         return sum(self.counts.values())
 
     @property
+    def rate(self) -> float:
+        return self.examples / self.seconds if self.seconds > 0 else 0.0
+
+    @property
     def failing(self) -> int:
         return sum(self.counts[k] for k in FAILING)
 
 
-def read_stats(folder: Path | str) -> dict[str, PropertyTally]:
-    """Every process's :class:`StatsFile` in ``folder`` added up, by property name."""
-    tallies: dict[str, PropertyTally] = {}
-    for path in sorted(Path(folder).glob("*.json")):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue  # being replaced right now: the next read has it
-        for name, entry in data.get("properties", {}).items():
-            tally = tallies.get(name)
-            if tally is None:
-                tally = tallies[name] = PropertyTally(Counter(), entry["first"], entry["last"])
-            tally.counts.update(entry["counts"])
-            tally.first = min(tally.first, entry["first"])
-            tally.last = max(tally.last, entry["last"])
-    return tallies
+@dataclass
+class Finding:
+    """A failing case: ``kind`` is fail (outside the bound), error (the backend raised,
+    crashed or hung) or harness (the reference itself failed: a bug in adamconf)."""
+
+    kind: str
+    case: Any  # Case
+    message: str
+    observed: Any = None
+    variant: Any = None
+    stored_id: str | None = None
+    is_new: bool = False
+    dialects: list[str] | None = None
+    repro: str = ""
+    naming_error: str = ""  # why the dialects could not be searched, where they could not
+
+
+_COUNT = re.compile(r"\s*\(\d+ values?\)")  # "(42 values)": one key per reason
+
+
+class Stopped(KeyboardInterrupt):
+    """The parent asked this fuzzing job to stop (Ctrl-C there): as an interrupt here."""
+
+
+class OutOfTime(KeyboardInterrupt):
+    """The --seconds budget is spent. A KeyboardInterrupt, because that is what hypothesis
+    lets through without shrinking it or saving the example as a failure."""
+
+
+class Progress(Protocol):
+    """What a run of the property shows its counts to: a progress line
+    (:class:`.fuzz_report.ProgressLine`), or a job's relay to its parent."""
+
+    def update(self, stats: FuzzStats, started: float, force: bool = False) -> None: ...
+
+    def done(self) -> None: ...
+
+
+def fuzz_variant(backend_name: str, process, variant, *, settings_kwargs: dict,
+                 seed: int | None, deadline: float | None, space: SearchSpace,
+                 progress: Progress, stop=None, replay: bool = False
+                 ) -> tuple[FuzzStats, list[Finding], Exception | None]:
+    """Fuzz one variant: its fuzz property, run by hypothesis here. With ``replay``, only
+    the failing examples saved in the database are run (and shrunk); where none are saved,
+    nothing runs (``stats.stopped`` says so).
+
+    A failure is then shrunk again from what the database holds, until its minimal case no
+    longer changes: where one run's shrinking ends depends on where it started, and a
+    process that replays the database (on this machine or another) may shrink further.
+    At the fixed point every process that shares the database saves the same case."""
+    stats = FuzzStats(variant, began=time.time())
+    started = time.perf_counter()
+    found, raised = run_property(backend_name, process, variant, settings_kwargs,
+                                 seed, deadline, space, progress, stop, stats, started,
+                                 replay)
+    database = settings_kwargs.get("database")
+    for _ in range(_FIXPOINT_ROUNDS):
+        if (not found or database is None or stats.stopped
+                or any(f.case is None for f in found)):
+            break
+        again, _ = run_property(backend_name, process, variant,
+                                replay_settings(database), REPLAY_SEED, deadline, space,
+                                progress, stop, stats, started, replay=False)
+        before = {f.kind: _digest(f) for f in found}
+        merged = {f.kind: f for f in found}
+        merged.update({f.kind: f for f in again if f.case is not None})
+        found = list(merged.values())
+        if {f.kind: _digest(f) for f in found} == before:
+            break
+    stats.seconds = time.perf_counter() - started
+    progress.update(stats, started, force=True)
+    progress.done()
+    return stats, found, raised
+
+
+def _digest(finding: Finding) -> str:
+    from adamconf.conformance.corpus.golden import problem_digest
+
+    return problem_digest(finding.case.problem)
+
+
+def run_property(backend_name: str, process, variant, settings_kwargs: dict,
+                 seed: int | None, deadline: float | None, space: SearchSpace,
+                 progress: Progress, stop, stats: FuzzStats, started: float,
+                 replay: bool) -> tuple[list[Finding], Exception | None]:
+    """One hypothesis run of the variant's fuzz property, counted into ``stats``: what it
+    found (the minimal failing case of each kind), and what it raised."""
+    from hypothesis import seed as hypothesis_seed
+    from hypothesis import settings as hypothesis_settings
+
+    finals: list[Finding] = []
+    latest: dict[str, Finding] = {}  # the last (most shrunk) failing case of each kind
+
+    def check(case) -> None:
+        if deadline is not None and time.monotonic() > deadline:
+            raise OutOfTime()
+        if stop is not None and stop.is_set():
+            raise Stopped()
+        if latest:
+            stats.shrink_runs += 1
+        outcome, message, observed = evaluate(case, variant, process)
+        stats.counts[outcome] += 1
+        if outcome == "inconclusive":
+            for reason in message.split("; "):
+                stats.inconclusive_reasons[_COUNT.sub("", reason)[:160]] += 1
+        elif outcome == "unsupported":
+            stats.unsupported_reasons[_COUNT.sub("", message)[:160]] += 1
+        progress.update(stats, started)
+        if outcome in FAILING:
+            finding = Finding(outcome, case, message, observed, variant)
+            latest[outcome] = finding
+            if is_final_run():
+                finals.append(finding)
+            raise RAISES[outcome](message)
+
+    # the property every engine runs, keyed alike: one database key per backend, variant
+    # and search space (pytest's items, HypoFuzz's workers and other machines share it)
+    test = fuzz_test(property_name(backend_name, variant, space),
+                     space.strategy(variant.dtype), check)
+    if seed is not None:
+        test = hypothesis_seed(seed)(test)
+    # after @seed, which would otherwise turn the example database off
+    test = hypothesis_settings(**settings_kwargs)(test)
+    if replay:
+        database = settings_kwargs.get("database")
+        stats.saved = saved_failures(database, test) if database is not None else (0, 0)
+        if not sum(stats.saved):
+            stats.stopped = "nothing saved"
+            return [], None
+    raised: Exception | None = None
+    try:
+        test()
+    except OutOfTime:
+        stats.stopped = "time"
+    except KeyboardInterrupt:
+        stats.stopped = "interrupted"
+    except Exception as exc:  # the failure(s) hypothesis shrank and replayed
+        raised = exc
+    found = finals or list(latest.values())
+    if raised is not None and not found:
+        # e.g. Flaky: the backend failed a case once and passed it on the replay
+        found = [Finding("error", None, f"{type(raised).__name__}: {raised}", None, variant)]
+    return found, raised

@@ -42,23 +42,10 @@ from adamconf.conformance.judge.outcome import (
     RunResult,
     ValidationResult,
 )
-from adamconf.reference.config import DEFAULTS
+from adamconf.reference.config import DOCUMENTED_ERRORS
 
 __all__ = ["case_setup", "probe_backend", "select_variants", "choose_variants", "plan", "run",
-           "check_validation", "result_of", "repro_command", "INVALID_HYPERPARAMETERS"]
-
-# The documented errors: (parameter, value shown, keyword arguments for construct)
-INVALID_HYPERPARAMETERS: list[tuple[str, str, dict]] = [
-    ("lr", "-0.001", {"lr": -1e-3}),
-    ("lr", "'0.01' (a str)", {"lr": "0.01"}),
-    ("eps", "-1e-08", {"eps": -1e-8}),
-    ("betas[0]", "-0.1", {"betas": (-0.1, 0.999)}),
-    ("betas[0]", "1.0", {"betas": (1.0, 0.999)}),
-    ("betas[1]", "1.0", {"betas": (0.9, 1.0)}),
-    ("betas[1]", "-0.5", {"betas": (0.9, -0.5)}),
-    ("weight_decay", "-0.01", {"weight_decay": -0.01}),
-]
-
+           "check_validation", "result_of", "repro_command"]
 
 def probe_backend(spec: str, timeout: float = 180.0, *, require_installed: bool = True,
                   python: str | None = None, options: dict[str, str] | None = None,
@@ -171,15 +158,17 @@ def plan(corpus: Sequence[GoldenCase], variants: Sequence[Variant],
 
 def check_validation(process: BackendProcess, variants: Sequence[Variant]
                      ) -> list[ValidationResult]:
-    """Each documented invalid value, once per (variant name, device): must raise ValueError."""
+    """Each documented invalid value (:data:`.config.DOCUMENTED_ERRORS`), once per (variant
+    name, device): must raise ValueError."""
     seen, out = set(), []
     for variant in variants:
         key = (variant.name, variant.device)
         if key in seen:
             continue
         seen.add(key)
-        for parameter, shown, override in INVALID_HYPERPARAMETERS:
-            kwargs = {**DEFAULTS, **override, "amsgrad": False, "maximize": False}
+        for error in DOCUMENTED_ERRORS:
+            parameter, shown = error.parameter, error.shown
+            kwargs = {**error.hyperparameters, "amsgrad": False, "maximize": False}
             reply = process.request("construct", variant, kwargs, timeout=120)
             if reply.kind is ReplyKind.RAISED:
                 ok = reply.value_error

@@ -1,17 +1,17 @@
-"""``adamconf findings``: run every installed backend over the corpus and write the findings.
+"""The findings document: a reader of run reports, as JSON, from this run or earlier ones.
 
 The document is generated, never written by hand: date, machine, framework versions and
 devices, then for every backend × variant × feature what the suite found (conforms /
 dialect X / fails / inconclusive / unsupported / error), the documented-ValueError checks,
-and a reproduce command for every non-conforming variant. ``--from-json`` rebuilds it from
-the JSON reports of earlier ``adamconf run --json`` calls (e.g. from a GPU machine) so a
-document can combine runs made on different devices.
+and a reproduce command for every non-conforming variant. What runs the backends is the
+API's (:func:`adamconf.conformance.api.write_findings`, ``adamconf findings``); with
+``--from-json`` it reads the JSON reports of earlier ``adamconf run --json`` calls (e.g. from
+a GPU machine) so a document can combine runs made on different devices.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -218,40 +218,4 @@ def _unexplained_section(runs: list[dict]) -> list[str]:
     return lines + [""]
 
 
-def write_findings(backends: list[str] | None = None, *, devices: list[str] = (),
-                   out: Path | str = DEFAULT_OUT, json_dir: Path | None = None,
-                   from_json: list[Path] | None = None, title: str = "Findings",
-                   timeout: float = 300.0, quiet: bool = False) -> Path:
-    """Run the backends (default: every built-in one that starts here) over the corpus, or
-    read earlier JSON reports, and write the Markdown document; returns its path."""
-    from adamconf.conformance.api import check, read_reports
-    from adamconf.conformance.errors import UsageError
-    from adamconf.conformance.files import atomic_write
-    from adamconf.conformance.harness.registry import BUILTIN
-    from adamconf.conformance.report import formats
-    from adamconf.conformance.report.text import Progress
-
-    if from_json:
-        reports = read_reports(from_json)
-    else:
-        reports = []
-        for spec in backends or list(BUILTIN):
-            try:
-                result = check(spec, devices=devices, timeout=timeout,
-                               progress=Progress(enabled=not quiet))
-            except UsageError as exc:
-                if backends:
-                    raise
-                print(f"findings: {spec} left out: {exc}", file=sys.stderr)
-                continue
-            reports.append(result.to_json())
-            if json_dir:
-                formats.write_json(Path(json_dir) / f"{spec}.json", result.runs)
-        if not reports:
-            raise UsageError("no backend ran; install one (see 'adamconf backends')")
-    out = Path(out)
-    atomic_write(out, build_document(reports, title).encode())
-    return out
-
-
-__all__ = ["build_document", "write_findings", "DEFAULT_OUT"]
+__all__ = ["build_document", "DEFAULT_OUT"]
