@@ -105,8 +105,16 @@ def test_a_hypofuzz_campaign_finds_the_step_off_by_one_mutant(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_a_hypofuzz_campaign_on_numpy_runs_for_its_time_and_finds_nothing(tmp_path, capsys):
+@pytest.mark.parametrize("ci", [None, "true"], ids=["here", "where-CI-is-set"])
+def test_a_hypofuzz_campaign_on_numpy_runs_for_its_time_and_finds_nothing(ci, monkeypatch,
+                                                                          capsys):
+    """Also where CI is set: hypothesis then loads its derandomized "ci" profile by itself,
+    and HypoFuzz refuses a derandomized test (every campaign collected nothing)."""
     pytest.importorskip("hypofuzz", reason=HYPOFUZZ_MISSING)
+    if ci is None:  # hypothesis reads a CI variable that is set at all, empty or not
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", ci)
     started = time.monotonic()
     code = main(["fuzz", "--backend", "numpy", "--engine", "hypofuzz", "-j", "2",
                  "--seconds", "12", "--no-database", "--no-save", "--no-invalid", "-q"])

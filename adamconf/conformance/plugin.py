@@ -135,8 +135,11 @@ class _State:
         patch_hypothesis_for_hypofuzz()
         if where:
             self.database = open_database(where)
+            # never derandomized: a fuzz campaign draws fresh examples (hypothesis loads its
+            # derandomized "ci" profile by itself where CI is set, and HypoFuzz then refuses
+            # every test)
             settings.register_profile("adamconf-fuzz", parent=settings(),
-                                      database=self.database)
+                                      database=self.database, derandomize=False)
             settings.load_profile("adamconf-fuzz")
 
 
@@ -347,7 +350,9 @@ def _fuzz_items(session, state) -> list[FuzzItem]:
 
         # every health check off but nested_given, whose suppression HypoFuzz refuses
         quiet = [h for h in HealthCheck if h.name != "nested_given"]
-        test = settings(max_examples=examples, deadline=None, suppress_health_check=quiet)(
+        # random, whatever profile is loaded (HypoFuzz refuses a derandomized test)
+        test = settings(max_examples=examples, deadline=None, suppress_health_check=quiet,
+                        derandomize=False)(
             fuzz_test(name, space.strategy(variant.dtype), check))
         item = FuzzItem.from_parent(session, name=name, callobj=test)
         box.append(item)
