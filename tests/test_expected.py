@@ -127,7 +127,7 @@ def _backend_python(backend: str) -> str | None:
     return None
 
 
-@pytest.mark.parametrize("backend", ["torch", "tensorflow"])
+@pytest.mark.parametrize("backend", ["torch", "optimi"])
 def test_reasons_the_model_cannot_express_still_match(backend):
     """Each reason a backend's file states for a failure the model cannot express still
     names a failure of a run, and that failure is indeed not explained by the model."""

@@ -127,9 +127,12 @@ class _HeldInDtype:
     and runs schedules and non-finite gradients: the cases where the held β of 1.0 meets
     the resume convention, the lr of a schedule and 0·∞."""
 
-    def __init__(self, problem):
+    def __init__(self, problem, kernel_inputs: bool = False):
         import ml_dtypes
 
+        # kernel_inputs: TensorFlow's raw kernel instead, every scalar a bfloat16 input: β^t
+        # of the β passed, rounded; 1 − β of the rounded β (1 − β2 = 0: v frozen)
+        self.kernel_inputs = kernel_inputs
         self.bf16 = ml_dtypes.bfloat16
         self.groups = problem.groups
         self.owner = [gi for gi, g in enumerate(problem.groups) for _ in g.params]
@@ -158,13 +161,19 @@ class _HeldInDtype:
                 c = self.groups[gi].config
                 b1, b2 = c.betas
                 lr = r(c.lr if lrs is None else lrs[gi])
-                t = r(self.t)
-                alpha = r(r(lr * r(np.sqrt(r(1 - r(r(b2) ** t))))) / r(1 - r(r(b1) ** t)))
+                if self.kernel_inputs:
+                    b1t, b2t = r(b1 ** self.t), r(b2 ** self.t)
+                    w1, w2 = r(1 - r(b1)), r(1 - r(b2))
+                else:
+                    t = r(self.t)
+                    b1t, b2t = r(r(b1) ** t), r(r(b2) ** t)
+                    w1, w2 = np.float32(1 - b1), np.float32(1 - b2)
+                alpha = r(r(lr * r(np.sqrt(r(1 - b2t)))) / r(1 - b1t))
                 theta, g = self.theta[i], r(grad)
                 if c.weight_decay:
                     theta = r(theta - r(r(theta * r(c.weight_decay)) * lr))
-                m = r(self.m[i] + r(r(g - self.m[i]) * np.float32(1 - b1)))
-                v = r(self.v[i] + r(r(r(g * g) - self.v[i]) * np.float32(1 - b2)))
+                m = r(self.m[i] + r(r(g - self.m[i]) * w1))
+                v = r(self.v[i] + r(r(r(g * g) - self.v[i]) * w2))
                 second = v
                 if c.amsgrad:
                     self.vmax[i] = second = r(np.maximum(self.vmax[i], v))
@@ -183,6 +192,7 @@ class _HeldInDtype:
 
 class HeldInDtypeBackend:
     name = "held-in-bfloat16"
+    kernel_inputs = False
 
     def probe(self):
         from adamconf.adapters.base import BackendInfo, Variant
@@ -195,7 +205,14 @@ class HeldInDtypeBackend:
 
         if any(g.config.maximize for g in problem.groups):
             raise UnsupportedFeature("no maximize, as Keras")
-        return _HeldInDtype(problem)
+        if self.kernel_inputs and any(g.config.weight_decay for g in problem.groups):
+            raise UnsupportedFeature("no weight decay, as TensorFlow's raw kernels")
+        return _HeldInDtype(problem, self.kernel_inputs)
+
+
+class KernelInputsBackend(HeldInDtypeBackend):
+    name = "kernel-inputs-bfloat16"
+    kernel_inputs = True
 
 
 def test_a_beta_held_as_one_in_bfloat16_is_named_on_every_regime():
@@ -210,4 +227,20 @@ def test_a_beta_held_as_one_in_bfloat16_is_named_on_every_regime():
                                                           "non-finite"}
     assert all(r.dialects for r in failing), dialect_label(results)
     assert variant_dialects(failing) == ["ams-rawmax+eps-hat+hyper-in-dtype+wd-decoupled"]
+    assert not any(r.contradicted for r in failing)
+
+
+def test_every_scalar_a_bfloat16_input_is_named_apart_from_a_held_beta():
+    """TensorFlow's raw kernels in bfloat16: β^t of the β passed handed as an input and
+    1 − β2 = 0 of the rounded β, so v stays 0 and θ moves by m·α/ε from t = 2 on. The model
+    names that hyper-dtype-inputs, where the Keras-style one above is hyper-in-dtype."""
+    result = check(KernelInputsBackend(), validate=False,
+                   cases=["t1/", "short/", "schedule/", "resumed/", "zero-grad/", "sign-flip/"])
+    results = result.runs[0].results
+    failing = [r for r in results if r.status == "fail"]
+    assert {r.case_id.split("/")[0] for r in failing} >= {"t1", "short", "resumed"}
+    assert variant_dialects([r for r in failing if r.dialects]) == [
+        "ams-rawmax+eps-hat+hyper-dtype-inputs"], dialect_label(results)
+    explained = [r for r in failing if r.dialects and not r.departure]
+    assert len(explained) >= 0.75 * len(failing), dialect_label(results)
     assert not any(r.contradicted for r in failing)

@@ -138,8 +138,13 @@ SWITCHES: tuple[Switch, ...] = (
         Setting("float32", "hyper-float32", "lr, β1, β2, ε and λ held as float32 in a "
                 "float64 run", "MindSpore nn.Adam (float32 Parameters); ONNX attributes"),
         Setting("dtype", "hyper-in-dtype", "lr, β1, β2, ε and λ rounded to the parameter's "
-                "dtype (β2 = 0.999 is 0.99902 in float16)", "TF raw kernels; Keras (casts "
-                "to the variable's dtype)"),
+                "dtype (β2 = 0.999 is 0.99902 in float16); a β rounded to 1.0 keeps 1 − β of "
+                "the β passed", "Keras (casts to the variable's dtype); TF raw kernels"),
+        Setting("dtype-inputs", "hyper-dtype-inputs", "every scalar an input of the "
+                "parameter's dtype: lr, β1, β2, ε, λ and β^t (of the β passed) rounded to it, "
+                "1 − β of the rounded β, so a β rounded to 1.0 freezes its moment (named only "
+                "there: elsewhere it is hyper-in-dtype within the bound)",
+                "TensorFlow's raw kernels (ResourceApplyAdam) in bfloat16"),
     ), semantic=False),
     Switch("beta_power", "β^t", (
         Setting(None, "", "β^t by pow or a running product, in float64 or the step's "
@@ -199,7 +204,7 @@ class Dialect:
     ``"decoupled-nolr"`` · ``"decoupled-lr-ratio"`` · ``"after"`` · ``"maximize-after-wd"``. bias_correction: True ·
     False. step_offset: 0 · 1 · −1 (the bias corrections use t + step_offset).
     Precision: hyper ``"as-passed"`` · ``"eps-dtype"`` · ``"lr-float32"`` · ``"float32"`` ·
-    ``"dtype"``;
+    ``"dtype"`` · ``"dtype-inputs"``;
     beta_power None · ``"float32"`` · ``"dtype"``; state None · ``"float32"`` ·
     ``"bfloat16"``; theta_through None · ``"float32"``; compute None · ``"float32"``.
     """
@@ -348,7 +353,8 @@ SEMANTIC_DIALECTS = {name: d for name, d in DIALECTS.items() if d.semantic == d}
 
 _ROUNDED = {"eps-dtype": ("eps",), "lr-float32": ("lr",),
             "float32": ("lr", "betas", "eps", "weight_decay"),
-            "dtype": ("lr", "betas", "eps", "weight_decay")}
+            "dtype": ("lr", "betas", "eps", "weight_decay"),
+            "dtype-inputs": ("lr", "betas", "eps", "weight_decay")}
 
 
 def hyper_target(setting: str, dtype: str) -> str | None:
@@ -358,7 +364,7 @@ def hyper_target(setting: str, dtype: str) -> str | None:
 
     if setting == "as-passed":
         return None
-    target = "float32" if setting in ("float32", "lr-float32") else dtype
+    target = "float32" if setting in ("float32", "lr-float32") else dtype  # or the dtype's
     if target == "float32" and get_format(target).precision >= get_format(dtype).precision:
         return None  # rounding to a format at least as wide as the run changes nothing
     return None if target == "float64" else target
@@ -369,6 +375,8 @@ def rounded_problem(problem, dialect: Dialect, dtype: str):
     where its setting is the documented one, or None where the rounding changes nothing.
     A β that rounds to 1.0 (β2 = 0.999 in bfloat16) is kept so: that is no longer Adam, and
     it is what such an implementation runs (1 − β2^t = 0: Keras's step size is 0)."""
+    import numpy as np
+
     from .config import GroupConfig
     from .floats import round_to
     from .problem import Group, Problem
@@ -384,15 +392,22 @@ def rounded_problem(problem, dialect: Dialect, dtype: str):
         return float(round_to(x, target))
 
     groups, changed = [], False
+    frozen = False  # some β rounded to 1.0, under dtype-inputs: a frozen moment
     for group in problem.groups:
         c = group.config
         values = {"lr": c.lr, "betas": c.betas, "eps": c.eps, "weight_decay": c.weight_decay}
         if "lr" in rounds:
             values["lr"] = r(c.lr)
-        one_minus = None
+        one_minus = powers = None
         if "betas" in rounds:
             values["betas"] = (r(c.beta1), r(c.beta2))
-            if 1.0 in values["betas"]:
+            if dialect.hyper == "dtype-inputs":
+                frozen |= 1.0 in values["betas"]
+                # β^t handed to the kernel: the power of the β passed, rounded to the dtype
+                t = problem.initial_step + np.arange(problem.steps) + 1 + dialect.step_offset
+                powers = np.stack([round_to(np.power(c.beta1, t), target),
+                                   round_to(np.power(c.beta2, t), target)], axis=1)
+            elif 1.0 in values["betas"]:
                 # 1 − β = 0 would freeze m or v: where the β held is 1.0, 1 − β comes from
                 # the β passed, as Keras computes it (`1 - self.beta_2` beside
                 # cast(beta_2)); a kernel that freezes v instead is another algorithm
@@ -407,11 +422,12 @@ def rounded_problem(problem, dialect: Dialect, dtype: str):
         try:
             config = GroupConfig.held_rounded(**values, amsgrad=c.amsgrad,
                                               maximize=c.maximize, one_minus_betas=one_minus)
-            rounded = Group(config, group.params, lrs)
+            rounded = Group(config, group.params, lrs, held_powers=powers)
         except ValueError:
             return None
         changed |= config != c or (lrs is not None and not (lrs == group.lrs).all())
         groups.append(rounded)
-    if not changed:
+    if not changed or (dialect.hyper == "dtype-inputs" and not frozen):
+        # without a frozen moment, 1 − β̃ and rnd(β^t) are hyper-in-dtype's, within its bound
         return None
     return Problem(tuple(groups), problem.grads, problem.initial_state, unrounded=problem)

@@ -35,6 +35,9 @@ class Group:
     config: GroupConfig
     params: tuple[np.ndarray, ...]
     lrs: np.ndarray | None = None
+    # β1^t and β2^t per step where they are inputs of their own (steps, 2): only a problem
+    # whose hyperparameters a dialect holds rounded has them (dialects.rounded_problem)
+    held_powers: np.ndarray | None = field(default=None, kw_only=True, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params",
@@ -49,6 +52,8 @@ class Group:
                 # GroupConfig.held_rounded), which its schedule does not make invalid
                 GroupConfig(lr=float(lr))
             object.__setattr__(self, "lrs", lrs)
+        if self.held_powers is not None:
+            object.__setattr__(self, "held_powers", _frozen_array(self.held_powers, "powers"))
 
     def lr_at(self, step_index: int) -> float:
         return self.config.lr if self.lrs is None else float(self.lrs[step_index])
@@ -107,6 +112,9 @@ class Problem:
                 raise ValueError(f"param {i}: gradients of shape {g.shape[1:]} per step for a "
                                  f"parameter of shape {p.shape}")
         for gi, group in enumerate(self.groups):
+            if group.held_powers is not None and group.held_powers.shape != (self.steps, 2):
+                raise ValueError(f"group {gi}: held β powers of shape "
+                                 f"{group.held_powers.shape} for {self.steps} steps")
             if group.lrs is not None and group.lrs.shape[0] != self.steps:
                 raise ValueError(f"group {gi}: lr schedule has {group.lrs.shape[0]} entries "
                                  f"for {self.steps} steps")

@@ -153,8 +153,13 @@ def step_constants(number: Callable, power: Callable, sqrt: Callable, problem: P
                 decay_factor = one - lr * wd
             bias_off = not dialect.bias_correction or (
                 cfg.amsgrad and dialect.amsgrad_mode == "paper")
-            bc1 = one if bias_off else one - power(beta1, t)
-            bc2 = one if bias_off else one - power(beta2, t)
+            powers = getattr(group, "held_powers", None)  # β^t as inputs (rounded problem)
+            if bias_off:
+                bc1 = bc2 = one
+            elif powers is not None:
+                bc1, bc2 = one - number(float(powers[k][0])), one - number(float(powers[k][1]))
+            else:
+                bc1, bc2 = one - power(beta1, t), one - power(beta2, t)
             held = getattr(cfg, "held_one_minus_betas", None)  # a configuration held rounded
             if held is None:
                 omb1, omb2 = one - beta1, one - beta2

@@ -268,10 +268,10 @@ def _scalars(problem: Problem, group_index: int, dialect: Dialect, D: _Format, S
         slack = 1.0 + 4 * D.u
 
         def other_choices(beta_passed, beta_held, omb):
-            choices = [float(round_to(1.0 - beta_passed, D.fmt))]
-            if beta_held != 1.0:
-                choices.append(1.0 - beta_held)
-            return max(abs(c - omb) for c in choices)
+            if beta_held == 1.0:  # 1 − β = 0 (frozen) or of the β passed: two algorithms
+                return 0.0
+            return max(abs(c - omb) for c in (float(round_to(1.0 - beta_passed, D.fmt)),
+                                              1.0 - beta_held))
 
         e_omb1 += slack * other_choices(passed.beta1, beta1, omb1)
         e_omb2 += slack * other_choices(passed.beta2, beta2, omb2)
@@ -280,6 +280,15 @@ def _scalars(problem: Problem, group_index: int, dialect: Dialect, D: _Format, S
     if bias_off:
         bc1 = bc2 = np.ones(steps)
         rel_bc1 = rel_bc2 = np.zeros(steps)
+    elif group.held_powers is not None:
+        # β^t handed as inputs (a rounded problem's): 1 − β^t from them, rounded once in S
+        bc1, bc2 = 1.0 - group.held_powers[:, 0], 1.0 - group.held_powers[:, 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel_bc1, rel_bc2 = (np.where(bc > 0, S.rnd(bc) / bc, 0.0) for bc in (bc1, bc2))
+        if differs:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rel_bc1 = rel_bc1 + np.where(bc1 > 0, D.rnd(bc1) / bc1, 0.0)
+                rel_bc2 = rel_bc2 + np.where(bc2 > 0, D.rnd(bc2) / bc2, 0.0)
     else:
         # β^t in a narrower format (a precision switch): β rounded there, then pow or a
         # running product there

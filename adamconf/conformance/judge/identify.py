@@ -85,7 +85,9 @@ def dialect_reference(case: Case, dialect: Dialect, dtype: str = "float64",
 def _problem_for(case: Case, dialect: Dialect, dtype: str) -> Problem | None:
     if dialect.hyper == "as-passed":
         return case.problem
-    key = (case.id, dialect.hyper, dtype)
+    # β^t held as inputs (dtype-inputs) are the powers of the step the dialect counts
+    key = (case.id, dialect.hyper, dtype,
+           dialect.step_offset if dialect.hyper == "dtype-inputs" else 0)
     if key not in _problem_cache:
         _problem_cache[key] = rounded_problem(case.problem, dialect, dtype)
     return _problem_cache[key]
@@ -134,7 +136,9 @@ _CONSTANT_LR_EQUIVALENT = {"decoupled-lr0": "decoupled", "decoupled-lr-ratio": "
 
 def _restrict(point: dict, problem: Problem, dtype: str) -> dict:
     """The settings of ``point`` that can act on this case, each as it acts: decay with
-    the constructor's lr is decay with the current one where the lr never changes."""
+    the constructor's lr is decay with the current one where the lr never changes;
+    hyperparameters that are all inputs of the dtype round as hyper-in-dtype's where no β
+    rounds to 1.0."""
     out = {}
     for f, v in point.items():
         if _setting_acts(f, v, problem, dtype):
@@ -142,6 +146,8 @@ def _restrict(point: dict, problem: Problem, dtype: str) -> dict:
         elif (f == "weight_decay_mode" and v in _CONSTANT_LR_EQUIVALENT
               and _case_options(problem)[1]):
             out[f] = _CONSTANT_LR_EQUIVALENT[v]
+        elif f == "hyper" and v == "dtype-inputs" and _setting_acts(f, "dtype", problem, dtype):
+            out[f] = "dtype"
     return out
 
 
@@ -441,11 +447,13 @@ def search_model(failing: Sequence[Evidence], passing: Sequence[Evidence], dtype
         found, partial, best = _extend(model, sig, todo, departures, explained_so_far,
                                        judge_model, max_extension)
         if found is None and partial[1] and len(todo) > partial[0]:
-            # the best of the group leaves some: one more setting for what it left?
-            left = [e for e in todo if not _passes(judge_model(e, partial[1])[0])]
+            # the best of the group leaves some: one more setting for what it left? (not for
+            # what its bound cannot decide: those are consistent with it already)
+            left = [e for e in todo
+                    if judge_model(e, partial[1])[0] not in ("pass", "inconclusive")]
             more, _, _ = _extend(partial[1], sig, left, departures,
                                  [e for e in todo if e not in left] + explained_so_far,
-                                 judge_model, 1, probe_count=1)
+                                 judge_model, 1, probe_count=1) if left else (None, 0, 0)
             if more is not None:
                 found = more
         if found is None and 2 * partial[0] >= len(todo):
@@ -509,8 +517,14 @@ def _extend(model: dict, sig: tuple, todo: list[Evidence], departures: dict,
         if size > max_extension and (partial[1] or size > 3 or max_extension < 2):
             break
         probes = _probes(todo, probe_count if size <= max_extension else 1)
-        extensions = [ext for ext in _extensions(free, size) if starts & set(ext)]
+        candidates = _extensions(free, size)
+        extensions = [ext for ext in candidates if starts & set(ext)]
         extensions.sort(key=lambda ext: sum(f not in model for f in ext))  # replace first
+        if starts & set(model):
+            # the model may already hold what starts the departure (hyper-dtype-inputs'
+            # 1 − β̃1 moves m from the spec's in every group): then, after those, any
+            # extension may finish it
+            extensions += [ext for ext in candidates if not starts & set(ext)]
         for extension in extensions:
             point = {**model, **extension}
             ok = True
