@@ -416,13 +416,15 @@ def test_decoupled_decay_of_an_infinite_theta_may_be_nan():
 
 
 def test_inconclusive_is_never_pass(corpus):
-    golden = next(g for g in corpus if g.case.id == "zero-grad/plain")
+    # β2 = 1 − 2^-20: (1 − β2)·g² is 0 in float16, so a float16 evaluation divides by ε,
+    # and its θ may leave float16's range within the 20 steps: not even the enclosure decides
+    golden = next(g for g in corpus if g.case.id == "beta2-near-1/plain")
     trace = emulate(golden.case.problem, Recipe("d", "float16"))
     verdict = judge(golden.case.problem, golden.reference, trace, "float16")
     assert verdict.status == "inconclusive"
     assert verdict.inconclusive_reasons and "values)" in verdict.inconclusive_reasons[0]
-    assert verdict.describe("zero-grad/plain", "f16").startswith(
-        "case zero-grad/plain [f16]: inconclusive — ")
+    assert verdict.describe("beta2-near-1/plain", "f16").startswith(
+        "case beta2-near-1/plain [f16]: inconclusive — ")
 
 
 def test_vmax_kind_mismatch_and_missing_state_are_said(small_case):

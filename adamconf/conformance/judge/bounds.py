@@ -23,13 +23,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from adamconf.conformance.judge.enclosure import (
+    Modes,
+    Rounding,
+    StepScalars,
+    StepValues,
+    chain_roundings,
+    enclose_update,
+)
 from adamconf.reference.dialects import SPEC, Dialect
 from adamconf.reference.floats import FloatFormat, get_format, round_to
 from adamconf.reference.problem import Problem, Trajectory
 from adamconf.reference.step import initial_vmax  # the resume convention of raw-vmax dialects
 
 __all__ = ["Bounds", "error_bounds", "REASONS", "describe_reasons", "scalar_format",
-           "UNDERFLOW_MODES"]
+           "UNDERFLOW_MODES", "RANGE", "DENOMINATOR", "BIAS_CORRECTION", "BOUND_NOT_FINITE",
+           "NONFINITE_POSSIBLE"]
 
 QUANTITIES = Trajectory.QUANTITIES
 UNDERFLOW_MODES = ("flush", "gradual")
@@ -40,11 +49,16 @@ RANGE = 1
 DENOMINATOR = 2
 BIAS_CORRECTION = 4
 BOUND_NOT_FINITE = 8
+NONFINITE_POSSIBLE = 16
 REASONS: dict[int, str] = {
     RANGE: "an exact value lies outside the range of {dtype}",
-    DENOMINATOR: "the denominator's bound reaches half its value",
+    DENOMINATOR: "the denominator's bound reaches half its value, and the non-linear "
+                 "enclosure reaches beyond the range of {dtype} (a denominator near 0)",
     BIAS_CORRECTION: "1 − β^t is not resolved in the scalar format (bound ≥ half its value)",
     BOUND_NOT_FINITE: "the error bound is not finite",
+    NONFINITE_POSSIBLE: "a non-finite value where a faithful evaluation may be non-finite "
+                        "too (an intermediate beyond the range of {dtype}, or a divisor of 0 "
+                        "where ε is not kept)",
 }
 
 _TINIEST = math.ldexp(1.0, -1074)  # the smallest positive float64
@@ -140,6 +154,11 @@ class Bounds:
     ``reasons[q][i]`` is a uint8 bit mask per element (0: conclusive; see :data:`REASONS`);
     ``inconclusive[q][i]`` is ``reasons != 0``. ``nan_ok[q][i]`` marks infinite reference
     values for which NaN is as faithful (an ordering turns ∞ − ∞ into NaN there).
+    ``enclosed[q][i]`` marks values whose bound the non-linear enclosure gave (there, or
+    carried from a step it decided: :mod:`.enclosure`). It bounds finite outcomes; where it
+    shows every faithful evaluation finite, a non-finite value fails, and
+    ``finite_only[q][i]`` marks where it does not (an intermediate may leave D's range, or
+    a divisor round to 0 with ε not kept). Both are all False where not given.
     """
 
     dtype: str
@@ -152,10 +171,16 @@ class Bounds:
     vmax: list[np.ndarray]
     reasons: dict[str, list[np.ndarray]]
     nan_ok: dict[str, list[np.ndarray]]
+    enclosed: dict[str, list[np.ndarray]] | None = None
+    finite_only: dict[str, list[np.ndarray]] | None = None
     inconclusive: dict[str, list[np.ndarray]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.inconclusive = {q: [r != 0 for r in self.reasons[q]] for q in QUANTITIES}
+        for name in ("enclosed", "finite_only"):
+            if getattr(self, name) is None:
+                setattr(self, name, {q: [np.zeros(r.shape, dtype=bool) for r in self.reasons[q]]
+                                     for q in QUANTITIES})
 
     def quantity(self, name: str) -> list[np.ndarray]:
         return getattr(self, name)
@@ -393,6 +418,7 @@ class _ParamInputs:
     lr0: float = 0.0  # the constructor's lr (weight_decay_mode "decoupled-lr0")
     drops_nan: bool = False  # the max drops a NaN operand (fmax): so do its errors
     e_lr0: float = 0.0
+    vmax_p: np.ndarray | None = None  # v̂max (or the dialect's max) before each step
 
     @property
     def uses_max(self) -> bool:
@@ -444,7 +470,7 @@ def _param_inputs(problem: Problem, reference: Trajectory, indices: Sequence[int
         l2=wd_mode in ("l2", "maximize-after-wd") and sc.wd != 0.0,
         decoupled=wd_mode in _DECAYS and sc.wd != 0.0,
         theta=theta, m=m, v=v, vmax=vmax, theta0=theta0, m0=m0, v0=v0, vmax0=vmax0,
-        theta_p=theta_p, m_p=m_p, v_p=v_p,
+        theta_p=theta_p, m_p=m_p, v_p=v_p, vmax_p=_previous(vmax0, vmax),
         grad=joined([problem.grads[i] for i in indices]),
         scalar=S.fmt.name, drops_nan=dialect.max_nan == "drop", lr0=cfg.lr, e_lr0=float(_scalar_error(cfg.lr, S, D, S.fmt.name != D.fmt.name)),
         overflow=None if reference.overflow is None else {
@@ -758,6 +784,8 @@ class _Errors:
     E: dict[str, np.ndarray]  # absolute bounds on θ, m, v, vmax (before the comparison)
     rel_d: np.ndarray  # E_d/d, with 1−β2^t's share through √v̂
     e_d: np.ndarray  # E_d
+    enclosed: np.ndarray  # where the non-linear enclosure decided the update
+    nonfinite: np.ndarray  # … where a faithful update may still be ±∞ or NaN
 
 
 def _flushed_moment_terms(k: int, e_m, e_v, e_g, x: _Exact, src: _Sources, sc: _Scalars,
@@ -772,13 +800,13 @@ def _flushed_moment_terms(k: int, e_m, e_v, e_g, x: _Exact, src: _Sources, sc: _
     f_m = np.maximum(_flushed(D, fp.b1_mp[k], b1 * e_m) + _flushed(D, fp.w1_g[k], w1 * e_g),
                      lerp1 * _flushed(D, diff_m[k], e_m_in)
                      + _flushed(D, fp.lerp1_dm[k], lerp1 * e_m_in))
-    e_g2 = 2 * ag[k] * e_g
+    e_g2 = (2 * ag[k] + e_g) * e_g
     e_v_in = e_v + e_g2
     f_v = np.maximum(
         _flushed(D, fp.b2_vp[k], b2 * e_v) + _flushed(D, fp.w2_g2[k], w2 * e_g2),
         lerp2 * _flushed(D, diff_v[k], e_v_in)
         + _flushed(D, fp.lerp2_dv[k], lerp2 * e_v_in)) + np.maximum(
-        w2 * _flushed(D, g2[k], e_g2), ag[k] * _flushed(D, fp.w2_g[k], w2 * e_g))
+        w2 * _flushed(D, g2[k], e_g2), (ag[k] + e_g) * _flushed(D, fp.w2_g[k], w2 * e_g))
     return f_m, f_v
 
 
@@ -816,11 +844,18 @@ def _denominator_error(k: int, e_second, p: _ParamInputs, x: _Exact, src: _Sourc
 
 
 def _recurrence(p: _ParamInputs, x: _Exact, src: _Sources, r: _Roundings, D: _Format,
-                S: _Format, kept: tuple[_Format | None, _Format | None] = (None, None)
-                ) -> _Errors:
+                S: _Format, kept: tuple[_Format | None, _Format | None] = (None, None),
+                settled: np.ndarray | None = None) -> _Errors:
     """E_m = β1·E_m′ + (1−β1)·E_g + sources, E_v likewise, E_vmax = max(E_vmax′, E_v̂),
     E_d from E_v̂ through √, E_q = γ·E[m̂/d] + sources, E_θ = E_θ′ + E_q: terms 4–9 of
-    error-model.md, step by step (errors only; the flags follow, vectorised)."""
+    error-model.md, step by step (errors only; the flags follow, vectorised).
+
+    Where the denominator's bound reaches half its value, the non-linear enclosure
+    (:func:`.enclosure.enclose_update`) bounds that step's update instead; where it cannot
+    either, the value is left to the flags. Without L2 weight decay θ's error feeds nothing
+    else, so every such step is enclosed at once after the loop and θ's chain run again;
+    with it, step by step. ``settled`` (steps, n): values already inconclusive for another
+    reason from that step on, where no enclosure is tried."""
     steps, n, sc = p.steps, p.n, p.sc
     b1, b2, w1, w2 = sc.beta1, sc.beta2, sc.omb1, sc.omb2
     bc1, bc2, rel_bc1, rel_bc2 = sc.bc1, sc.bc2, sc.rel_bc1, sc.rel_bc2
@@ -833,11 +868,35 @@ def _recurrence(p: _ParamInputs, x: _Exact, src: _Sources, r: _Roundings, D: _Fo
     E = {name: np.empty((steps, n)) for name in QUANTITIES}
     rel_d_all = np.empty((steps, n))
     e_d_all = np.empty((steps, n))
+    e_q_all = np.empty((steps, n))
+    e_g_all = np.empty((steps, n))
+    e_second_all = np.empty((steps, n))
     state_format, theta_format = (f or D for f in kept)
     e_theta = theta_format.input_error(p.theta0)
     e_m, e_v, e_vmax = (state_format.input_error(x0) for x0 in (p.m0, p.v0, p.vmax0))
+    initial = {"theta": e_theta, "m": e_m, "v": e_v, "vmax": e_vmax}
     uses_max = p.uses_max
     maximum = np.fmax if p.drops_nan else np.maximum  # a dropped NaN operand: its error too
+    after = p.decoupled and p.weight_decay_mode == "after"
+    enclosure = _Enclosure(p, x, D, S, state_format if kept[0] is not None else None)
+    skip = np.zeros((steps, n), dtype=bool) if settled is None else settled
+    skip = skip | _update_exactly_zero(p) | ~(np.isfinite(d) & (d > 0))
+    given_up = np.zeros(n, dtype=bool)  # undecided once: inconclusive from there on anyway
+
+    def theta_step(k: int, e_theta, e_q):
+        """θ′ (decayed) − update, rounded: E_θ from E_θ′ and E_q."""
+        if p.decoupled and not after:
+            e_start = np.abs(x.decay[k]) * e_theta + np.abs(theta_p[k]) * src.e_decay[k]
+            e_start = e_start + r.start(k, e_start)
+        else:
+            e_start = e_theta
+        e_theta = e_start + e_q
+        if after:  # θ ← (θ′ − update)·(1 − γλ): the difference rounded, then the product
+            middle = np.abs(theta_p[k]) + x.q[k]
+            e_theta = e_theta + D.rnd(middle, e_theta)
+            e_theta = np.abs(x.decay[k]) * e_theta + middle * src.e_decay[k]
+        return e_theta + r.theta(k, e_theta)
+
     for k in range(steps):
         # gradient: maximize's sign is exact; weight decay feeds θ's error back in
         e_g = src.e_grad_in[k]
@@ -845,12 +904,6 @@ def _recurrence(p: _ParamInputs, x: _Exact, src: _Sources, r: _Roundings, D: _Fo
             e_wd = wd * e_theta + np.abs(theta_p[k]) * sc.e_wd
             e_g = e_g + e_wd + r.wd(k, e_wd)
             e_g = e_g + r.g(k, e_g)
-        after = p.decoupled and p.weight_decay_mode == "after"
-        if p.decoupled and not after:
-            e_start = np.abs(x.decay[k]) * e_theta + np.abs(theta_p[k]) * src.e_decay[k]
-            e_start = e_start + r.start(k, e_start)
-        else:
-            e_start = e_theta
         # moments (linear recurrences)
         if flush:
             f_m, f_v = _flushed_moment_terms(k, e_m, e_v, e_g, x, src, sc, D)
@@ -858,7 +911,7 @@ def _recurrence(p: _ParamInputs, x: _Exact, src: _Sources, r: _Roundings, D: _Fo
             f_m = f_v = 0.0
         e_m = b1 * e_m + w1 * e_g + src.src_m[k] + f_m
         e_m = e_m + r.m(k, e_m)
-        e_v = b2 * e_v + w2 * 2 * ag[k] * e_g + src.src_v[k] + f_v
+        e_v = b2 * e_v + w2 * (2 * ag[k] + e_g) * e_g + src.src_v[k] + f_v  # E[g²] = 2|g|E + E²
         e_v = e_v + r.v(k, e_v)
         if amsgrad_mode == "max-hat":  # |max(ã, b̃) − max(a, b)| ≤ max(E_a, E_b)
             e_vhat = e_v / bc2[k] + vhat[k] * (rel_bc2[k] + u_s)
@@ -884,22 +937,110 @@ def _recurrence(p: _ParamInputs, x: _Exact, src: _Sources, r: _Roundings, D: _Fo
                                  + _flushed(D, ratio[k], e_ratio))
         e_q = src.src_q[k] + lr[k] * step_scale[k] * e_ratio
         e_q = e_q + r.q(k, e_q)
-        e_theta = e_start + e_q
-        if after:  # θ ← (θ′ − update)·(1 − γλ): the difference rounded, then the product
-            middle = np.abs(theta_p[k]) + x.q[k]
-            e_theta = e_theta + D.rnd(middle, e_theta)
-            e_theta = np.abs(x.decay[k]) * e_theta + middle * src.e_decay[k]
-        e_theta = e_theta + r.theta(k, e_theta)
-        E["theta"][k], E["m"][k], E["v"][k], E["vmax"][k] = e_theta, e_m, e_v, e_vmax
-        rel_d_all[k], e_d_all[k] = rel_d, e_d
-    return _Errors(E=E, rel_d=rel_d_all, e_d=e_d_all)
+        E["m"][k], E["v"][k], E["vmax"][k] = e_m, e_v, e_vmax
+        e_g_all[k], e_second_all[k], rel_d_all[k], e_d_all[k] = e_g, e_second, rel_d, e_d
+        if p.l2:  # θ's error reaches the next gradient: enclose this step now
+            unresolved = ~(rel_d < 0.5) & ~skip[k] & ~given_up
+            if unresolved.any():
+                rows = (np.full(np.count_nonzero(unresolved), k), np.flatnonzero(unresolved))
+                e_q = e_q.copy()
+                e_q[rows[1]] = enclosure.update(rows, e_q[rows[1]], E, initial, e_g_all,
+                                                e_second_all)
+                # step by step, the intervals' tighter bounds of the stored v and v̂max carry
+                e_v, e_vmax = e_v.copy(), np.array(e_vmax, dtype=np.float64)
+                e_v[rows[1]] = enclosure.tightened.e_v
+                e_vmax[rows[1]] = enclosure.tightened.e_vmax
+                E["v"][k], E["vmax"][k] = e_v, e_vmax
+                given_up[rows[1]] |= ~enclosure.enclosed[rows]
+        e_q_all[k] = e_q
+        e_theta = theta_step(k, e_theta, e_q)
+        if p.l2 and enclosure.enclosed[k].any():
+            given_up |= enclosure.drop_overflow(k, e_theta)
+        E["theta"][k] = e_theta
+    if not p.l2:
+        unresolved = ~(rel_d_all < 0.5) & ~skip
+        if unresolved.any():
+            rows = np.nonzero(unresolved)
+            e_q_all[rows] = enclosure.update(rows, e_q_all[rows], E, initial, e_g_all,
+                                             e_second_all)
+            e_theta = initial["theta"] if rows[0].min() == 0 else E["theta"][rows[0].min() - 1]
+            for k in range(int(rows[0].min()), steps):  # θ's chain again, with the enclosures
+                e_theta = theta_step(k, e_theta, e_q_all[k])
+                E["theta"][k] = e_theta
+                enclosure.drop_overflow(k, e_theta)
+    return _Errors(E=E, rel_d=rel_d_all, e_d=e_d_all, enclosed=enclosure.enclosed,
+                   nonfinite=enclosure.nonfinite & enclosure.enclosed)
+
+
+class _Enclosure:
+    """The non-linear enclosure (:func:`.enclosure.enclose_update`) for one group's
+    parameters: what it needs of their values and bounds, and what it decided, (steps, n)."""
+
+    def __init__(self, p: _ParamInputs, x: _Exact, D: _Format, S: _Format,
+                 state: _Format | None) -> None:
+        self.p, self.x, self.D = p, x, D
+        self.rounding = Rounding(D.fmt, D.flush, S.fmt, None if state is None else state.fmt)
+        self.modes = Modes(eps_mode=p.eps_mode, amsgrad_mode=p.amsgrad_mode,
+                           corrected=x.corrected)
+        self.u_s = S.u
+        self.eps_kept = _eps_kept_in(p.sc.eps, S)
+        self.enclosed = np.zeros((p.steps, p.n), dtype=bool)
+        self.nonfinite = np.zeros((p.steps, p.n), dtype=bool)
+
+    def update(self, rows: tuple[np.ndarray, np.ndarray], e_q: np.ndarray, E: dict,
+               initial: dict, e_g: np.ndarray, e_second: np.ndarray) -> np.ndarray:
+        """Enclose the updates at ``rows`` (step and element indices): the bounds ``e_q``
+        of those rows (1-d), each replaced where the enclosure decides. ``E`` holds the
+        bounds of m, v, vmax through those steps."""
+        p, x, sc = self.p, self.x, self.p.sc
+        K, J = rows
+
+        def before(name):
+            e = E[name][K - 1, J]
+            return np.where(K == 0, np.broadcast_to(initial[name], (p.n,))[J], e)
+
+        values = StepValues(
+            g=x.g[K, J], e_g=e_g[K, J], m=p.m[K, J], e_m=E["m"][K, J], v_prev=p.v_p[K, J],
+            e_v_prev=before("v"), v=p.v[K, J], e_v=E["v"][K, J], vmax_prev=p.vmax_p[K, J],
+            e_vmax_prev=before("vmax"), vmax=p.vmax[K, J], e_vmax=E["vmax"][K, J],
+            second=x.second[K, J], e_second=e_second[K, J],
+            update=np.sign(p.m[K, J]) * x.q[K, J])
+        lerp_extra = self.u_s * sc.beta2 if sc.omb2 >= 0.5 else 0.0
+        scalars = StepScalars(
+            lr=sc.lr[K, 0], e_lr=sc.e_lr[K, 0], bc1=sc.bc1[K, 0], rel_bc1=sc.rel_bc1[K, 0],
+            bc2=sc.bc2[K, 0], rel_bc2=sc.rel_bc2[K, 0], beta2=sc.beta2, e_beta2=sc.e_beta2,
+            omb2=sc.omb2, e_omb2=sc.e_omb2, lerp2=sc.beta2 if sc.omb2 >= 0.5 else sc.omb2,
+            e_lerp2=sc.e_omb2 + lerp_extra, eps=sc.eps)
+        out = enclose_update(values, scalars, self.modes, self.rounding)
+        self.tightened = out  # the stored v's and v̂max's bounds from the intervals
+        self.enclosed[K, J] = out.decided
+        # a faithful update may be non-finite: an intermediate beyond D's range, or a
+        # divisor of 0 where ε is not kept
+        self.nonfinite[K, J] = out.may_overflow | (out.zero_divisor & ~self.eps_kept)
+        return np.where(out.decided, out.e_update, e_q)
+
+    def drop_overflow(self, k: int, e_theta: np.ndarray) -> np.ndarray:
+        """An enclosure whose θ reaches beyond D's largest value decides nothing: where."""
+        overflow = self.enclosed[k] & ~(np.abs(self.p.theta[k]) + e_theta <= self.D.max)
+        self.enclosed[k] &= ~overflow
+        return overflow
+
+
+def _eps_kept_in(eps: float, S: _Format) -> bool:
+    """Whether ε > 0 survives where the scalars are held: a subnormal ε there is read as 0
+    by a device that flushes (the judge's non-finite rule uses the same test)."""
+    if S.flush:
+        return eps >= S.eta
+    return eps > 0 and eps >= S.fmt.smallest_subnormal / 2
 
 
 def _reasons(p: _ParamInputs, x: _Exact, out_of_range: dict[str, np.ndarray],
              lerp_nan: tuple[np.ndarray, np.ndarray], errors: _Errors
-             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Why a value is inconclusive (the :data:`REASONS` bits) and where NaN is as faithful as
-    ±∞: each value's own causes, then carried along the steps and the dependencies."""
+             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray],
+                        dict[str, np.ndarray]]:
+    """Why a value is inconclusive (the :data:`REASONS` bits), where NaN is as faithful as
+    ±∞, where the enclosure gave the bound and where it bounds finite outcomes only: each
+    value's own causes, then carried along the steps and the dependencies."""
     steps, n, sc = p.steps, p.n, p.sc
     bc1, bc2, rel_bc1, rel_bc2 = sc.bc1, sc.bc2, sc.rel_bc1, sc.rel_bc2
     d, E, amsgrad_mode = x.d, errors.E, p.amsgrad_mode
@@ -907,7 +1048,7 @@ def _reasons(p: _ParamInputs, x: _Exact, out_of_range: dict[str, np.ndarray],
                   | ((d == 0) & (errors.e_d > 0)))
     # an update multiplied by an exact 0 (γ = 0, or ε-hat's √(1 − β2^t) with β2 held as 1)
     # is 0 whatever the denominator is, so long as ε > 0 keeps that from 0
-    unresolved &= ~_update_exactly_zero(p)
+    unresolved &= ~_update_exactly_zero(p) & ~errors.enclosed
     own = {
         "g": _flag(out_of_range["g"], RANGE),
         "m": _flag(out_of_range["m"], RANGE),
@@ -934,7 +1075,21 @@ def _reasons(p: _ParamInputs, x: _Exact, out_of_range: dict[str, np.ndarray],
     nan_own = {"g": np.zeros((steps, n), dtype=bool), "m": lerp_nan_m, "v": lerp_nan_v,
                "vmax": zero_over_zero_vmax, "theta": zero_over_zero_theta}
     nan_ok = _carry(nan_own, p.l2, p.uses_max, np.logical_or, bool)
-    return bits, nan_ok
+    none = np.zeros((steps, n), dtype=bool)
+    enclosed = _carry({"g": none, "m": none, "v": none, "vmax": none,
+                       "theta": errors.enclosed}, p.l2, p.uses_max, np.logical_or, bool)
+    finite_only = _carry({"g": none, "m": none, "v": none, "vmax": none,
+                          "theta": errors.nonfinite}, p.l2, p.uses_max, np.logical_or, bool)
+    return bits, nan_ok, enclosed, finite_only
+
+
+def _settled(p: _ParamInputs, out_of_range: dict[str, np.ndarray]) -> np.ndarray:
+    """(steps, n): where the update is inconclusive whatever the enclosure finds, from an
+    exact value outside D's range or an unresolved 1 − β^t at that step or before."""
+    sc = p.sc
+    bad = (out_of_range["g"] | out_of_range["m"] | out_of_range["v"] | out_of_range["vmax"]
+           | out_of_range["theta"] | (sc.rel_bc1 >= 0.5) | (sc.rel_bc2 >= 0.5))
+    return np.logical_or.accumulate(np.broadcast_to(bad, (p.steps, p.n)), axis=0)
 
 
 def _update_exactly_zero(p: _ParamInputs) -> np.ndarray:
@@ -970,19 +1125,20 @@ def _compared(p: _ParamInputs, E: dict[str, np.ndarray], bits: dict[str, np.ndar
 
 def _param_bounds(problem: Problem, reference: Trajectory, indices: Sequence[int],
                   dialect: Dialect, D: _Format, S: _Format, F64: _Format
-                  ) -> tuple[dict, dict, dict]:
-    """Bounds, reason masks and NaN-acceptable masks, flattened to (steps, n), for the
-    parameters ``indices`` of one group side by side."""
+                  ) -> tuple[dict, dict, dict, dict, dict]:
+    """Bounds, reason masks, NaN-acceptable masks and the enclosure's two masks, flattened
+    to (steps, n), for the parameters ``indices`` of one group side by side."""
     p = _param_inputs(problem, reference, indices, dialect, D, S)
     exact = _exact(p)
     out_of_range = _out_of_range(p, exact, D)
     lerp_nan = _lerp_nan(p, exact)
     sources = _sources(p, exact, D, S, F64)
     kept = (_narrower(dialect.state, D, D.flush), _narrower(dialect.theta_through, D, D.flush))
-    errors = _recurrence(p, exact, sources, _roundings(p, exact, D, *kept), D, S, kept)
-    bits, nan_ok = _reasons(p, exact, out_of_range, lerp_nan, errors)
+    errors = _recurrence(p, exact, sources, _roundings(p, exact, D, *kept), D, S, kept,
+                         settled=_settled(p, out_of_range))
+    bits, nan_ok, enclosed, finite_only = _reasons(p, exact, out_of_range, lerp_nan, errors)
     bounds, bits = _compared(p, errors.E, bits, F64)
-    return bounds, bits, nan_ok
+    return bounds, bits, nan_ok, enclosed, finite_only
 
 
 def error_bounds(problem: Problem, reference: Trajectory, dtype: str, dialect: Dialect = SPEC,
@@ -1007,9 +1163,6 @@ def error_bounds(problem: Problem, reference: Trajectory, dtype: str, dialect: D
         raise ValueError(f"the reference keeps a {reference.vmax_kind!r} vmax but dialect "
                          f"{dialect.name!r} keeps {dialect.vmax_kind!r}: pass the dialect the "
                          "reference was computed for")
-    out: dict[str, list[np.ndarray]] = {q: [] for q in QUANTITIES}
-    reasons: dict[str, list[np.ndarray]] = {q: [] for q in QUANTITIES}
-    nan_ok: dict[str, list[np.ndarray]] = {q: [] for q in QUANTITIES}
     steps = problem.steps
     shapes = [(steps,) + p.shape for p in problem.params]
     # one pass per group over its parameters side by side: the per-step loop costs the same
@@ -1019,26 +1172,26 @@ def error_bounds(problem: Problem, reference: Trajectory, dtype: str, dialect: D
         if p.size and steps:
             together.setdefault(g, []).append(i)
     judged = {i for indices in together.values() for i in indices}
-    for q in QUANTITIES:
-        out[q] = [None if i in judged else np.zeros(shape) for i, shape in enumerate(shapes)]
-        reasons[q] = [None if i in judged else np.zeros(shape, dtype=np.uint8)
-                      for i, shape in enumerate(shapes)]
-        nan_ok[q] = [None if i in judged else np.zeros(shape, dtype=bool)
-                     for i, shape in enumerate(shapes)]
+    # per kind of array (bounds, reasons, NaN-acceptable, enclosed, finite only), per quantity
+    kinds = (np.float64, np.uint8, bool, bool, bool)
+    out: list[dict[str, list]] = [
+        {q: [None if i in judged else np.zeros(shape, dtype=kind)
+             for i, shape in enumerate(shapes)] for q in QUANTITIES} for kind in kinds]
     with np.errstate(all="ignore"):
         for indices in together.values():
-            E, bits, nans = _param_bounds(problem, reference, indices, dialect, D, S, F64)
+            arrays = _param_bounds(problem, reference, indices, dialect, D, S, F64)
             start = 0
             for i in indices:
                 stop = start + problem.params[i].size
-                for q in QUANTITIES:
-                    out[q][i] = E[q][:, start:stop].reshape(shapes[i])
-                    reasons[q][i] = bits[q][:, start:stop].reshape(shapes[i])
-                    nan_ok[q][i] = nans[q][:, start:stop].reshape(shapes[i])
+                for kind, values in zip(out, arrays, strict=True):
+                    for q in QUANTITIES:
+                        kind[q][i] = values[q][:, start:stop].reshape(shapes[i])
                 start = stop
+    bounds, reasons, nan_ok, enclosed, finite_only = out
     return Bounds(dtype=dtype, dialect=dialect.name, underflow=underflow,
-                  scalar_dtype=S.fmt.name, theta=out["theta"], m=out["m"], v=out["v"],
-                  vmax=out["vmax"], reasons=reasons, nan_ok=nan_ok)
+                  scalar_dtype=S.fmt.name, theta=bounds["theta"], m=bounds["m"],
+                  v=bounds["v"], vmax=bounds["vmax"], reasons=reasons, nan_ok=nan_ok,
+                  enclosed=enclosed, finite_only=finite_only)
 
 
 _BOUNDS_CACHE_SIZE = 4096

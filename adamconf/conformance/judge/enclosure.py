@@ -1,0 +1,501 @@
+"""The non-linear enclosure: where the first-order bound is not resolved, intervals decide.
+
+:mod:`.bounds` linearises: it carries an error bound E along the recurrences and judges a
+quotient by E_d/d. Where that breaks — the denominator's bound reaches half its value: √
+linearised at v ≈ 0, a tiny denominator, a second moment that underflows — this module
+computes, for that element and step, the interval of every value a faithful evaluation in D
+can produce, and from it a bound on the update:
+
+- **Rounding.** An operation's exact result lies in [lo, hi] (float64 bounds, rounded
+  outward); its computed value lies in [fl(lo), fl(hi)], fl any rounding an admissible
+  ordering applies: to D, with subnormals flushed to zero in the flush model, or to a wider
+  format (float32 intermediates of a 16-bit step, float64). Round to nearest and flushing are
+  monotone, so the ends decide, and an operand used once needs no more.
+- **The second moment** by every ordering the bound admits: β2·v′ + (1−β2)·g², with
+  (1−β2)·g·g, the lerp forms, FMA (inside the hull, as each operation may stay unrounded),
+  then the max of amsgrad; intersected with the first-order bounds, which hold too.
+- **The denominator** by the documented form √(v/(1−β2^t)) + ε, torch's √v/√(1−β2^t) + ε,
+  the lr-folded √v + ε·√(1−β2^t), and each dialect's; √[0, x] = [0, √x].
+- **The update** γ·m·…/((1−β1^t)·d) in *any* association of its factors
+  (:func:`chain_roundings`): every intermediate a product or quotient of some of them,
+  rounded to D (a scalar one in the scalar format first), subnormal or flushed.
+- **Scalars** as the bound models them: β, 1 − β, γ, 1 − β^t exact or rounded to the scalar
+  format S and then to D — except that an ε that S keeps (> 0) is never taken as 0 where D
+  would round it away: hyperparameters are held in S at least (16-bit ones are not Adam), and
+  an implementation that loses ε is judged by the non-finite rule.
+
+A divisor rounded to 0 makes the update ±∞ or NaN. The judge takes such an outcome by the
+non-finite rule (a failure where ε is kept), so the enclosure bounds the *finite* outcomes: a
+divisor's interval starts at the smallest positive value an evaluation can give, and
+:attr:`Enclosed.zero_divisor` says where 0 was possible. Where the update's interval still
+reaches beyond D's largest value (a divisor near 0), the enclosure decides nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from adamconf.reference.floats import FloatFormat, get_format, round_to
+
+__all__ = ["Rounding", "StepScalars", "StepValues", "Enclosed", "enclose_update",
+           "chain_roundings", "half_ulp"]
+
+_TINIEST = math.ldexp(1.0, -1074)  # the smallest positive float64
+_FLOAT32 = get_format("float32")
+_NO_LOG = -1e6  # log of 0, kept finite for the sums below
+
+
+def half_ulp(fmt: FloatFormat, a: np.ndarray) -> np.ndarray:
+    """½ulp of magnitudes a ≥ 0 in ``fmt``: u·2^⌊log2 a⌋, at least half its smallest
+    subnormal (2^-1074 for float64, which float64 itself cannot halve)."""
+    _, e = np.frexp(a)
+    exponent = np.where(a == 0, fmt.emin, np.maximum(e - 1, fmt.emin))
+    return np.maximum(np.ldexp(fmt.unit_roundoff, exponent), _TINIEST)
+
+
+# --- interval arithmetic on exact values: (lo, hi) float64 arrays, rounded outward ----------
+
+def _down(x):
+    return np.nextafter(x, -np.inf)
+
+
+def _up(x):
+    return np.nextafter(x, np.inf)
+
+
+def _add(a, b):
+    return _down(a[0] + b[0]), _up(a[1] + b[1])
+
+
+def _sub(a, b):
+    return _down(a[0] - b[1]), _up(a[1] - b[0])
+
+
+def _mul(a, b):
+    """a·b for any signs."""
+    c = (a[0] * b[0], a[0] * b[1], a[1] * b[0], a[1] * b[1])
+    return (_down(np.minimum(np.minimum(c[0], c[1]), np.minimum(c[2], c[3]))),
+            _up(np.maximum(np.maximum(c[0], c[1]), np.maximum(c[2], c[3]))))
+
+
+def _mul_pos(a, b):
+    """a·b for a, b ≥ 0."""
+    return np.maximum(_down(a[0] * b[0]), 0.0), _up(a[1] * b[1])
+
+
+def _div_pos(a, b):
+    """a/b for any sign of a and b > 0."""
+    return (_down(np.minimum(a[0] / b[0], a[0] / b[1])),
+            _up(np.maximum(a[1] / b[0], a[1] / b[1])))
+
+
+def _sqrt(a):
+    return np.maximum(_down(np.sqrt(np.maximum(a[0], 0.0))), 0.0), _up(np.sqrt(a[1]))
+
+
+def _nonneg(a):
+    return np.maximum(a[0], 0.0), np.maximum(a[1], 0.0)
+
+
+def _hull(*xs):
+    lo, hi = xs[0]
+    for a, b in xs[1:]:
+        lo, hi = np.minimum(lo, a), np.maximum(hi, b)
+    return lo, hi
+
+
+def _meet(a, b):
+    """Two enclosures of one set: both hold, so their intersection does."""
+    lo, hi = np.maximum(a[0], b[0]), np.minimum(a[1], b[1])
+    return np.minimum(lo, hi), hi
+
+
+def _around(x, e):
+    return _down(x - e), _up(x + e)
+
+
+def _magnitude(a):
+    """(min |x|, max |x|) over x in a."""
+    straddles = (a[0] <= 0) & (a[1] >= 0)
+    low = np.where(straddles, 0.0, np.minimum(np.abs(a[0]), np.abs(a[1])))
+    return low, np.maximum(np.abs(a[0]), np.abs(a[1]))
+
+
+class Rounding:
+    """The roundings an admissible ordering may apply to one result in a step working in D:
+    to D (and then flushed below D's smallest normal, in the flush model), to float32 (a
+    16-bit step's intermediates), or to float64, which keeps the outward bounds themselves.
+    ``state`` is the narrower format m, v, v̂max are kept in after D (a dialect's), if any."""
+
+    def __init__(self, dtype: FloatFormat, flush: bool, scalar: FloatFormat,
+                 state: FloatFormat | None = None) -> None:
+        self.D, self.flush, self.S, self.state = dtype, flush, scalar, state
+        self.formats = [dtype] + ([_FLOAT32] if dtype.precision < _FLOAT32.precision else [])
+
+    def to(self, x, fmt: FloatFormat):
+        """x rounded to nearest in ``fmt``, then flushed in the flush model (monotone)."""
+        r = round_to(x, fmt) if fmt.precision < 53 else x
+        if self.flush:
+            r = np.where(np.abs(r) < fmt.smallest_normal, 0.0, r)
+        return r
+
+    def op(self, lo, hi):
+        """The interval of one operation's computed result, its exact value in [lo, hi]."""
+        out_lo, out_hi = lo, hi
+        for fmt in self.formats:
+            out_lo = np.minimum(out_lo, self.to(lo, fmt))
+            out_hi = np.maximum(out_hi, self.to(hi, fmt))
+        return out_lo, out_hi
+
+    def store(self, a):
+        """A moment stored: rounded to D (its computed value may be wider), then to the
+        state's format; the interval of the stored values."""
+        lo, hi = self.to(a[0], self.D), self.to(a[1], self.D)
+        if self.state is not None:
+            lo, hi = self.to(lo, self.state), self.to(hi, self.state)
+        return lo, hi
+
+    def divisor(self, lo, hi):
+        """A positive divisor's computed interval among the outcomes that keep the update
+        finite, and where it may be 0: a result rounded to 0 divides to ±∞ or NaN, and a
+        positive one is at least its smallest positive value in the format it is rounded
+        to — above ``lo`` wherever the format rounds ``lo`` itself to 0."""
+        zero = lo <= 0
+        low = np.where(lo > 0, lo, np.inf)
+        for fmt in self.formats:
+            r = self.to(lo, fmt)
+            zero = zero | (r <= 0)
+            low = np.where(r > 0, np.minimum(low, r), low)
+        low = np.where(np.isinf(low), _TINIEST, low)  # lo = 0: any tiny positive value
+        return (low, self.op(hi, hi)[1]), zero
+
+    def held(self, lo, hi, keep_positive: bool = True):
+        """A scalar computed exactly or in S, then maybe rounded to D where it meets an
+        array; a positive one that D would round to 0 is held in S (``keep_positive``)."""
+        s_lo, s_hi = self.to(lo, self.S), self.to(hi, self.S)
+        d_lo, d_hi = self.to(s_lo, self.D), self.to(s_hi, self.D)
+        if keep_positive:
+            d_lo = np.where((d_lo <= 0) & (s_lo > 0), s_lo, d_lo)
+        return (np.minimum(np.minimum(lo, s_lo), d_lo),
+                np.maximum(np.maximum(hi, s_hi), d_hi))
+
+
+# --- the update's product: roundings in any association ------------------------------------
+
+@lru_cache(maxsize=None)
+def _chain_nodes(denominator: tuple[bool, ...], scalar: tuple[bool, ...]):
+    """The intermediates of a product's associations, as 0/1 matrices over the factors: for
+    each node its numerators and denominators, the rest's, whether it holds scalars only;
+    and the products of two or more denominators (used as divisors)."""
+    count = len(denominator)
+    nodes, products = [], []
+    for mask in range(1, 1 << count):
+        members = [i for i in range(count) if mask >> i & 1]
+        if len(members) == 1 and not denominator[members[0]]:
+            continue  # a factor itself, not an intermediate
+        nodes.append(members)
+        if len(members) >= 2 and all(denominator[i] for i in members):
+            products.append(members)
+
+    def matrix(rows, pick):
+        return np.array([[1.0 if pick(row, i) else 0.0 for i in range(count)] for row in rows]
+                        ).reshape(len(rows), count)
+
+    num = matrix(nodes, lambda row, i: i in row and not denominator[i])
+    den = matrix(nodes, lambda row, i: i in row and denominator[i])
+    rest_num = matrix(nodes, lambda row, i: i not in row and not denominator[i])
+    rest_den = matrix(nodes, lambda row, i: i not in row and denominator[i])
+    only_scalars = np.array([all(scalar[i] for i in row) for row in nodes])
+    return num, den, rest_num, rest_den, only_scalars, matrix(products, lambda row, i: i in row)
+
+
+def chain_roundings(leaves: list[tuple[np.ndarray, np.ndarray]], denominator: list[bool],
+                    scalar: list[bool], D: FloatFormat, S: FloatFormat, flush: bool,
+                    exact_max: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What rounding can do to a product of factors ∏ numerators / ∏ denominators
+    (γ·m/((1−β1^t)·d), with √(1−β2^t) in the ε-hat and lr-folded forms) evaluated in any
+    association: every intermediate is a product or quotient of some of the factors (a
+    reciprocal 1/b or a product of denominators b1·b2 too), rounded to D — a scalar-only
+    one first to S, then to D where it meets an array.
+
+    ``leaves`` are the factors' magnitudes (min, max) over their intervals, ``exact_max``
+    the largest magnitude of the exact product. Returns the relative factor (lo, hi) the
+    exact product's interval is multiplied by, an absolute term, and where an intermediate
+    may exceed D's largest value (the result then ±∞ or NaN, faithfully). An intermediate
+    is off by a relative u_D while it is normal; one whose magnitude may be subnormal is off
+    by up to half of D's smallest subnormal (flushed: by all of itself, up to D's smallest
+    normal), which reaches the result multiplied by the remaining factors, and by no more
+    than the result itself. A product of denominators used as a divisor may round to half
+    of itself, or up to D's smallest subnormal (normal, when flushing). One association has
+    (factors − 1) operations, a reciprocal and a held scalar's rounding to D: the largest
+    that many terms are summed.
+    """
+    count = len(leaves)
+    roundings = count + 2
+    u = D.unit_roundoff
+    shape = np.broadcast(*[a for pair in leaves for a in pair]).shape
+    logs_lo = np.stack([np.broadcast_to(
+        np.where(lo > 0, np.log(np.maximum(lo, _TINIEST)), _NO_LOG), shape) for lo, _ in leaves])
+    logs_hi = np.stack([np.broadcast_to(np.log(np.maximum(hi, _TINIEST)), shape)
+                        for _, hi in leaves])
+    num, den, rest_num, rest_den, only_scalars, products = _chain_nodes(
+        tuple(denominator), tuple(scalar))
+    # normal with room for its operands' own roundings (each at most halves a value)
+    tiny_log = math.log(D.smallest_normal) + roundings * math.log(2.0)
+    huge_log = math.log(D.max) - roundings * math.log(2.0)
+    flat_lo, flat_hi = logs_lo.reshape(count, -1), logs_hi.reshape(count, -1)
+    # |node| between ∏ numerators' min / ∏ denominators' max over its members and the
+    # other way round; the rest of the factors carry its rounding to the result
+    low = num @ flat_lo - den @ flat_hi
+    high = num @ flat_hi - den @ flat_lo
+    rest = rest_num @ flat_hi - rest_den @ flat_lo
+    overflow = (high > huge_log).any(axis=0)
+    divisor_lo = np.ones(low.shape[1])
+    divisor_hi = np.ones(low.shape[1])
+    if len(products):
+        overflow |= ((products @ flat_hi) > huge_log).any(axis=0)
+        smallest_log = (products @ flat_lo).min(axis=0)
+        maybe = smallest_log < tiny_log
+        if maybe.any():
+            smallest = np.exp(np.maximum(smallest_log, math.log(_TINIEST)))
+            floor = D.smallest_normal if flush else D.smallest_subnormal
+            grow = np.maximum(1.0 + half_ulp(D, smallest) / smallest, floor / smallest)
+            divisor_lo = np.where(maybe, 1.0 / grow, 1.0)
+            divisor_hi = np.where(maybe, 2.0, 1.0)
+    relative_lo = (1.0 - u) ** roundings * divisor_lo
+    relative_hi = (1.0 + u) ** roundings * divisor_hi
+    maybe = low < tiny_log
+    if maybe.any():
+        sub = D.smallest_normal if flush else D.smallest_subnormal / 2
+        sub_s = S.smallest_normal if flush else S.smallest_subnormal / 2
+        absolute = sub + np.where(only_scalars, sub_s, 0.0)[:, None]
+        cap = 2.0 * np.broadcast_to(exact_max, shape).reshape(-1) * relative_hi
+        terms = np.where(maybe, np.minimum(absolute * np.exp(np.minimum(rest, 700.0)), cap),
+                         0.0)
+        total = np.sort(terms, axis=0)[-roundings:].sum(axis=0)
+    else:
+        total = np.zeros(low.shape[1])
+    return (relative_lo.reshape(shape), relative_hi.reshape(shape), total.reshape(shape),
+            overflow.reshape(shape))
+
+
+# --- one step, for the elements the first-order bound leaves unresolved ----------------------
+
+@dataclass(frozen=True)
+class StepScalars:
+    """One step's scalars as the bound models them: exact values and absolute error bounds
+    (``rel_*``: relative bounds of 1 − β^t, already with their roundings)."""
+
+    lr: float
+    e_lr: float
+    bc1: float
+    rel_bc1: float
+    bc2: float
+    rel_bc2: float
+    beta2: float
+    e_beta2: float
+    omb2: float  # 1 − β2
+    e_omb2: float
+    lerp2: float  # the factor a lerp multiplies (g² − v′) by: 1 − β2, or β2 if that is ≥ ½
+    e_lerp2: float
+    eps: float
+
+
+@dataclass(frozen=True)
+class StepValues:
+    """One step's exact values and first-order error bounds, 1-d over the elements judged
+    here: the update's inputs and, for the second moment, the state before the step."""
+
+    g: np.ndarray
+    e_g: np.ndarray
+    m: np.ndarray
+    e_m: np.ndarray
+    v_prev: np.ndarray
+    e_v_prev: np.ndarray
+    v: np.ndarray
+    e_v: np.ndarray
+    vmax_prev: np.ndarray
+    e_vmax_prev: np.ndarray
+    vmax: np.ndarray
+    e_vmax: np.ndarray
+    second: np.ndarray  # what the denominator reads: v, v̂max, raw vmax or v̂max·(1−β2^t)
+    e_second: np.ndarray
+    update: np.ndarray  # the exact update, signed: θ ← θ − update
+
+
+@dataclass(frozen=True)
+class Modes:
+    """The dialect's switches the step's form depends on."""
+
+    eps_mode: str
+    amsgrad_mode: str  # "off" without amsgrad (or where the dialect ignores it)
+    corrected: bool  # whether ``second`` is already bias-corrected
+
+
+@dataclass(frozen=True)
+class Enclosed:
+    """Per element: a bound on |update − exact| over the enclosure (∞ where undecided),
+    whether it decides, where a divisor may round to 0, where an intermediate may leave D's
+    range (both make a faithful update non-finite), and the stored v's and v̂max's bounds
+    the intervals give (never above the first-order ones)."""
+
+    e_update: np.ndarray
+    decided: np.ndarray
+    zero_divisor: np.ndarray
+    may_overflow: np.ndarray
+    e_v: np.ndarray
+    e_vmax: np.ndarray
+
+
+def _eps_interval(eps: float, R: Rounding):
+    """ε as passed, rounded to S (flushed where S flushes a subnormal), then to D where D
+    keeps it > 0."""
+    value = np.array([eps])
+    return R.held(value, value)
+
+
+def _second_moment(R: Rounding, x: StepValues, sc: StepScalars):
+    """v ← β2·v′ + (1−β2)·g² by the orderings the bound admits, every operation rounded as
+    :class:`Rounding` allows; FMA and float64 intermediates are inside the per-operation
+    hull (each operation may stay unrounded)."""
+    v_prev = _nonneg(_around(x.v_prev, x.e_v_prev))
+    g = _magnitude(_around(x.g, x.e_g))
+    beta2 = _nonneg(_around(sc.beta2, sc.e_beta2))
+    omb2 = _nonneg(_around(sc.omb2, sc.e_omb2))
+    lerp = _nonneg(_around(sc.lerp2, sc.e_lerp2))
+    g2 = R.op(*_mul_pos(g, g))
+    decayed = R.op(*_mul_pos(beta2, v_prev))
+    products = R.op(*_add(decayed, R.op(*_mul_pos(omb2, g2))))
+    # (1 − β2)·g, then ·g (torch's addcmul)
+    torch = R.op(*_add(decayed, R.op(*_mul_pos(R.op(*_mul_pos(omb2, g)), g))))
+    diff = R.op(*_sub(g2, v_prev))
+    if sc.omb2 < 0.5:  # v′ + w·(g² − v′)
+        lerped = R.op(*_add(v_prev, R.op(*_mul(lerp, diff))))
+    else:  # g² − (g² − v′)·(1 − w)
+        lerped = R.op(*_sub(g2, R.op(*_mul(diff, lerp))))
+    return _nonneg(_hull(products, torch, lerped))
+
+
+def _denominators(R: Rounding, second, sc: StepScalars, modes: Modes, bc2, sqrt_bc2, eps,
+                  eps_folded):
+    """Each form's denominator interval (finite outcomes), whether it may be 0, and the
+    factors it adds to the numerator: √(1−β2^t) where the form moves it there."""
+    eps_mode = modes.eps_mode
+
+    def root(a):
+        return R.op(*_sqrt(a))
+
+    forms = []
+    if eps_mode == "hat":  # γ·√(1−β2^t)/(1−β1^t) · m/(√V + ε)
+        forms.append((*R.divisor(*_add(root(second), eps)), [sqrt_bc2]))
+        return forms
+    if modes.corrected:  # V̂ already: v̂max, or the paper's max without bias correction
+        hat = second
+        roots = [root(second)]
+    else:
+        hat = R.op(*_div_pos(second, bc2))
+        # √(v/(1−β2^t)), or √v/√(1−β2^t) with the square root held as a scalar
+        roots = [root(hat), R.op(*_div_pos(root(second), sqrt_bc2))]
+    if eps_mode == "inside-sqrt":
+        forms.append((*R.divisor(*_sqrt(R.op(*_add(hat, eps)))), []))
+    elif eps_mode == "floor":  # max(√V̂, ε): exact, 0 only where both are
+        s = _hull(*roots)
+        (low, _), zero = R.divisor(*_sqrt(hat))
+        lo = np.maximum(np.maximum(s[0], eps[0]), np.where(eps[0] > 0, 0.0, low))
+        forms.append(((lo, np.maximum(s[1], eps[1])), zero & (eps[0] <= 0), []))
+    else:
+        forms.append((*R.divisor(*_add(_hull(*roots), eps)), []))
+        # lr-folded: γ√(1−β2^t)/(1−β1^t) · m/(√v + ε√(1−β2^t)); over v̂max,
+        # √v̂max·√(1−β2^t) + ε√(1−β2^t)
+        if modes.corrected and modes.amsgrad_mode == "max-hat":
+            folded_root = R.op(*_mul_pos(root(second), sqrt_bc2))
+        elif modes.corrected:
+            return forms
+        else:
+            folded_root = root(second)
+        forms.append((*R.divisor(*_add(folded_root, eps_folded)), [sqrt_bc2]))
+    return forms
+
+
+def enclose_update(x: StepValues, sc: StepScalars, modes: Modes, R: Rounding) -> Enclosed:
+    """The enclosure of one step's update for the elements of ``x`` (see the module
+    docstring); the bound is max |update − exact| over it, decided where that interval
+    stays within D's range."""
+    D = R.D
+    bc1 = _around(sc.bc1, sc.bc1 * sc.rel_bc1)
+    bc2 = _around(sc.bc2, sc.bc2 * sc.rel_bc2)
+    ok = (bc1[0] > 0) & (bc2[0] > 0)
+    bc1 = (np.maximum(bc1[0], _TINIEST), bc1[1])
+    bc2 = (np.maximum(bc2[0], _TINIEST), bc2[1])
+    sqrt_bc2 = R.held(*_sqrt(bc2))
+    eps = _eps_interval(sc.eps, R)
+    eps_folded = R.held(*_mul_pos(eps, _sqrt(bc2)))
+    gamma = _nonneg(_around(sc.lr, sc.e_lr))
+
+    # the second moment the denominator reads, by the intervals and by the first-order bound
+    v_new = _second_moment(R, x, sc)
+    may_overflow = v_new[1] > D.max
+    v_used = _meet(v_new, _nonneg(_around(x.v, x.e_v)))
+    e_v = _distance(R.store(v_used), x.v)
+    e_vmax = x.e_vmax
+    used = v_used
+    if modes.amsgrad_mode in ("max-hat", "max-raw", "paper"):
+        previous = _nonneg(_around(x.vmax_prev, x.e_vmax_prev))
+        new = R.op(*_div_pos(v_used, bc2)) if modes.amsgrad_mode == "max-hat" else v_used
+        vmax = (np.maximum(previous[0], new[0]), np.maximum(previous[1], new[1]))
+        vmax = _meet(_hull(vmax, R.store(vmax)), _nonneg(_around(x.vmax, x.e_vmax)))
+        e_vmax = np.minimum(e_vmax, _distance(R.store(vmax), x.vmax))
+        used = vmax
+        if modes.amsgrad_mode == "max-hat" and modes.eps_mode == "hat":
+            used = R.op(*_mul_pos(vmax, bc2))  # V = v̂max·(1−β2^t)
+    second = _meet(used, _nonneg(_around(x.second, x.e_second)))
+
+    m = _around(x.m, x.e_m)
+    m_size = _magnitude(m)
+    lo = np.full(x.m.shape, np.inf)
+    hi = np.full(x.m.shape, -np.inf)
+    zero_divisor = np.zeros(x.m.shape, dtype=bool)
+    for d, zero, extra in _denominators(R, second, sc, modes, bc2, sqrt_bc2, eps, eps_folded):
+        zero_divisor |= zero
+        may_overflow |= d[1] > D.max
+        numerator = gamma
+        for factor in extra:
+            numerator = _mul_pos(numerator, factor)
+        below = _mul_pos(bc1, d)
+        exact = _div_pos(_mul(numerator, m), (np.maximum(below[0], _TINIEST), below[1]))
+        exact = (np.where(gamma[1] == 0, 0.0, exact[0]), np.where(gamma[1] == 0, 0.0, exact[1]))
+        leaves = [gamma, m_size, bc1, d] + list(extra)
+        rel_lo, rel_hi, absolute, overflow = chain_roundings(
+            leaves, [False, False, True, True] + [False] * len(extra),
+            [True, False, True, False] + [True] * len(extra), D, R.S, R.flush,
+            np.maximum(np.abs(exact[0]), np.abs(exact[1])))
+        may_overflow |= overflow
+        lo = np.minimum(lo, _rounded_end(exact[0], rel_lo, rel_hi, absolute, low_end=True))
+        hi = np.maximum(hi, _rounded_end(exact[1], rel_lo, rel_hi, absolute, low_end=False))
+    # a positive exact interval stays ≥ 0 through rounding, a negative one ≤ 0
+    with np.errstate(invalid="ignore"):
+        e_update = np.maximum(x.update - lo, hi - x.update)
+    decided = (ok & np.isfinite(e_update) & (np.maximum(np.abs(lo), np.abs(hi)) <= D.max))
+    return Enclosed(e_update=np.where(decided, e_update, np.inf), decided=decided,
+                    zero_divisor=zero_divisor, may_overflow=may_overflow,
+                    e_v=np.minimum(x.e_v, e_v), e_vmax=e_vmax)
+
+
+def _rounded_end(end, rel_lo, rel_hi, absolute, low_end: bool):
+    """One end of the update's interval after the chain's roundings: relative factors, then
+    the absolute terms, without crossing 0 (rounding keeps a sign or gives 0)."""
+    if low_end:
+        scaled = np.where(end >= 0, end * rel_lo, end * rel_hi) - absolute
+        return np.where(end >= 0, np.maximum(scaled, 0.0), scaled)
+    scaled = np.where(end >= 0, end * rel_hi, end * rel_lo) + absolute
+    return np.where(end <= 0, np.minimum(scaled, 0.0), scaled)
+
+
+def _distance(a, exact):
+    """max |x − exact| over x in a."""
+    return np.maximum(exact - a[0], a[1] - exact)
