@@ -53,7 +53,8 @@ NONFINITE_POSSIBLE = 16
 REASONS: dict[int, str] = {
     RANGE: "an exact value lies outside the range of {dtype}",
     DENOMINATOR: "the denominator's bound reaches half its value, and the non-linear "
-                 "enclosure reaches beyond the range of {dtype} (a denominator near 0)",
+                 "enclosure does not decide (a denominator near 0: the update may leave the "
+                 "range of {dtype})",
     BIAS_CORRECTION: "1 − β^t is not resolved in the scalar format (bound ≥ half its value)",
     BOUND_NOT_FINITE: "the error bound is not finite",
     NONFINITE_POSSIBLE: "a non-finite value where a faithful evaluation may be non-finite "
@@ -695,6 +696,7 @@ def _sources(p: _ParamInputs, x: _Exact, D: _Format, S: _Format, F64: _Format) -
         w2_g2=w2 * g2, lerp2_dv=lerp2 * diff_v, w2_g=w2 * ag) if D.flush else None
     src_q = C_STEP_SCALARS * u_s * x.q + sc.e_lr * x.step_scale * x.ratio
     src_q += _tiny_step_scalars(sc, D, u_s) * x.q
+    src_q += _subnormal_products(p, x, D, S)
     rnd_s, rnd_d = D.rnd(x.s), D.rnd(x.d)
     cast = D.u if S.fmt.name != D.fmt.name else 0.0  # a scalar rounded to D where used
     hat_share = 0.0
@@ -715,6 +717,32 @@ def _sources(p: _ParamInputs, x: _Exact, D: _Format, S: _Format, F64: _Format) -
                     rnd_d=rnd_d, hat_share=hat_share, half_bc2=half_bc2,
                     bc2_share_all=bc2_share_all, bc2_in_d_all=bc2_in_d_all,
                     eps_extra=eps_extra, flushed=flushed)
+
+
+def _subnormal_products(p: _ParamInputs, x: _Exact, D: _Format, S: _Format) -> np.ndarray:
+    """The update γ·m/((1−β1^t)·d) in another association than γ·(m̂/d), (γ/(1−β1^t))·(m/d)
+    or the folded one: an intermediate such as γ·m or (γ/(1−β1^t))·m (torch's addcdiv
+    computes (s·m)/d) may be subnormal in D where m̂ and m̂/d are not, and is then off by
+    half of D's smallest subnormal, which the rest of the product carries to the update
+    (:func:`.enclosure.chain_roundings`, with gradual underflow: a flush of such an
+    intermediate is left to the enclosure). 0 where every intermediate is normal."""
+    sc = p.sc
+    gamma = (sc.lr, sc.lr)
+    m = (np.abs(p.m), np.abs(p.m))
+    bc1 = (sc.bc1, sc.bc1)
+    d = (x.d, x.d)
+    sqrt_bc2 = (np.sqrt(sc.bc2),) * 2
+    forms = [([gamma, m, bc1, d], [False, False, True, True], [True, False, True, False])]
+    if p.eps_mode in ("hat", "outside"):
+        scaled = d if p.eps_mode == "hat" else (x.d * sqrt_bc2[0],) * 2
+        forms.append(([gamma, m, bc1, scaled, sqrt_bc2], [False, False, True, True, False],
+                      [True, False, True, False, True]))
+    total = np.zeros_like(x.q)
+    for leaves, denominator, scalar in forms:
+        _, _, absolute, _ = chain_roundings(leaves, denominator, scalar, D.fmt, S.fmt, False,
+                                            x.q)
+        total = np.maximum(total, np.where(np.isfinite(absolute), absolute, 0.0))
+    return total
 
 
 def _tiny_step_scalars(sc: _Scalars, D: _Format, u_s: float) -> np.ndarray:

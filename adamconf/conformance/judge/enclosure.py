@@ -145,10 +145,12 @@ class Rounding:
 
     def op(self, lo, hi):
         """The interval of one operation's computed result, its exact value in [lo, hi]."""
+        lo, hi = np.broadcast_arrays(lo, hi)
+        ends = np.stack((lo, hi))
         out_lo, out_hi = lo, hi
         for fmt in self.formats:
-            out_lo = np.minimum(out_lo, self.to(lo, fmt))
-            out_hi = np.maximum(out_hi, self.to(hi, fmt))
+            rounded = self.to(ends, fmt)
+            out_lo, out_hi = np.minimum(out_lo, rounded[0]), np.maximum(out_hi, rounded[1])
         return out_lo, out_hi
 
     def store(self, a):
@@ -247,13 +249,17 @@ def chain_roundings(leaves: list[tuple[np.ndarray, np.ndarray]], denominator: li
         tuple(denominator), tuple(scalar))
     # normal with room for its operands' own roundings (each at most halves a value)
     tiny_log = math.log(D.smallest_normal) + roundings * math.log(2.0)
-    huge_log = math.log(D.max) - roundings * math.log(2.0)
     flat_lo, flat_hi = logs_lo.reshape(count, -1), logs_hi.reshape(count, -1)
     # |node| between ∏ numerators' min / ∏ denominators' max over its members and the
     # other way round; the rest of the factors carry its rounding to the result
     low = num @ flat_lo - den @ flat_hi
     high = num @ flat_hi - den @ flat_lo
     rest = rest_num @ flat_hi - rest_den @ flat_lo
+    # a computed intermediate exceeds the exact bound by its operands' roundings: a factor
+    # 1 + u each, and up to 2 where one may be subnormal (rounded up to the next subnormal)
+    subnormal = (low < tiny_log).sum(axis=0)
+    huge_log = (math.log(D.max) - roundings * math.log1p(u)
+                - np.minimum(subnormal, roundings) * math.log(2.0))
     overflow = (high > huge_log).any(axis=0)
     divisor_lo = np.ones(low.shape[1])
     divisor_hi = np.ones(low.shape[1])
@@ -440,7 +446,8 @@ def enclose_update(x: StepValues, sc: StepScalars, modes: Modes, R: Rounding) ->
     # the second moment the denominator reads, by the intervals and by the first-order bound
     v_new = _second_moment(R, x, sc)
     may_overflow = v_new[1] > D.max
-    v_used = _meet(v_new, _nonneg(_around(x.v, x.e_v)))
+    # the denominator may read v as computed, or as stored (rounded to D, to the state's format)
+    v_used = _meet(_hull(v_new, R.store(v_new)), _nonneg(_around(x.v, x.e_v)))
     e_v = _distance(R.store(v_used), x.v)
     e_vmax = x.e_vmax
     used = v_used
