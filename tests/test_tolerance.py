@@ -17,8 +17,15 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from correct_impls import DTYPES, FAMILY, independent_float32, runs_long_cases, small_problems
-from hypothesis import HealthCheck, given, settings
+from correct_impls import (
+    DTYPES,
+    FAMILY,
+    enclosure_problems,
+    independent_float32,
+    runs_long_cases,
+    small_problems,
+)
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from adamconf.conformance.judge import bounds as tolerance
@@ -252,6 +259,35 @@ def test_no_false_failures_generated_extreme_gradients(dtype, data):
     reference = run_reference(problem)
     verdict = judge(problem, reference, emulate(problem, recipe), dtype)
     assert verdict.status != "fail", verdict.describe("generated", recipe.name)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@_GENERATED
+@given(data=st.data())
+def test_no_false_failures_where_the_enclosure_decides(dtype, data):
+    """Gradients about where (1 − β2)·g² underflows in D, β2 near 1, ε from 0 to large, lr
+    0 on some steps: the first-order bound leaves the denominator unresolved, and the
+    non-linear enclosure decides (``enclosed`` counts the examples where it did)."""
+    problem = data.draw(enclosure_problems(dtype), label="problem")
+    recipe = data.draw(st.sampled_from(FAMILY[dtype]), label="recipe")
+    reference = run_reference(problem)
+    verdict = judge(problem, reference, emulate(problem, recipe), dtype)
+    enclosed = any("non-linear enclosure" in note for note in verdict.notes)
+    event(f"{dtype} {verdict.status}{', enclosed' if enclosed else ''}")
+    assert verdict.status != "fail", verdict.describe("generated", recipe.name)
+
+
+def test_a_bias_correction_flushed_where_it_meets_the_array_may_give_nan():
+    """Found by a random example: 1 − β2 = 2^-20 is subnormal in float16, and a device that
+    flushes reads 1 − β2^t as 0 where it meets the array: v/(1 − β2^t) is 0/0 = NaN with ε
+    kept. 1 − β^t unresolved where it is held is no non-finite failure."""
+    p = problem_of([[-0.5, -0.5]], [np.zeros((3, 2))], lr=1e-3, betas=(0.0, 1 - 2.0**-20))
+    reference = run_reference(p)
+    trace = emulate(p, Recipe("ftz", "float16", ftz=True))
+    assert np.isnan(trace.theta[0]).all()
+    verdict = judge(p, reference, trace, "float16")
+    assert verdict.status == "inconclusive", verdict.describe("bc2-flushed", "ftz")
+    assert any("1 − β^t" in r for r in verdict.inconclusive_reasons)
 
 
 def test_a_step_scalar_rounded_to_a_subnormal_is_not_a_false_failure():

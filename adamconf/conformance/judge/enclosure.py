@@ -115,7 +115,13 @@ def _meet(a, b):
 
 
 def _around(x, e):
-    return _down(x - e), _up(x + e)
+    """[x − e, x + e] for a value x (a reference value, correctly rounded to float64, or a
+    scalar) known within e: exact where e = 0, else widened by x's own rounding to float64
+    and rounded outward."""
+    e = np.asarray(e, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    wide = e + np.abs(x) * 2.0**-53
+    return (np.where(e > 0, _down(x - wide), x), np.where(e > 0, _up(x + wide), x))
 
 
 def _magnitude(a):
@@ -199,9 +205,10 @@ def _chain_nodes(denominator: tuple[bool, ...], scalar: tuple[bool, ...]):
         members = [i for i in range(count) if mask >> i & 1]
         if len(members) == 1 and not denominator[members[0]]:
             continue  # a factor itself, not an intermediate
-        nodes.append(members)
         if len(members) >= 2 and all(denominator[i] for i in members):
-            products.append(members)
+            products.append(members)  # used as a divisor (its reciprocal is not a form)
+            continue
+        nodes.append(members)
 
     def matrix(rows, pick):
         return np.array([[1.0 if pick(row, i) else 0.0 for i in range(count)] for row in rows]
@@ -212,7 +219,12 @@ def _chain_nodes(denominator: tuple[bool, ...], scalar: tuple[bool, ...]):
     rest_num = matrix(nodes, lambda row, i: i not in row and not denominator[i])
     rest_den = matrix(nodes, lambda row, i: i not in row and denominator[i])
     only_scalars = np.array([all(scalar[i] for i in row) for row in nodes])
-    return num, den, rest_num, rest_den, only_scalars, matrix(products, lambda row, i: i in row)
+    # inside[a, b]: node b's factors are some of node a's (b may be one of a's operands)
+    inside = np.array([[1.0 if set(b) < set(a) else 0.0 for b in nodes] for a in nodes]
+                      ).reshape(len(nodes), len(nodes))
+    sizes = np.array([len(row) for row in nodes], dtype=float)
+    return (num, den, rest_num, rest_den, only_scalars,
+            matrix(products, lambda row, i: i in row), inside, sizes)
 
 
 def chain_roundings(leaves: list[tuple[np.ndarray, np.ndarray]], denominator: list[bool],
@@ -221,9 +233,10 @@ def chain_roundings(leaves: list[tuple[np.ndarray, np.ndarray]], denominator: li
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """What rounding can do to a product of factors ∏ numerators / ∏ denominators
     (γ·m/((1−β1^t)·d), with √(1−β2^t) in the ε-hat and lr-folded forms) evaluated in any
-    association: every intermediate is a product or quotient of some of the factors (a
-    reciprocal 1/b or a product of denominators b1·b2 too), rounded to D — a scalar-only
-    one first to S, then to D where it meets an array.
+    association: every intermediate is a product or quotient of some of the factors, with
+    at least one numerator, or a reciprocal 1/b, or a product of denominators b1·b2 used as
+    a divisor — rounded to D, a scalar-only one first to S, then to D where it meets an
+    array.
 
     ``leaves`` are the factors' magnitudes (min, max) over their intervals, ``exact_max``
     the largest magnitude of the exact product. Returns the relative factor (lo, hi) the
@@ -245,7 +258,7 @@ def chain_roundings(leaves: list[tuple[np.ndarray, np.ndarray]], denominator: li
         np.where(lo > 0, np.log(np.maximum(lo, _TINIEST)), _NO_LOG), shape) for lo, _ in leaves])
     logs_hi = np.stack([np.broadcast_to(np.log(np.maximum(hi, _TINIEST)), shape)
                         for _, hi in leaves])
-    num, den, rest_num, rest_den, only_scalars, products = _chain_nodes(
+    num, den, rest_num, rest_den, only_scalars, products, inside, sizes = _chain_nodes(
         tuple(denominator), tuple(scalar))
     # normal with room for its operands' own roundings (each at most halves a value)
     tiny_log = math.log(D.smallest_normal) + roundings * math.log(2.0)
@@ -255,12 +268,13 @@ def chain_roundings(leaves: list[tuple[np.ndarray, np.ndarray]], denominator: li
     low = num @ flat_lo - den @ flat_hi
     high = num @ flat_hi - den @ flat_lo
     rest = rest_num @ flat_hi - rest_den @ flat_lo
-    # a computed intermediate exceeds the exact bound by its operands' roundings: a factor
-    # 1 + u each, and up to 2 where one may be subnormal (rounded up to the next subnormal)
-    subnormal = (low < tiny_log).sum(axis=0)
-    huge_log = (math.log(D.max) - roundings * math.log1p(u)
-                - np.minimum(subnormal, roundings) * math.log(2.0))
-    overflow = (high > huge_log).any(axis=0)
+    # a computed intermediate exceeds its exact bound by the roundings inside it: a factor
+    # 1 + u each (its own included), and up to 2 where one may be subnormal (rounded up to
+    # the next subnormal); it overflows where it may round beyond D's largest value
+    subnormal_inside = np.minimum(inside @ (low < tiny_log), np.maximum(sizes - 2, 0)[:, None])
+    grown = high + sizes[:, None] * math.log1p(u) + subnormal_inside * math.log(2.0)
+    overflow = (grown > math.log(D.max)).any(axis=0)
+    huge_log = math.log(D.max) - roundings * (math.log1p(u) + math.log(2.0))
     divisor_lo = np.ones(low.shape[1])
     divisor_hi = np.ones(low.shape[1])
     if len(products):
