@@ -128,7 +128,7 @@ def _leaf(draw, fmt, low, high):
     return Fraction(k) * Fraction(2) ** (exponent - fmt.precision + 1)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(deadline=None)
 @given(data=st.data(), flush=st.booleans(), folded=st.booleans())
 def test_chain_roundings_hold_every_association(data, flush, folded):
     """γ·m/(bc1·d) (and γ·m·√bc2/(bc1·d)) in float16 with subnormal intermediates likely:
@@ -156,7 +156,7 @@ def test_chain_roundings_hold_every_association(data, flush, folded):
             [float(x) for x in leaves], float(value), q, lo, hi)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(lo=st.floats(-1e5, 1e5), width=st.floats(0, 1e3), flush=st.booleans(),
        dtype=st.sampled_from(["float16", "bfloat16", "float32"]),
        scale=st.sampled_from([1.0, 2.0**-20, 2.0**-120, 2.0**-140]))
@@ -168,9 +168,10 @@ def test_an_operation_rounded_anywhere_lies_in_its_interval(lo, width, flush, dt
     for x in np.linspace(a, b, 17):
         for name in {dtype, "float32", "float64"}:
             r = round_to(x, name)
-            if flush and abs(r) < FORMATS[name].smallest_normal:
-                r = 0.0 * r
-            assert out_lo <= r <= out_hi, (x, name, r, out_lo, out_hi)
+            # the flush model: flushed or not (a device that flushes, one that does not)
+            outcomes = [r, 0.0 * r] if flush and abs(r) < FORMATS[name].smallest_normal else [r]
+            for value in outcomes:
+                assert out_lo <= value <= out_hi, (x, name, value, out_lo, out_hi)
 
 
 def test_a_divisor_starts_at_its_smallest_positive_outcome():

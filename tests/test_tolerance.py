@@ -306,10 +306,12 @@ def test_a_step_scalar_rounded_to_a_subnormal_is_not_a_false_failure():
     assert abs(observed.theta[0][0, 2] / reference.theta[0][0, 2] - 1) > 0.1  # the case
     verdict = judge(problem, reference, observed, "bfloat16")
     assert verdict.status != "fail", verdict.describe("subnormal step", folded.name)
-    # the emulation underflows gradually: the gradual bound, the tighter, holds it too
+    # the emulation underflows gradually: the gradual bound, the tighter, holds it too. Other
+    # associations round γ·√(1−β2^t)·m ≈ 2.4e-40 (subnormal too) on the way: up to ~20 %
+    # each, so the bound is of the order of θ = 2^-125 itself, though not above 2θ
     gradual = error_bounds(problem, reference, "bfloat16", underflow="gradual")
     error = abs(observed.theta[0][0, 2] - reference.theta[0][0, 2])
-    assert error <= gradual.theta[0][0, 2] < abs(reference.theta[0][0, 2])
+    assert error <= gradual.theta[0][0, 2] < 2 * abs(reference.theta[0][0, 2])
 
 
 def test_emulator_matches_an_independent_float32_implementation(corpus):

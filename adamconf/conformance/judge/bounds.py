@@ -738,9 +738,17 @@ def _subnormal_products(p: _ParamInputs, x: _Exact, D: _Format, S: _Format) -> n
         forms.append(([gamma, m, bc1, scaled, sqrt_bc2], [False, False, True, True, False],
                       [True, False, True, False, True]))
     total = np.zeros_like(x.q)
+    # no intermediate is subnormal where even the smallest product of the factors' parts
+    # below 1 (and of the denominators' reciprocals) is normal, with room
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = [np.log(np.abs(a)) for a in (sc.lr, np.abs(p.m), sc.bc1, x.d)]
+    smallest = (np.minimum(logs[0], 0) + np.minimum(logs[1], 0) - np.maximum(logs[2], 0)
+                - np.maximum(logs[3], 0) + np.minimum(0.5 * np.log(sc.bc2), 0))
+    if not (smallest < math.log(D.eta) + 8 * math.log(2.0)).any():
+        return total
     for leaves, denominator, scalar in forms:
         _, _, absolute, _ = chain_roundings(leaves, denominator, scalar, D.fmt, S.fmt, False,
-                                            x.q)
+                                            x.q, absolute_only=True)
         total = np.maximum(total, np.where(np.isfinite(absolute), absolute, 0.0))
     return total
 
@@ -967,7 +975,7 @@ def _recurrence(p: _ParamInputs, x: _Exact, src: _Sources, r: _Roundings, D: _Fo
         e_q = e_q + r.q(k, e_q)
         E["m"][k], E["v"][k], E["vmax"][k] = e_m, e_v, e_vmax
         e_g_all[k], e_second_all[k], rel_d_all[k], e_d_all[k] = e_g, e_second, rel_d, e_d
-        if p.l2:  # θ's error reaches the next gradient: enclose this step now
+        if p.l2 and not (rel_d < 0.5).all():  # θ's error reaches the next gradient: now
             unresolved = ~(rel_d < 0.5) & ~skip[k] & ~given_up
             if unresolved.any():
                 rows = (np.full(np.count_nonzero(unresolved), k), np.flatnonzero(unresolved))

@@ -133,50 +133,55 @@ def _magnitude(a):
 
 class Rounding:
     """The roundings an admissible ordering may apply to one result in a step working in D:
-    to D (and then flushed below D's smallest normal, in the flush model), to float32 (a
-    16-bit step's intermediates), or to float64, which keeps the outward bounds themselves.
-    ``state`` is the narrower format m, v, v̂max are kept in after D (a dialect's), if any."""
+    to D, to float32 (a 16-bit step's intermediates), or to float64, which keeps the outward
+    bounds themselves; in the flush model a result below a format's smallest normal may
+    also become 0. ``state`` is the narrower format m, v, v̂max are kept in after D (a
+    dialect's), if any."""
 
     def __init__(self, dtype: FloatFormat, flush: bool, scalar: FloatFormat,
                  state: FloatFormat | None = None) -> None:
         self.D, self.flush, self.S, self.state = dtype, flush, scalar, state
         self.formats = [dtype] + ([_FLOAT32] if dtype.precision < _FLOAT32.precision else [])
 
-    def to(self, x, fmt: FloatFormat):
-        """x rounded to nearest in ``fmt``, then flushed in the flush model (monotone)."""
-        r = round_to(x, fmt) if fmt.precision < 53 else x
+    def rounded(self, lo, hi, fmt: FloatFormat):
+        """The interval of [lo, hi] rounded to nearest in ``fmt`` — and, in the flush model,
+        maybe flushed to 0 (both maps are monotone, so the ends decide)."""
+        ends = np.stack(np.broadcast_arrays(lo, hi))
+        if fmt.precision < 53:
+            ends = round_to(ends, fmt)
+        r_lo, r_hi = ends[0], ends[1]
         if self.flush:
-            r = np.where(np.abs(r) < fmt.smallest_normal, 0.0, r)
-        return r
+            eta = fmt.smallest_normal
+            r_lo = np.minimum(r_lo, np.where(np.abs(r_lo) < eta, 0.0, r_lo))
+            r_hi = np.maximum(r_hi, np.where(np.abs(r_hi) < eta, 0.0, r_hi))
+        return r_lo, r_hi
 
     def op(self, lo, hi):
         """The interval of one operation's computed result, its exact value in [lo, hi]."""
-        lo, hi = np.broadcast_arrays(lo, hi)
-        ends = np.stack((lo, hi))
-        out_lo, out_hi = lo, hi
+        out_lo, out_hi = np.broadcast_arrays(lo, hi)
         for fmt in self.formats:
-            rounded = self.to(ends, fmt)
-            out_lo, out_hi = np.minimum(out_lo, rounded[0]), np.maximum(out_hi, rounded[1])
+            r_lo, r_hi = self.rounded(lo, hi, fmt)
+            out_lo, out_hi = np.minimum(out_lo, r_lo), np.maximum(out_hi, r_hi)
         return out_lo, out_hi
 
     def store(self, a):
         """A moment stored: rounded to D (its computed value may be wider), then to the
         state's format; the interval of the stored values."""
-        lo, hi = self.to(a[0], self.D), self.to(a[1], self.D)
+        lo, hi = self.rounded(a[0], a[1], self.D)
         if self.state is not None:
-            lo, hi = self.to(lo, self.state), self.to(hi, self.state)
+            lo, hi = self.rounded(lo, hi, self.state)
         return lo, hi
 
     def divisor(self, lo, hi):
         """A positive divisor's computed interval among the outcomes that keep the update
-        finite, and where it may be 0: a result rounded to 0 divides to ±∞ or NaN, and a
-        positive one is at least its smallest positive value in the format it is rounded
-        to — above ``lo`` wherever the format rounds ``lo`` itself to 0."""
+        finite, and where it may be 0: a result rounded (or flushed) to 0 divides to ±∞ or
+        NaN, and a positive one is at least ``lo`` rounded in some format, or that format's
+        smallest positive value — above ``lo`` wherever the format rounds ``lo`` to 0."""
         zero = lo <= 0
         low = np.where(lo > 0, lo, np.inf)
         for fmt in self.formats:
-            r = self.to(lo, fmt)
-            zero = zero | (r <= 0)
+            r = round_to(lo, fmt) if fmt.precision < 53 else lo
+            zero = zero | (r <= 0) | (self.flush & (r < fmt.smallest_normal))
             low = np.where(r > 0, np.minimum(low, r), low)
         low = np.where(np.isinf(low), _TINIEST, low)  # lo = 0: any tiny positive value
         return (low, self.op(hi, hi)[1]), zero
@@ -184,8 +189,8 @@ class Rounding:
     def held(self, lo, hi, keep_positive: bool = True):
         """A scalar computed exactly or in S, then maybe rounded to D where it meets an
         array; a positive one that D would round to 0 is held in S (``keep_positive``)."""
-        s_lo, s_hi = self.to(lo, self.S), self.to(hi, self.S)
-        d_lo, d_hi = self.to(s_lo, self.D), self.to(s_hi, self.D)
+        s_lo, s_hi = self.rounded(lo, hi, self.S)
+        d_lo, d_hi = self.rounded(s_lo, s_hi, self.D)
         if keep_positive:
             d_lo = np.where((d_lo <= 0) & (s_lo > 0), s_lo, d_lo)
         return (np.minimum(np.minimum(lo, s_lo), d_lo),
@@ -229,8 +234,8 @@ def _chain_nodes(denominator: tuple[bool, ...], scalar: tuple[bool, ...]):
 
 def chain_roundings(leaves: list[tuple[np.ndarray, np.ndarray]], denominator: list[bool],
                     scalar: list[bool], D: FloatFormat, S: FloatFormat, flush: bool,
-                    exact_max: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                    exact_max: np.ndarray, absolute_only: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """What rounding can do to a product of factors ∏ numerators / ∏ denominators
     (γ·m/((1−β1^t)·d), with √(1−β2^t) in the ε-hat and lr-folded forms) evaluated in any
     association: every intermediate is a product or quotient of some of the factors, with
@@ -247,11 +252,14 @@ def chain_roundings(leaves: list[tuple[np.ndarray, np.ndarray]], denominator: li
     normal), which reaches the result multiplied by the remaining factors, and by no more
     than the result itself. A product of denominators used as a divisor may round to half
     of itself, or up to D's smallest subnormal (normal, when flushing). One association has
-    (factors − 1) operations, a reciprocal and a held scalar's rounding to D: the largest
-    that many terms are summed.
+    (factors − 1) operations and a reciprocal: the largest that many terms are summed. ``absolute_only``: the absolute term alone (relative factors
+    1, no overflow test), for the first-order bound.
     """
     count = len(leaves)
-    roundings = count + 2
+    # one association: (factors − 1) operations and a reciprocal; relatively, a held
+    # scalar's rounding to D too
+    operations = count
+    roundings = count + 1
     u = D.unit_roundoff
     shape = np.broadcast(*[a for pair in leaves for a in pair]).shape
     logs_lo = np.stack([np.broadcast_to(
@@ -266,12 +274,18 @@ def chain_roundings(leaves: list[tuple[np.ndarray, np.ndarray]], denominator: li
     # |node| between ∏ numerators' min / ∏ denominators' max over its members and the
     # other way round; the rest of the factors carry its rounding to the result
     low = num @ flat_lo - den @ flat_hi
+    maybe = low < tiny_log
+    if absolute_only:
+        ones = np.ones(low.shape[1])
+        total = _absolute_terms(maybe, rest_num, rest_den, flat_lo, flat_hi, only_scalars,
+                                D, S, flush, np.broadcast_to(exact_max, shape).reshape(-1),
+                                operations)
+        return ones, ones, total.reshape(shape), None
     high = num @ flat_hi - den @ flat_lo
-    rest = rest_num @ flat_hi - rest_den @ flat_lo
     # a computed intermediate exceeds its exact bound by the roundings inside it: a factor
     # 1 + u each (its own included), and up to 2 where one may be subnormal (rounded up to
     # the next subnormal); it overflows where it may round beyond D's largest value
-    subnormal_inside = np.minimum(inside @ (low < tiny_log), np.maximum(sizes - 2, 0)[:, None])
+    subnormal_inside = np.minimum(inside @ maybe, np.maximum(sizes - 2, 0)[:, None])
     grown = high + sizes[:, None] * math.log1p(u) + subnormal_inside * math.log(2.0)
     overflow = (grown > math.log(D.max)).any(axis=0)
     huge_log = math.log(D.max) - roundings * (math.log1p(u) + math.log(2.0))
@@ -280,28 +294,41 @@ def chain_roundings(leaves: list[tuple[np.ndarray, np.ndarray]], denominator: li
     if len(products):
         overflow |= ((products @ flat_hi) > huge_log).any(axis=0)
         smallest_log = (products @ flat_lo).min(axis=0)
-        maybe = smallest_log < tiny_log
-        if maybe.any():
+        tiny_divisor = smallest_log < tiny_log
+        if tiny_divisor.any():
             smallest = np.exp(np.maximum(smallest_log, math.log(_TINIEST)))
             floor = D.smallest_normal if flush else D.smallest_subnormal
             grow = np.maximum(1.0 + half_ulp(D, smallest) / smallest, floor / smallest)
-            divisor_lo = np.where(maybe, 1.0 / grow, 1.0)
-            divisor_hi = np.where(maybe, 2.0, 1.0)
+            divisor_lo = np.where(tiny_divisor, 1.0 / grow, 1.0)
+            divisor_hi = np.where(tiny_divisor, 2.0, 1.0)
     relative_lo = (1.0 - u) ** roundings * divisor_lo
     relative_hi = (1.0 + u) ** roundings * divisor_hi
-    maybe = low < tiny_log
-    if maybe.any():
-        sub = D.smallest_normal if flush else D.smallest_subnormal / 2
-        sub_s = S.smallest_normal if flush else S.smallest_subnormal / 2
-        absolute = sub + np.where(only_scalars, sub_s, 0.0)[:, None]
-        cap = 2.0 * np.broadcast_to(exact_max, shape).reshape(-1) * relative_hi
-        terms = np.where(maybe, np.minimum(absolute * np.exp(np.minimum(rest, 700.0)), cap),
-                         0.0)
-        total = np.sort(terms, axis=0)[-roundings:].sum(axis=0)
-    else:
-        total = np.zeros(low.shape[1])
+    total = _absolute_terms(maybe, rest_num, rest_den, flat_lo, flat_hi, only_scalars, D, S,
+                            flush, np.broadcast_to(exact_max, shape).reshape(-1) * relative_hi,
+                            operations)
     return (relative_lo.reshape(shape), relative_hi.reshape(shape), total.reshape(shape),
             overflow.reshape(shape))
+
+
+def _absolute_terms(maybe, rest_num, rest_den, flat_lo, flat_hi, only_scalars, D, S,
+                    flush: bool, result_max, roundings: int) -> np.ndarray:
+    """The sum of the ``roundings`` largest absolute terms of intermediates that may be
+    subnormal (``maybe``, nodes × elements): half of D's smallest subnormal (flushed: its
+    smallest normal; a scalar-only one in S too) times the rest of the factors, and no more
+    than the result: a rounding is off by at most the value itself (to 0), and the rest
+    carries the node's value to the result."""
+    rows = np.flatnonzero(maybe.any(axis=1))
+    if not len(rows):
+        return np.zeros(maybe.shape[1])
+    rest = rest_num[rows] @ flat_hi - rest_den[rows] @ flat_lo
+    sub = D.smallest_normal if flush else D.smallest_subnormal / 2
+    sub_s = S.smallest_normal if flush else S.smallest_subnormal / 2
+    absolute = sub + np.where(only_scalars[rows], sub_s, 0.0)[:, None]
+    terms = np.where(maybe[rows], np.minimum(absolute * np.exp(np.minimum(rest, 700.0)),
+                                             result_max), 0.0)
+    if len(rows) > roundings:
+        terms = np.partition(terms, len(rows) - roundings, axis=0)[-roundings:]
+    return terms.sum(axis=0)
 
 
 # --- one step, for the elements the first-order bound leaves unresolved ----------------------
