@@ -8,9 +8,10 @@ can produce, and from it a bound on the update:
 
 - **Rounding.** An operation's exact result lies in [lo, hi] (float64 bounds, rounded
   outward); its computed value lies in [fl(lo), fl(hi)], fl any rounding an admissible
-  ordering applies: to D, with subnormals flushed to zero in the flush model, or to a wider
-  format (float32 intermediates of a 16-bit step, float64). Round to nearest and flushing are
-  monotone, so the ends decide, and an operand used once needs no more.
+  ordering applies: to D or to a wider format (float32 intermediates of a 16-bit step,
+  float64), and in the flush model a result below the format's smallest normal may become
+  0 too. Round to nearest and flushing are monotone, so the ends decide, and an operand
+  used once needs no more.
 - **The second moment** by every ordering the bound admits: β2·v′ + (1−β2)·g², with
   (1−β2)·g·g, the lerp forms, FMA (inside the hull, as each operation may stay unrounded),
   then the max of amsgrad; intersected with the first-order bounds, which hold too.
@@ -24,11 +25,12 @@ can produce, and from it a bound on the update:
   would round it away: hyperparameters are held in S at least (16-bit ones are not Adam), and
   an implementation that loses ε is judged by the non-finite rule.
 
-A divisor rounded to 0 makes the update ±∞ or NaN. The judge takes such an outcome by the
-non-finite rule (a failure where ε is kept), so the enclosure bounds the *finite* outcomes: a
-divisor's interval starts at the smallest positive value an evaluation can give, and
-:attr:`Enclosed.zero_divisor` says where 0 was possible. Where the update's interval still
-reaches beyond D's largest value (a divisor near 0), the enclosure decides nothing.
+A divisor rounded to 0, or an intermediate beyond D's largest value, makes the update ±∞
+or NaN; the judge takes such an outcome by the non-finite rule, so the enclosure bounds the
+*finite* outcomes: a divisor's interval starts at the smallest positive value an evaluation
+can give, and :class:`Enclosed` says where 0 or an overflow was possible. Where the
+update's interval still reaches beyond D's largest value (a divisor near 0), the enclosure
+decides nothing.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ import numpy as np
 
 from adamconf.reference.floats import FloatFormat, get_format, round_to
 
-__all__ = ["Rounding", "StepScalars", "StepValues", "Enclosed", "enclose_update",
+__all__ = ["Rounding", "StepScalars", "StepValues", "Modes", "Enclosed", "enclose_update",
            "chain_roundings", "half_ulp"]
 
 _TINIEST = math.ldexp(1.0, -1074)  # the smallest positive float64
@@ -252,8 +254,9 @@ def chain_roundings(leaves: list[tuple[np.ndarray, np.ndarray]], denominator: li
     normal), which reaches the result multiplied by the remaining factors, and by no more
     than the result itself. A product of denominators used as a divisor may round to half
     of itself, or up to D's smallest subnormal (normal, when flushing). One association has
-    (factors − 1) operations and a reciprocal: the largest that many terms are summed. ``absolute_only``: the absolute term alone (relative factors
-    1, no overflow test), for the first-order bound.
+    (factors − 1) operations and a reciprocal: the largest that many terms are summed.
+    ``absolute_only``: the absolute term alone (relative factors 1, no overflow test), for
+    the first-order bound.
     """
     count = len(leaves)
     # one association: (factors − 1) operations and a reciprocal; relatively, a held
@@ -497,7 +500,7 @@ def enclose_update(x: StepValues, sc: StepScalars, modes: Modes, R: Rounding) ->
         new = R.op(*_div_pos(v_used, bc2)) if modes.amsgrad_mode == "max-hat" else v_used
         vmax = (np.maximum(previous[0], new[0]), np.maximum(previous[1], new[1]))
         vmax = _meet(_hull(vmax, R.store(vmax)), _nonneg(_around(x.vmax, x.e_vmax)))
-        e_vmax = np.minimum(e_vmax, _distance(R.store(vmax), x.vmax))
+        e_vmax = np.fmin(e_vmax, _distance(R.store(vmax), x.vmax))
         used = vmax
         if modes.amsgrad_mode == "max-hat" and modes.eps_mode == "hat":
             used = R.op(*_mul_pos(vmax, bc2))  # V = v̂max·(1−β2^t)
@@ -531,7 +534,7 @@ def enclose_update(x: StepValues, sc: StepScalars, modes: Modes, R: Rounding) ->
     decided = (ok & np.isfinite(e_update) & (np.maximum(np.abs(lo), np.abs(hi)) <= D.max))
     return Enclosed(e_update=np.where(decided, e_update, np.inf), decided=decided,
                     zero_divisor=zero_divisor, may_overflow=may_overflow,
-                    e_v=np.minimum(x.e_v, e_v), e_vmax=e_vmax)
+                    e_v=np.fmin(x.e_v, e_v), e_vmax=e_vmax)
 
 
 def _rounded_end(end, rel_lo, rel_hi, absolute, low_end: bool):

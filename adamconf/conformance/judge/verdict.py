@@ -129,9 +129,12 @@ class Verdict:
                 detail = "expected a value of that class"
             else:
                 detail = f"{f['ulps']} ULP, {_times(f['ratio'])} bound"
-            if f.get("decided_by") == "enclosure":
+            if f.get("decided_by") == "enclosure" and f["kind"] == "bound":
                 detail += ("; the first-order bound is not resolved here: outside the "
                            "non-linear enclosure of every faithful evaluation")
+            elif f.get("decided_by") == "enclosure":
+                detail += ("; the first-order bound is not resolved here, and the non-linear "
+                           "enclosure shows every faithful evaluation finite")
             return f"{head} {where}: got {got}, want {f['want']} ({detail})"
         if self.status == "pass":
             return (f"{head}: pass (max {_times(self.max_ratio)} bound, "
