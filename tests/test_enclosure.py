@@ -21,6 +21,7 @@ from correct_impls import FAMILY
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from adamconf import Adam
 from adamconf.conformance.judge.bounds import NONFINITE_POSSIBLE, error_bounds
 from adamconf.conformance.judge.enclosure import Rounding, chain_roundings
 from adamconf.conformance.judge.verdict import judge
@@ -293,3 +294,43 @@ def test_corpus_regimes_the_first_order_bound_left_open_are_decided_in_float16(c
 def corpus():
     golden = pytest.importorskip("adamconf.conformance.corpus.golden")
     return golden.load_corpus()
+
+
+def _numpy_adam_float16(problem: Problem) -> Trace:
+    """The NumPy production Adam in float16 (its step in float32, v stored in float16) on a
+    one-group problem: θ, m, v per step."""
+    (group,) = problem.groups
+    cfg = group.config
+    params = [p.astype(np.float16) for p in group.params]
+    adam = Adam(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
+                weight_decay=cfg.weight_decay, amsgrad=cfg.amsgrad, maximize=cfg.maximize)
+    rows = {name: [np.empty((problem.steps,) + p.shape) for p in params]
+            for name in ("theta", "m", "v")}
+    for k in range(problem.steps):
+        if group.lrs is not None:
+            adam.param_groups[0]["lr"] = float(group.lrs[k])
+        adam.step([g[k].astype(np.float16) for g in problem.grads])
+        for i, p in enumerate(params):
+            rows["theta"][i][k] = p
+            rows["m"][i][k] = adam.state_arrays("m")[i]
+            rows["v"][i][k] = adam.state_arrays("v")[i]
+    return Trace(rows["theta"], rows["m"], rows["v"], None)
+
+
+@pytest.mark.parametrize("case_id", ["beta2-near-1/plain", "short/wd"])
+def test_an_evaluation_that_keeps_the_second_moment_passes_where_others_diverge(corpus,
+                                                                             case_id):
+    """(1 − β2)·g² below half of float16's smallest subnormal: an evaluation computing v in
+    float16 gets 0 and divides by ε alone (θ may leave float16's range), so neither bound
+    decides; NumPy's float16 Adam computes the step in float32 and keeps v, and the bound of
+    the evaluations that keep it shows its pass. The evaluation that loses v is not passed."""
+    golden = next(g for g in corpus if g.case.id == case_id)
+    problem, reference = golden.case.problem, golden.reference
+    verdict = judge(problem, reference, _numpy_adam_float16(problem), "float16")
+    assert verdict.status == "pass", verdict.describe(case_id, "numpy")
+    assert any("keep the second moment" in note for note in verdict.notes)
+    losing = judge(problem, reference, emulate(problem, Recipe("d", "float16")), "float16")
+    assert losing.status == "inconclusive", losing.describe(case_id, "float16 v")
+    kept = error_bounds(problem, reference, "float16", underflow="gradual",
+                        keep_second_moment=True)
+    assert kept.second_moment_kept and kept.enclosed["theta"][0].any()

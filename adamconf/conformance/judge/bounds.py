@@ -36,7 +36,8 @@ from adamconf.reference.floats import FloatFormat, get_format, round_to
 from adamconf.reference.problem import Problem, Trajectory
 from adamconf.reference.step import initial_vmax  # the resume convention of raw-vmax dialects
 
-__all__ = ["Bounds", "error_bounds", "REASONS", "describe_reasons", "scalar_format",
+__all__ = ["Bounds", "error_bounds", "cached_bounds", "cached_kept_bounds", "REASONS",
+           "describe_reasons", "scalar_format",
            "UNDERFLOW_MODES", "RANGE", "DENOMINATOR", "BIAS_CORRECTION", "BOUND_NOT_FINITE",
            "NONFINITE_POSSIBLE"]
 
@@ -174,6 +175,7 @@ class Bounds:
     nan_ok: dict[str, list[np.ndarray]]
     enclosed: dict[str, list[np.ndarray]] | None = None
     finite_only: dict[str, list[np.ndarray]] | None = None
+    second_moment_kept: bool = False  # see error_bounds(keep_second_moment=)
     inconclusive: dict[str, list[np.ndarray]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -881,7 +883,8 @@ def _denominator_error(k: int, e_second, p: _ParamInputs, x: _Exact, src: _Sourc
 
 def _recurrence(p: _ParamInputs, x: _Exact, src: _Sources, r: _Roundings, D: _Format,
                 S: _Format, kept: tuple[_Format | None, _Format | None] = (None, None),
-                settled: np.ndarray | None = None) -> _Errors:
+                settled: np.ndarray | None = None, keep_second_moment: bool = False
+                ) -> _Errors:
     """E_m = β1·E_m′ + (1−β1)·E_g + sources, E_v likewise, E_vmax = max(E_vmax′, E_v̂),
     E_d from E_v̂ through √, E_q = γ·E[m̂/d] + sources, E_θ = E_θ′ + E_q: terms 4–9 of
     error-model.md, step by step (errors only; the flags follow, vectorised).
@@ -891,7 +894,8 @@ def _recurrence(p: _ParamInputs, x: _Exact, src: _Sources, r: _Roundings, D: _Fo
     either, the value is left to the flags. Without L2 weight decay θ's error feeds nothing
     else, so every such step is enclosed at once after the loop and θ's chain run again;
     with it, step by step. ``settled`` (steps, n): values already inconclusive for another
-    reason from that step on, where no enclosure is tried."""
+    reason from that step on, where no enclosure is tried. ``keep_second_moment``: see
+    :func:`error_bounds`."""
     steps, n, sc = p.steps, p.n, p.sc
     b1, b2, w1, w2 = sc.beta1, sc.beta2, sc.omb1, sc.omb2
     bc1, bc2, rel_bc1, rel_bc2 = sc.bc1, sc.bc2, sc.rel_bc1, sc.rel_bc2
@@ -914,7 +918,8 @@ def _recurrence(p: _ParamInputs, x: _Exact, src: _Sources, r: _Roundings, D: _Fo
     uses_max = p.uses_max
     maximum = np.fmax if p.drops_nan else np.maximum  # a dropped NaN operand: its error too
     after = p.decoupled and p.weight_decay_mode == "after"
-    enclosure = _Enclosure(p, x, D, S, state_format if kept[0] is not None else None)
+    enclosure = _Enclosure(p, x, D, S, state_format if kept[0] is not None else None,
+                           keep_second_moment)
     skip = np.zeros((steps, n), dtype=bool) if settled is None else settled
     skip = skip | _update_exactly_zero(p) | ~(np.isfinite(d) & (d > 0))
     given_up = np.zeros(n, dtype=bool)  # undecided once: inconclusive from there on anyway
@@ -1013,9 +1018,10 @@ class _Enclosure:
     parameters: what it needs of their values and bounds, and what it decided, (steps, n)."""
 
     def __init__(self, p: _ParamInputs, x: _Exact, D: _Format, S: _Format,
-                 state: _Format | None) -> None:
+                 state: _Format | None, keep_second_moment: bool = False) -> None:
         self.p, self.x, self.D = p, x, D
-        self.rounding = Rounding(D.fmt, D.flush, S.fmt, None if state is None else state.fmt)
+        self.rounding = Rounding(D.fmt, D.flush, S.fmt, None if state is None else state.fmt,
+                                 keep_positive=keep_second_moment)
         self.modes = Modes(eps_mode=p.eps_mode, amsgrad_mode=p.amsgrad_mode,
                            corrected=x.corrected)
         self.u_s = S.u
@@ -1160,8 +1166,8 @@ def _compared(p: _ParamInputs, E: dict[str, np.ndarray], bits: dict[str, np.ndar
 
 
 def _param_bounds(problem: Problem, reference: Trajectory, indices: Sequence[int],
-                  dialect: Dialect, D: _Format, S: _Format, F64: _Format
-                  ) -> tuple[dict, dict, dict, dict, dict]:
+                  dialect: Dialect, D: _Format, S: _Format, F64: _Format,
+                  keep_second_moment: bool = False) -> tuple[dict, dict, dict, dict, dict]:
     """Bounds, reason masks, NaN-acceptable masks and the enclosure's two masks, flattened
     to (steps, n), for the parameters ``indices`` of one group side by side."""
     p = _param_inputs(problem, reference, indices, dialect, D, S)
@@ -1171,14 +1177,16 @@ def _param_bounds(problem: Problem, reference: Trajectory, indices: Sequence[int
     sources = _sources(p, exact, D, S, F64)
     kept = (_narrower(dialect.state, D, D.flush), _narrower(dialect.theta_through, D, D.flush))
     errors = _recurrence(p, exact, sources, _roundings(p, exact, D, *kept), D, S, kept,
-                         settled=_settled(p, out_of_range))
+                         settled=_settled(p, out_of_range),
+                         keep_second_moment=keep_second_moment)
     bits, nan_ok, enclosed, finite_only = _reasons(p, exact, out_of_range, lerp_nan, errors)
     bounds, bits = _compared(p, errors.E, bits, F64)
     return bounds, bits, nan_ok, enclosed, finite_only
 
 
 def error_bounds(problem: Problem, reference: Trajectory, dtype: str, dialect: Dialect = SPEC,
-                 *, underflow: str = "flush", scalar_dtype: str | None = None) -> Bounds:
+                 *, underflow: str = "flush", scalar_dtype: str | None = None,
+                 keep_second_moment: bool = False) -> Bounds:
     """Per element and step, the error a faithful implementation in ``dtype`` may make.
 
     ``reference`` is ``dialect``'s exact trajectory of ``problem`` (correctly rounded to
@@ -1186,6 +1194,11 @@ def error_bounds(problem: Problem, reference: Trajectory, dtype: str, dialect: D
     results and inputs to zero; ``"gradual"`` assumes IEEE gradual underflow and is tighter
     where values come near D's smallest normal. ``scalar_dtype`` is the format the
     hyperparameters and step scalars are held in at least (default :func:`scalar_format`).
+    ``keep_second_moment``: only the evaluations in which no positive result of the second
+    moment's computation, as the denominator reads it, is rounded or flushed to 0 (a float16
+    evaluation that computes v = (1 − β2)·g² in float16 loses it where it is below half the
+    smallest subnormal, and divides by ε alone): a subset of the faithful evaluations, so a
+    trajectory within this bound conforms, and one outside it proves nothing.
     """
     if underflow not in UNDERFLOW_MODES:
         raise ValueError(f"underflow must be one of {UNDERFLOW_MODES}, got {underflow!r}")
@@ -1215,7 +1228,8 @@ def error_bounds(problem: Problem, reference: Trajectory, dtype: str, dialect: D
              for i, shape in enumerate(shapes)] for q in QUANTITIES} for kind in kinds]
     with np.errstate(all="ignore"):
         for indices in together.values():
-            arrays = _param_bounds(problem, reference, indices, dialect, D, S, F64)
+            arrays = _param_bounds(problem, reference, indices, dialect, D, S, F64,
+                                   keep_second_moment)
             start = 0
             for i in indices:
                 stop = start + problem.params[i].size
@@ -1227,7 +1241,8 @@ def error_bounds(problem: Problem, reference: Trajectory, dtype: str, dialect: D
     return Bounds(dtype=dtype, dialect=dialect.name, underflow=underflow,
                   scalar_dtype=S.fmt.name, theta=bounds["theta"], m=bounds["m"],
                   v=bounds["v"], vmax=bounds["vmax"], reasons=reasons, nan_ok=nan_ok,
-                  enclosed=enclosed, finite_only=finite_only)
+                  enclosed=enclosed, finite_only=finite_only,
+                  second_moment_kept=keep_second_moment)
 
 
 _BOUNDS_CACHE_SIZE = 4096
@@ -1258,3 +1273,25 @@ def cached_bounds(problem: Problem, reference: Trajectory, dtype: str, dialect: 
         return entry[3]
 
     return entry[2], gradual
+
+
+_kept_cache: OrderedDict[tuple, tuple] = OrderedDict()
+
+
+def cached_kept_bounds(problem: Problem, reference: Trajectory, dtype: str,
+                       dialect: Dialect) -> Bounds:
+    """The gradual-underflow bounds of the evaluations that keep the second moment
+    (``error_bounds(..., keep_second_moment=True)``), computed once per problem, reference,
+    dtype and dialect, as :func:`cached_bounds` does."""
+    key = (id(problem), id(reference), dtype, dialect.name)
+    entry = _kept_cache.get(key)
+    if entry is None:
+        entry = (problem, reference, error_bounds(problem, reference, dtype, dialect,
+                                                  underflow="gradual",
+                                                  keep_second_moment=True))
+        _kept_cache[key] = entry
+        if len(_kept_cache) > _BOUNDS_CACHE_SIZE:
+            _kept_cache.popitem(last=False)
+    else:
+        _kept_cache.move_to_end(key)
+    return entry[2]

@@ -138,16 +138,20 @@ class Rounding:
     to D, to float32 (a 16-bit step's intermediates), or to float64, which keeps the outward
     bounds themselves; in the flush model a result below a format's smallest normal may
     also become 0. ``state`` is the narrower format m, v, v̂max are kept in after D (a
-    dialect's), if any."""
+    dialect's), if any. ``keep_positive`` restricts the evaluations to those where no
+    positive result is rounded or flushed to 0 (a bound consulted to show a pass only)."""
 
     def __init__(self, dtype: FloatFormat, flush: bool, scalar: FloatFormat,
-                 state: FloatFormat | None = None) -> None:
+                 state: FloatFormat | None = None, keep_positive: bool = False) -> None:
         self.D, self.flush, self.S, self.state = dtype, flush, scalar, state
+        self.keep_positive = keep_positive
         self.formats = [dtype] + ([_FLOAT32] if dtype.precision < _FLOAT32.precision else [])
 
-    def rounded(self, lo, hi, fmt: FloatFormat):
+    def rounded(self, lo, hi, fmt: FloatFormat, keep: bool = False):
         """The interval of [lo, hi] rounded to nearest in ``fmt`` — and, in the flush model,
-        maybe flushed to 0 (both maps are monotone, so the ends decide)."""
+        maybe flushed to 0 (both maps are monotone, so the ends decide). ``keep``: a
+        positive value's outcomes of 0 left out (its positive ones are then ≥ lo: a format
+        that rounds lo to 0 has its smallest subnormal above it)."""
         ends = np.stack(np.broadcast_arrays(lo, hi))
         if fmt.precision < 53:
             ends = round_to(ends, fmt)
@@ -156,22 +160,24 @@ class Rounding:
             eta = fmt.smallest_normal
             r_lo = np.minimum(r_lo, np.where(np.abs(r_lo) < eta, 0.0, r_lo))
             r_hi = np.maximum(r_hi, np.where(np.abs(r_hi) < eta, 0.0, r_hi))
+        if keep:
+            r_lo = np.where((r_lo <= 0) & (lo > 0), lo, r_lo)
         return r_lo, r_hi
 
     def op(self, lo, hi):
         """The interval of one operation's computed result, its exact value in [lo, hi]."""
         out_lo, out_hi = np.broadcast_arrays(lo, hi)
         for fmt in self.formats:
-            r_lo, r_hi = self.rounded(lo, hi, fmt)
+            r_lo, r_hi = self.rounded(lo, hi, fmt, self.keep_positive)
             out_lo, out_hi = np.minimum(out_lo, r_lo), np.maximum(out_hi, r_hi)
         return out_lo, out_hi
 
-    def store(self, a):
+    def store(self, a, keep: bool = False):
         """A moment stored: rounded to D (its computed value may be wider), then to the
-        state's format; the interval of the stored values."""
-        lo, hi = self.rounded(a[0], a[1], self.D)
+        state's format; the interval of the stored values (``keep``: as :meth:`rounded`)."""
+        lo, hi = self.rounded(a[0], a[1], self.D, keep)
         if self.state is not None:
-            lo, hi = self.rounded(lo, hi, self.state)
+            lo, hi = self.rounded(lo, hi, self.state, keep)
         return lo, hi
 
     def divisor(self, lo, hi):
@@ -490,8 +496,10 @@ def enclose_update(x: StepValues, sc: StepScalars, modes: Modes, R: Rounding) ->
     # the second moment the denominator reads, by the intervals and by the first-order bound
     v_new = _second_moment(R, x, sc)
     may_overflow = v_new[1] > D.max
-    # the denominator may read v as computed, or as stored (rounded to D, to the state's format)
-    v_used = _meet(_hull(v_new, R.store(v_new)), _nonneg(_around(x.v, x.e_v)))
+    # the denominator may read v as computed, or as stored (rounded to D, to the state's
+    # format); the next step reads it as stored, a positive v maybe lost to underflow
+    v_used = _meet(_hull(v_new, R.store(v_new, R.keep_positive)),
+                   _nonneg(_around(x.v, x.e_v)))
     e_v = _distance(R.store(v_used), x.v)
     e_vmax = x.e_vmax
     used = v_used
@@ -499,7 +507,8 @@ def enclose_update(x: StepValues, sc: StepScalars, modes: Modes, R: Rounding) ->
         previous = _nonneg(_around(x.vmax_prev, x.e_vmax_prev))
         new = R.op(*_div_pos(v_used, bc2)) if modes.amsgrad_mode == "max-hat" else v_used
         vmax = (np.maximum(previous[0], new[0]), np.maximum(previous[1], new[1]))
-        vmax = _meet(_hull(vmax, R.store(vmax)), _nonneg(_around(x.vmax, x.e_vmax)))
+        vmax = _meet(_hull(vmax, R.store(vmax, R.keep_positive)),
+                     _nonneg(_around(x.vmax, x.e_vmax)))
         e_vmax = np.fmin(e_vmax, _distance(R.store(vmax), x.vmax))
         used = vmax
         if modes.amsgrad_mode == "max-hat" and modes.eps_mode == "hat":

@@ -11,7 +11,10 @@ exposes them) with the reference, element by element and step by step:
 
 By default the bound is judged twice: first the one that also covers devices that flush
 subnormals to zero (it decides pass and fail), then — only where that one is inconclusive —
-the tighter gradual-underflow bound, which may still show a pass.
+the tighter gradual-underflow bound, which may still show a pass; where that is inconclusive
+too, the bound of the evaluations that keep the second moment (no positive v lost to
+underflow where the denominator reads it), a subset of the faithful ones, which may show a
+pass as well.
 """
 
 from __future__ import annotations
@@ -30,11 +33,12 @@ from adamconf.conformance.judge.bounds import (
     REASONS,
     NONFINITE_POSSIBLE,
     Bounds,
+    cached_kept_bounds,
     describe_reasons,
     error_bounds,
     scalar_format,
 )
-from adamconf.reference.dialects import SPEC, Dialect
+from adamconf.reference.dialects import SPEC, Dialect, get_dialect
 from adamconf.reference.floats import get_format, to_hex, ulp_distance
 from adamconf.reference.problem import Problem, Trajectory
 
@@ -221,6 +225,18 @@ def judge(problem: Problem, reference: Trajectory, observed: Any, dtype: str, *,
         verdict.notes.append(
             f"step {f['step']} {f['quantity']} param {f['param']} exceeds the gradual-"
             "underflow bound, but is within what flushing subnormals to zero allows")
+        return verdict
+    # the evaluations that do not lose the second moment to underflow: a subset, consulted
+    # for a pass only where nothing failed above
+    kept = cached_kept_bounds(problem, reference, dtype, get_dialect(flush.dialect))
+    keeping = _judge_with(problem, reference, observed, dtype, kept)
+    if keeping.status == "pass":
+        keeping.notes.append(
+            "passes the bound of the evaluations that keep the second moment (no positive v "
+            "rounded or flushed to 0 where the denominator reads it, gradual underflow); one "
+            f"that loses it — (1 − β2)·g² computed as 0 in {dtype}, a denominator of ε alone "
+            "— could not be judged")
+        return keeping
     return verdict
 
 
