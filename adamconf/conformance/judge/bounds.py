@@ -980,9 +980,11 @@ def _recurrence(p: _ParamInputs, x: _Exact, src: _Sources, r: _Roundings, D: _Fo
         e_q = e_q + r.q(k, e_q)
         E["m"][k], E["v"][k], E["vmax"][k] = e_m, e_v, e_vmax
         e_g_all[k], e_second_all[k], rel_d_all[k], e_d_all[k] = e_g, e_second, rel_d, e_d
+        enclosed_here = False
         if p.l2 and not (rel_d < 0.5).all():  # θ's error reaches the next gradient: now
             unresolved = ~(rel_d < 0.5) & ~skip[k] & ~given_up
             if unresolved.any():
+                enclosed_here = True
                 rows = (np.full(np.count_nonzero(unresolved), k), np.flatnonzero(unresolved))
                 e_q = e_q.copy()
                 e_q[rows[1]] = enclosure.update(rows, e_q[rows[1]], E, initial, e_g_all,
@@ -995,7 +997,7 @@ def _recurrence(p: _ParamInputs, x: _Exact, src: _Sources, r: _Roundings, D: _Fo
                 given_up[rows[1]] |= ~enclosure.enclosed[rows]
         e_q_all[k] = e_q
         e_theta = theta_step(k, e_theta, e_q)
-        if p.l2 and enclosure.enclosed[k].any():
+        if enclosed_here:
             given_up |= enclosure.drop_overflow(k, e_theta)
         E["theta"][k] = e_theta
     if not p.l2:
@@ -1004,8 +1006,10 @@ def _recurrence(p: _ParamInputs, x: _Exact, src: _Sources, r: _Roundings, D: _Fo
             rows = np.nonzero(unresolved)
             e_q_all[rows] = enclosure.update(rows, e_q_all[rows], E, initial, e_g_all,
                                              e_second_all)
-            e_theta = initial["theta"] if rows[0].min() == 0 else E["theta"][rows[0].min() - 1]
-            for k in range(int(rows[0].min()), steps):  # θ's chain again, with the enclosures
+            decided = rows[0][enclosure.enclosed[rows]]
+            first = int(decided.min()) if decided.size else steps
+            e_theta = initial["theta"] if first == 0 else E["theta"][first - 1]
+            for k in range(first, steps):  # θ's chain again, with the enclosures
                 e_theta = theta_step(k, e_theta, e_q_all[k])
                 E["theta"][k] = e_theta
                 enclosure.drop_overflow(k, e_theta)
