@@ -290,6 +290,24 @@ def test_a_bias_correction_flushed_where_it_meets_the_array_may_give_nan():
     assert any("1 − β^t" in r for r in verdict.inconclusive_reasons)
 
 
+def test_a_second_moment_below_float64s_range_in_float64_is_not_a_false_failure():
+    """Found by a random example: g = -3.5e-162 makes v = 0.1·g² = 1.2e-324, which float64
+    stores as 0 — the reference's v, and so the update recomputed from it, γ·m̂/ε = 2.5e135,
+    are not the exact ones (γ·m̂/(√v̂ + ε) = 1.6e-3). A float64 evaluation that gets v = 0
+    moves θ by 2.5e135 faithfully; the enclosure's bound is its width there, not its
+    distance from that centre."""
+    grads = np.zeros((6, 2))
+    grads[5, 1] = -3.49476717e-162
+    p = problem_of([[0.0, 0.0]], [grads], lr=1e-3, betas=(0.27688165688032834, 0.9),
+                   eps=1e-300)
+    reference = run_reference(p)
+    for recipe in FAMILY["float64"]:
+        trace = emulate(p, recipe)
+        assert trace.theta[0][5, 1] > 1e135  # v = 0 in float64, d = ε
+        verdict = judge(p, reference, trace, "float64")
+        assert verdict.status == "pass", verdict.describe("v below float64", recipe.name)
+
+
 def test_a_step_scalar_rounded_to_a_subnormal_is_not_a_false_failure():
     """Found by a random example: γ = 2^-126 is exact and normal in bfloat16, but the
     lr-folded step γ·√(1−β2^t)/(1−β1^t) ≈ 2.4e-40 rounded to bfloat16 is subnormal, with

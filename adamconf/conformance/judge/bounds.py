@@ -648,6 +648,7 @@ class _Sources:
     bc2_in_d_all: np.ndarray  # ½rel·√v̂/d: 1−β2^t's error through √v̂
     eps_extra: float  # ε's error, and its roundings in the folded forms
     flushed: _FlushedProducts | None  # with the flush model only
+    inexact: np.ndarray  # v (or m) nonzero below float64's normal range: stored inexactly
 
 
 def _sources(p: _ParamInputs, x: _Exact, D: _Format, S: _Format, F64: _Format) -> _Sources:
@@ -681,7 +682,9 @@ def _sources(p: _ParamInputs, x: _Exact, D: _Format, S: _Format, F64: _Format) -
     # which √v/(1−β2^t) turns into an error that matters only where ε is tinier still
     nonzero_v = (x.g != 0) if b2 == 0 else (np.logical_or.accumulate(x.g != 0, axis=0)
                                             | (p.v0 != 0))
-    unresolved_v = np.where(nonzero_v & (np.abs(p.v) < F64.eta), F64.eta, 0.0)
+    inexact = nonzero_v & (np.abs(p.v) < F64.eta)
+    unresolved_v = np.where(inexact, F64.eta, 0.0)
+    inexact = inexact | ((p.m != 0) & (np.abs(p.m) < F64.eta))
     # v ← β2·v + (1−β2)·g² | the lerp forms; g² rounded, or (1−β2)·g rounded then ·g
     src_v = np.maximum(sc.e_beta2 * v_p + sc.e_omb2 * g2,
                        (sc.e_omb2 + (u_s * b2 if w2 >= 0.5 else 0.0)) * diff_v)
@@ -718,7 +721,7 @@ def _sources(p: _ParamInputs, x: _Exact, D: _Format, S: _Format, F64: _Format) -
                     src_m=src_m, src_v=src_v, src_ratio=src_ratio, src_q=src_q, rnd_s=rnd_s,
                     rnd_d=rnd_d, hat_share=hat_share, half_bc2=half_bc2,
                     bc2_share_all=bc2_share_all, bc2_in_d_all=bc2_in_d_all,
-                    eps_extra=eps_extra, flushed=flushed)
+                    eps_extra=eps_extra, flushed=flushed, inexact=inexact)
 
 
 def _subnormal_products(p: _ParamInputs, x: _Exact, D: _Format, S: _Format) -> np.ndarray:
@@ -919,7 +922,7 @@ def _recurrence(p: _ParamInputs, x: _Exact, src: _Sources, r: _Roundings, D: _Fo
     maximum = np.fmax if p.drops_nan else np.maximum  # a dropped NaN operand: its error too
     after = p.decoupled and p.weight_decay_mode == "after"
     enclosure = _Enclosure(p, x, D, S, state_format if kept[0] is not None else None,
-                           keep_second_moment)
+                           keep_second_moment, src.inexact)
     skip = np.zeros((steps, n), dtype=bool) if settled is None else settled
     skip = skip | _update_exactly_zero(p) | ~(np.isfinite(d) & (d > 0))
     given_up = np.zeros(n, dtype=bool)  # undecided once: inconclusive from there on anyway
@@ -1022,8 +1025,10 @@ class _Enclosure:
     parameters: what it needs of their values and bounds, and what it decided, (steps, n)."""
 
     def __init__(self, p: _ParamInputs, x: _Exact, D: _Format, S: _Format,
-                 state: _Format | None, keep_second_moment: bool = False) -> None:
+                 state: _Format | None, keep_second_moment: bool = False,
+                 inexact: np.ndarray | None = None) -> None:
         self.p, self.x, self.D = p, x, D
+        self.inexact = inexact
         self.rounding = Rounding(D.fmt, D.flush, S.fmt, None if state is None else state.fmt,
                                  keep_positive=keep_second_moment)
         self.modes = Modes(eps_mode=p.eps_mode, amsgrad_mode=p.amsgrad_mode,
@@ -1050,7 +1055,8 @@ class _Enclosure:
             e_v_prev=before("v"), v=p.v[K, J], e_v=E["v"][K, J], vmax_prev=p.vmax_p[K, J],
             e_vmax_prev=before("vmax"), vmax=p.vmax[K, J], e_vmax=E["vmax"][K, J],
             second=x.second[K, J], e_second=e_second[K, J],
-            update=np.sign(p.m[K, J]) * x.q[K, J])
+            update=np.sign(p.m[K, J]) * x.q[K, J],
+            update_unknown=None if self.inexact is None else self.inexact[K, J])
         lerp_extra = self.u_s * sc.beta2 if sc.omb2 >= 0.5 else 0.0
         scalars = StepScalars(
             lr=sc.lr[K, 0], e_lr=sc.e_lr[K, 0], bc1=sc.bc1[K, 0], rel_bc1=sc.rel_bc1[K, 0],

@@ -48,6 +48,7 @@ __all__ = ["Rounding", "StepScalars", "StepValues", "Modes", "Enclosed", "enclos
 
 _TINIEST = math.ldexp(1.0, -1074)  # the smallest positive float64
 _FLOAT32 = get_format("float32")
+_FLOAT64 = get_format("float64")
 _NO_LOG = -1e6  # log of 0, kept finite for the sums below
 
 
@@ -122,7 +123,7 @@ def _around(x, e):
     and rounded outward."""
     e = np.asarray(e, dtype=np.float64)
     x = np.asarray(x, dtype=np.float64)
-    wide = e + np.abs(x) * 2.0**-53
+    wide = e + half_ulp(_FLOAT64, np.abs(x))
     return (np.where(e > 0, _down(x - wide), x), np.where(e > 0, _up(x + wide), x))
 
 
@@ -382,6 +383,9 @@ class StepValues:
     second: np.ndarray  # what the denominator reads: v, v̂max, raw vmax or v̂max·(1−β2^t)
     e_second: np.ndarray
     update: np.ndarray  # the exact update, signed: θ ← θ − update
+    # where ``update``, recomputed from float64 values, is not the exact one (v or m below
+    # float64's normal range): the bound is then the enclosure's width
+    update_unknown: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -537,9 +541,13 @@ def enclose_update(x: StepValues, sc: StepScalars, modes: Modes, R: Rounding) ->
         may_overflow |= overflow
         lo = np.minimum(lo, _rounded_end(exact[0], rel_lo, rel_hi, absolute, low_end=True))
         hi = np.maximum(hi, _rounded_end(exact[1], rel_lo, rel_hi, absolute, low_end=False))
-    # a positive exact interval stays ≥ 0 through rounding, a negative one ≤ 0
-    with np.errstate(invalid="ignore"):
+    # the exact update lies in [lo, hi]: the bound is the distance to the farther end, or
+    # the width where the exact update is not known to float64's accuracy
+    with np.errstate(invalid="ignore", over="ignore"):
         e_update = np.maximum(x.update - lo, hi - x.update)
+        if x.update_unknown is not None:
+            e_update = np.where(x.update_unknown, np.maximum(e_update, hi - lo), e_update)
+        e_update = _up(e_update * (1.0 + 2.0**-50))  # its own evaluation, rounded outward
     decided = (ok & np.isfinite(e_update) & (np.maximum(np.abs(lo), np.abs(hi)) <= D.max))
     return Enclosed(e_update=np.where(decided, e_update, np.inf), decided=decided,
                     zero_divisor=zero_divisor, may_overflow=may_overflow,
