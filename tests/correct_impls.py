@@ -8,6 +8,8 @@ hypothesis strategies for small problems whose inputs are exact in a dtype.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from hypothesis import strategies as st
 
@@ -133,3 +135,38 @@ def small_problems(draw, dtype: str, wide: bool = False) -> Problem:
                       for s, v, g in zip(inits, v0, groups, strict=True))
         state = InitialState(start, m0, v0, vmax0)
     return Problem(tuple(groups), tuple(grads), state)
+
+
+@st.composite
+def enclosure_problems(draw, dtype: str) -> Problem:
+    """Where the first-order bound leaves the denominator unresolved in D and the non-linear
+    enclosure decides: gradients about where (1 − β2)·g² underflows in D (or exactly 0), β2
+    up to 1 − 2^-20, ε from 0 to large against √v̂, lr 0 on some steps; 1–5 steps, one
+    group, any option."""
+    fmt = FORMATS[dtype]
+    steps = draw(st.integers(1, 5))
+    shape = draw(st.sampled_from([(1,), (2,), (3,)]))
+    beta2 = draw(st.sampled_from([0.9, 0.999, 0.9999, 1.0 - 2.0**-20]))
+    bits = min(fmt.precision, 10)
+    # (1 − β2)·g² near D's smallest subnormal
+    center = round((math.log2(fmt.smallest_subnormal) - math.log2(1.0 - beta2)) / 2)
+    gradient = st.one_of(st.just(0.0), st.builds(
+        lambda sign, k, e: sign * k * 2.0 ** (e - bits), st.sampled_from([-1.0, 1.0]),
+        st.integers(2 ** (bits - 1), 2 ** bits - 1),
+        st.integers(max(center - 6, fmt.emin - fmt.precision + bits + 1), center + 6)))
+    size = int(np.prod(shape))
+    grads = np.array(draw(st.lists(gradient, min_size=steps * size, max_size=steps * size))
+                     ).reshape((steps,) + shape)
+    config = GroupConfig(
+        lr=draw(st.sampled_from([1e-3, 0.01, 0.1])),
+        betas=(draw(st.sampled_from([0.0, 0.5, 0.9])), beta2),
+        eps=draw(st.sampled_from([0.0, 1e-8, 1e-6, 1e-3, 2.0**-10]
+                                 + ([1e-40] if dtype in ("float32", "bfloat16") else []))),
+        weight_decay=draw(st.sampled_from([0.0, 0.0, 0.01])),
+        amsgrad=draw(st.booleans()), maximize=draw(st.booleans()))
+    lrs = None
+    if draw(st.booleans()):
+        lrs = np.array(draw(st.lists(st.sampled_from([0.0, 1e-3, 0.01]), min_size=steps,
+                                     max_size=steps)))
+    return Problem((Group(config, (_arrays(draw, dtype, shape, zero=False),), lrs),),
+                   (grads,))

@@ -17,8 +17,15 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from correct_impls import DTYPES, FAMILY, independent_float32, runs_long_cases, small_problems
-from hypothesis import HealthCheck, given, settings
+from correct_impls import (
+    DTYPES,
+    FAMILY,
+    enclosure_problems,
+    independent_float32,
+    runs_long_cases,
+    small_problems,
+)
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from adamconf.conformance.judge import bounds as tolerance
@@ -254,6 +261,53 @@ def test_no_false_failures_generated_extreme_gradients(dtype, data):
     assert verdict.status != "fail", verdict.describe("generated", recipe.name)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@_GENERATED
+@given(data=st.data())
+def test_no_false_failures_where_the_enclosure_decides(dtype, data):
+    """Gradients about where (1 − β2)·g² underflows in D, β2 near 1, ε from 0 to large, lr
+    0 on some steps: the first-order bound leaves the denominator unresolved, and the
+    non-linear enclosure decides (``enclosed`` counts the examples where it did)."""
+    problem = data.draw(enclosure_problems(dtype), label="problem")
+    recipe = data.draw(st.sampled_from(FAMILY[dtype]), label="recipe")
+    reference = run_reference(problem)
+    verdict = judge(problem, reference, emulate(problem, recipe), dtype)
+    enclosed = any("non-linear enclosure" in note for note in verdict.notes)
+    event(f"{dtype} {verdict.status}{', enclosed' if enclosed else ''}")
+    assert verdict.status != "fail", verdict.describe("generated", recipe.name)
+
+
+def test_a_bias_correction_flushed_where_it_meets_the_array_may_give_nan():
+    """Found by a random example: 1 − β2 = 2^-20 is subnormal in float16, and a device that
+    flushes reads 1 − β2^t as 0 where it meets the array: v/(1 − β2^t) is 0/0 = NaN with ε
+    kept. 1 − β^t unresolved where it is held is no non-finite failure."""
+    p = problem_of([[-0.5, -0.5]], [np.zeros((3, 2))], lr=1e-3, betas=(0.0, 1 - 2.0**-20))
+    reference = run_reference(p)
+    trace = emulate(p, Recipe("ftz", "float16", ftz=True))
+    assert np.isnan(trace.theta[0]).all()
+    verdict = judge(p, reference, trace, "float16")
+    assert verdict.status == "inconclusive", verdict.describe("bc2-flushed", "ftz")
+    assert any("1 − β^t" in r for r in verdict.inconclusive_reasons)
+
+
+def test_a_second_moment_below_float64s_range_in_float64_is_not_a_false_failure():
+    """Found by a random example: g = -3.5e-162 makes v = 0.1·g² = 1.2e-324, which float64
+    stores as 0 — the reference's v, and so the update recomputed from it, γ·m̂/ε = 2.5e135,
+    are not the exact ones (γ·m̂/(√v̂ + ε) = 1.6e-3). A float64 evaluation that gets v = 0
+    moves θ by 2.5e135 faithfully; the enclosure's bound is its width there, not its
+    distance from that centre."""
+    grads = np.zeros((6, 2))
+    grads[5, 1] = -3.49476717e-162
+    p = problem_of([[0.0, 0.0]], [grads], lr=1e-3, betas=(0.27688165688032834, 0.9),
+                   eps=1e-300)
+    reference = run_reference(p)
+    for recipe in FAMILY["float64"]:
+        trace = emulate(p, recipe)
+        assert trace.theta[0][5, 1] > 1e135  # v = 0 in float64, d = ε
+        verdict = judge(p, reference, trace, "float64")
+        assert verdict.status == "pass", verdict.describe("v below float64", recipe.name)
+
+
 def test_a_step_scalar_rounded_to_a_subnormal_is_not_a_false_failure():
     """Found by a random example: γ = 2^-126 is exact and normal in bfloat16, but the
     lr-folded step γ·√(1−β2^t)/(1−β1^t) ≈ 2.4e-40 rounded to bfloat16 is subnormal, with
@@ -270,10 +324,12 @@ def test_a_step_scalar_rounded_to_a_subnormal_is_not_a_false_failure():
     assert abs(observed.theta[0][0, 2] / reference.theta[0][0, 2] - 1) > 0.1  # the case
     verdict = judge(problem, reference, observed, "bfloat16")
     assert verdict.status != "fail", verdict.describe("subnormal step", folded.name)
-    # the emulation underflows gradually: the gradual bound, the tighter, holds it too
+    # the emulation underflows gradually: the gradual bound, the tighter, holds it too. Other
+    # associations round γ·√(1−β2^t)·m ≈ 2.4e-40 (subnormal too) on the way: up to ~20 %
+    # each, so the bound is of the order of θ = 2^-125 itself, though not above 2θ
     gradual = error_bounds(problem, reference, "bfloat16", underflow="gradual")
     error = abs(observed.theta[0][0, 2] - reference.theta[0][0, 2])
-    assert error <= gradual.theta[0][0, 2] < abs(reference.theta[0][0, 2])
+    assert error <= gradual.theta[0][0, 2] < 2 * abs(reference.theta[0][0, 2])
 
 
 def test_emulator_matches_an_independent_float32_implementation(corpus):
@@ -416,13 +472,15 @@ def test_decoupled_decay_of_an_infinite_theta_may_be_nan():
 
 
 def test_inconclusive_is_never_pass(corpus):
-    golden = next(g for g in corpus if g.case.id == "zero-grad/plain")
+    # β2 = 1 − 2^-20: (1 − β2)·g² is 0 in float16, so a float16 evaluation divides by ε,
+    # and its θ may leave float16's range within the 20 steps: not even the enclosure decides
+    golden = next(g for g in corpus if g.case.id == "beta2-near-1/plain")
     trace = emulate(golden.case.problem, Recipe("d", "float16"))
     verdict = judge(golden.case.problem, golden.reference, trace, "float16")
     assert verdict.status == "inconclusive"
     assert verdict.inconclusive_reasons and "values)" in verdict.inconclusive_reasons[0]
-    assert verdict.describe("zero-grad/plain", "f16").startswith(
-        "case zero-grad/plain [f16]: inconclusive — ")
+    assert verdict.describe("beta2-near-1/plain", "f16").startswith(
+        "case beta2-near-1/plain [f16]: inconclusive — ")
 
 
 def test_vmax_kind_mismatch_and_missing_state_are_said(small_case):

@@ -240,3 +240,35 @@ def test_to_hex():
     assert to_hex(math.inf) == "inf" and to_hex(-math.inf) == "-inf"
     assert to_hex(-0.0) == "-0x0.0p+0"
     assert float.fromhex(to_hex(1e-310)) == 1e-310
+
+
+def _bfloat16_by_scaling(x: np.ndarray) -> np.ndarray:
+    """bfloat16 rounding written out: scale the significand to 8 bits (or the subnormal
+    grid), round half to even, scale back; overflow to ±inf."""
+    fmt = FORMATS["bfloat16"]
+    out = x.copy()
+    finite = np.isfinite(x) & (x != 0)
+    _, exponent = np.frexp(x[finite])
+    quantum = np.maximum(exponent - fmt.precision, fmt.emin - fmt.precision + 1)
+    rounded = np.ldexp(np.rint(np.ldexp(x[finite], -quantum)), quantum)
+    out[finite] = np.where(np.abs(rounded) > fmt.max, np.copysign(np.inf, rounded), rounded)
+    return out
+
+
+def test_round_to_bfloat16_is_correctly_rounded_everywhere():
+    rng = np.random.default_rng(7)
+    # random bit patterns over bfloat16's whole range and beyond, ties, their neighbours,
+    # subnormals, the largest values, zeros, infinities and NaN
+    exponents = rng.integers(-160, 130, size=200_000)
+    x = rng.uniform(1.0, 2.0, size=exponents.size) * 2.0 ** exponents.astype(float)
+    x *= rng.choice([-1.0, 1.0], size=x.size)
+    grid = np.ldexp(rng.integers(1, 2**9, size=50_000).astype(float),
+                    rng.integers(-142, 120, size=50_000))
+    ties = grid + np.ldexp(1.0, np.frexp(grid)[1] - 9)  # halfway between neighbours
+    edges = np.array([0.0, -0.0, np.inf, -np.inf, FORMATS["bfloat16"].max,
+                      FORMATS["bfloat16"].max * (1 + 2.0**-9), 2.0**-133, 2.0**-134,
+                      1.5 * 2.0**-134, 2.0**-135, 5e-324])
+    values = np.concatenate([x, grid, ties, np.nextafter(ties, 0), np.nextafter(ties, np.inf),
+                             -ties, edges, -edges])
+    np.testing.assert_array_equal(round_to(values, "bfloat16"), _bfloat16_by_scaling(values))
+    assert np.isnan(round_to(np.array([np.nan]), "bfloat16")[0])

@@ -11,7 +11,10 @@ exposes them) with the reference, element by element and step by step:
 
 By default the bound is judged twice: first the one that also covers devices that flush
 subnormals to zero (it decides pass and fail), then — only where that one is inconclusive —
-the tighter gradual-underflow bound, which may still show a pass.
+the tighter gradual-underflow bound, which may still show a pass; where that is inconclusive
+too, the bound of the evaluations that keep the second moment (no positive v lost to
+underflow where the denominator reads it), a subset of the faithful ones, which may show a
+pass as well.
 """
 
 from __future__ import annotations
@@ -25,14 +28,17 @@ from typing import Any
 import numpy as np
 
 from adamconf.conformance.judge.bounds import (
+    BIAS_CORRECTION,
     RANGE,
     REASONS,
+    NONFINITE_POSSIBLE,
     Bounds,
+    cached_kept_bounds,
     describe_reasons,
     error_bounds,
     scalar_format,
 )
-from adamconf.reference.dialects import SPEC, Dialect
+from adamconf.reference.dialects import SPEC, Dialect, get_dialect
 from adamconf.reference.floats import get_format, to_hex, ulp_distance
 from adamconf.reference.problem import Problem, Trajectory
 
@@ -127,6 +133,12 @@ class Verdict:
                 detail = "expected a value of that class"
             else:
                 detail = f"{f['ulps']} ULP, {_times(f['ratio'])} bound"
+            if f.get("decided_by") == "enclosure" and f["kind"] == "bound":
+                detail += ("; the first-order bound is not resolved here: outside the "
+                           "non-linear enclosure of every faithful evaluation")
+            elif f.get("decided_by") == "enclosure":
+                detail += ("; the first-order bound is not resolved here, and the non-linear "
+                           "enclosure shows every faithful evaluation finite")
             return f"{head} {where}: got {got}, want {f['want']} ({detail})"
         if self.status == "pass":
             return (f"{head}: pass (max {_times(self.max_ratio)} bound, "
@@ -213,6 +225,18 @@ def judge(problem: Problem, reference: Trajectory, observed: Any, dtype: str, *,
         verdict.notes.append(
             f"step {f['step']} {f['quantity']} param {f['param']} exceeds the gradual-"
             "underflow bound, but is within what flushing subnormals to zero allows")
+        return verdict
+    # the evaluations that do not lose the second moment to underflow: a subset, consulted
+    # for a pass only where nothing failed above
+    kept = cached_kept_bounds(problem, reference, dtype, get_dialect(flush.dialect))
+    keeping = _judge_with(problem, reference, observed, dtype, kept)
+    if keeping.status == "pass":
+        keeping.notes.append(
+            "passes the bound of the evaluations that keep the second moment (no positive v "
+            "rounded or flushed to 0 where the denominator reads it, gradual underflow); one "
+            f"that loses it — (1 − β2)·g² computed as 0 in {dtype}, a denominator of ε alone "
+            "— could not be judged")
+        return keeping
     return verdict
 
 
@@ -245,6 +269,7 @@ class _Comparison:
     compared: int
     nonfinite: int  # reference values that are not finite
     first_failure: tuple | None  # (step index, param, element, the failure record)
+    enclosed: int = 0  # judged values whose bound the non-linear enclosure gave
 
 
 def _eps_kept(eps: np.ndarray, dtype: str, underflow: str) -> np.ndarray:
@@ -283,11 +308,24 @@ class _Columns:
 def _compare(problem: Problem, columns: _Columns, name: str, got: np.ndarray,
              want: np.ndarray, bound: np.ndarray, reasons: np.ndarray, nan_ok: np.ndarray,
              fmt, dtype: str, underflow: str = "gradual", ties: np.ndarray | None = None,
-             stored_zero: np.ndarray | None = None) -> _Comparison:
+             stored_zero: np.ndarray | None = None, enclosed: np.ndarray | None = None,
+             finite_only: np.ndarray | None = None) -> _Comparison:
     """Within the bound where both are finite; by class (NaN, +∞, −∞) where the reference is
     not; never judged where inconclusive — except a non-finite value where the exact one is
     finite and in range, which fails. At an exact tie (the exact value is a float64
-    midpoint) either neighbour of it is the reference."""
+    midpoint) either neighbour of it is the reference.
+
+    Where the non-linear enclosure gave the bound (``enclosed``) it bounds the finite
+    outcomes: where it shows every faithful evaluation finite, a non-finite value fails (ε
+    was lost: its non-finite rule applies though v is below the dtype's range); where a
+    faithful one may be non-finite too (``finite_only``), a non-finite value is not judged."""
+    kept = _eps_kept(columns.eps, dtype, underflow)
+    exempt = stored_zero if stored_zero is not None else np.zeros(got.shape, dtype=bool)
+    if enclosed is not None:
+        nonfinite = ~np.isfinite(got) & np.isfinite(want)
+        exempt = exempt & ~(enclosed & ~finite_only & (reasons == 0))
+        reasons = reasons | np.where(finite_only & nonfinite & ~(kept & ~exempt),
+                                     NONFINITE_POSSIBLE, 0).astype(reasons.dtype)
     bad = reasons != 0
     both_finite = np.isfinite(got) & np.isfinite(want)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -302,10 +340,10 @@ def _compare(problem: Problem, columns: _Columns, name: str, got: np.ndarray,
     # and in the dtype's range, every intermediate in range (v below the dtype's range is
     # faithfully stored as 0: ``stored_zero``) and ε > 0 kept where the scalars are held —
     # the documented ε keeps the denominator from 0 — fails.
+    # (nor where 1 − β^t is unresolved where it is held: rounded to 0 there, x/0 follows)
     lost = (~np.isfinite(got) & np.isfinite(want) & (np.abs(want) <= fmt.max)
-            & ((reasons & RANGE) == 0) & _eps_kept(columns.eps, dtype, underflow))
-    if stored_zero is not None:
-        lost &= ~stored_zero
+            & ((reasons & (RANGE | BIAS_CORRECTION)) == 0) & kept)
+    lost &= ~exempt
     failing = ((over | class_mismatch) & ~bad) | lost
     judged = both_finite & ~bad
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -319,13 +357,16 @@ def _compare(problem: Problem, columns: _Columns, name: str, got: np.ndarray,
         k, j = np.argwhere(failing)[0]  # row-major: earliest step, then parameter, element
         kind = "nonfinite" if lost[k, j] else ("class" if class_mismatch[k, j] else "bound")
         index, e = int(columns.param[j]), int(columns.element[j])
-        first = (int(k), index, e, _failure_record(
-            problem, index, name, int(k), int(j), e, kind, got, want, bound, error, ulps,
-            float(columns.eps[j]), fmt))
+        record = _failure_record(problem, index, name, int(k), int(j), e, kind, got, want,
+                                 bound, error, ulps, float(columns.eps[j]), fmt)
+        record["decided_by"] = ("enclosure" if enclosed is not None and enclosed[k, j]
+                                else "bound")
+        first = (int(k), index, e, record)
     return _Comparison(failing=failing, judged=judged, inconclusive=bad,
                        both_finite=both_finite, reasons=reasons, ratio=ratio, ulps=ulps,
                        compared=got.size, nonfinite=int((~np.isfinite(want)).sum()),
-                       first_failure=first)
+                       first_failure=first,
+                       enclosed=0 if enclosed is None else int((enclosed & judged).sum()))
 
 
 def _failure_record(problem: Problem, index: int, name: str, k: int, j: int, e: int,
@@ -377,13 +418,13 @@ def _judge_quantity(problem: Problem, reference: Trajectory, arrays: list, dtype
     steps = problem.steps
     owner = problem.group_of_param()
     summary = {"compared": 0, "failed": 0, "inconclusive": 0, "nonfinite": 0,
-               "max_ratio": 0.0, "max_ulp": 0, "first_failed_step": None}
+               "max_ratio": 0.0, "max_ulp": 0, "first_failed_step": None, "enclosed": 0}
     result = _QuantityJudgement(summary=summary, ratio_by_step=[float("nan")] * steps,
                                 ulp_bins=np.zeros(66, dtype=np.int64), reason_counts={},
                                 failures=[])
     pieces: dict[str, list] = {key: [] for key in (
         "got", "want", "bound", "reasons", "nan_ok", "ties", "stored_zero", "param",
-        "element", "eps")}
+        "element", "eps", "enclosed", "finite_only")}
     for i in range(len(problem.params)):
         if arrays[i] is None:
             continue
@@ -399,6 +440,8 @@ def _judge_quantity(problem: Problem, reference: Trajectory, arrays: list, dtype
         pieces["bound"].append(bounds.quantity(name)[i].reshape(steps, -1))
         pieces["reasons"].append(bounds.reasons[name][i].reshape(steps, -1))
         pieces["nan_ok"].append(bounds.nan_ok[name][i].reshape(steps, -1))
+        pieces["enclosed"].append(bounds.enclosed[name][i].reshape(steps, -1))
+        pieces["finite_only"].append(bounds.finite_only[name][i].reshape(steps, -1))
         if reference.ties:
             pieces["ties"].append(reference.ties[name][i].reshape(steps, -1))
         pieces["stored_zero"].append(_stored_zero(reference, i, steps, fmt, bounds.underflow))
@@ -412,13 +455,15 @@ def _judge_quantity(problem: Problem, reference: Trajectory, arrays: list, dtype
     columns = _Columns(joined["param"], joined["element"], joined["eps"])
     c = _compare(problem, columns, name, joined["got"], joined["want"], joined["bound"],
                  joined["reasons"], joined["nan_ok"], fmt, dtype, bounds.underflow,
-                 joined["ties"], joined["stored_zero"])
+                 joined["ties"], joined["stored_zero"], joined["enclosed"],
+                 joined["finite_only"])
     summary["compared"] = c.compared
     summary["nonfinite"] = c.nonfinite
     summary["failed"] = int(c.failing.sum())
     if summary["failed"]:
         summary["first_failed_step"] = int(np.argmax(c.failing.any(axis=1))) + 1
     summary["inconclusive"] = int(c.inconclusive.sum())
+    summary["enclosed"] = c.enclosed
     if c.judged.any():
         summary["max_ratio"] = float(np.nanmax(c.ratio))
         with np.errstate(all="ignore"):
@@ -479,6 +524,10 @@ def _combine(judged: dict[str, _QuantityJudgement], dtype: str, bounds: Bounds,
     any_inconclusive = any(j.any_inconclusive for j in judged.values())
     first = min(failures, key=lambda f: f[:4])[4] if failures else None
     status = "fail" if any_fail else ("inconclusive" if any_inconclusive else "pass")
+    enclosed = sum(j.summary["enclosed"] for j in judged.values())
+    if enclosed:
+        notes = notes + [f"{enclosed} values judged by the non-linear enclosure, where the "
+                         "first-order bound is not resolved (its intervals are wider)"]
     reasons_text = [f"{describe_reasons(bit, dtype)[0]} ({count} values)"
                     for bit, count in sorted(reason_counts.items())]
     last = int(np.max(np.nonzero(ulp_bins)[0])) if ulp_bins.any() else -1

@@ -54,8 +54,8 @@ class Recipe:
     ordering:
         ``documented`` — m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g²; m̂ = m/bc1; v̂ = v/bc2;
         θ −= γ·(m̂/(√v̂ + ε)). ``torch`` — m.lerp_(g, 1−β1); v·β2 + (1−β2)·g·g (addcmul);
-        d = √v/√bc2 + ε; θ += (−γ/bc1)·(m/d) (addcdiv). ``folded`` — θ −= γ√bc2/bc1 ·
-        m/(√v + ε√bc2). ``capturable`` — torch's capturable form: scalars are tensors in
+        d = √v/√bc2 + ε; θ += ((−γ/bc1)·m)/d (addcdiv, which multiplies first).
+        ``folded`` — θ −= γ√bc2/bc1 · m/(√v + ε√bc2). ``capturable`` — torch's capturable form: scalars are tensors in
         the scalar format, d = √v/(√bc2·(−s)) + ε/(−s), θ += m/d — where dividing by the
         step size stays in range; elsewhere (lr = 0, say) as torch's non-capturable form,
         since torch's capturable one writes 0/(−0) = NaN where v = 0. ``fma`` — the documented
@@ -281,7 +281,9 @@ def _step(A: _Arith, recipe: Recipe, sc: _Scalars, st: dict, theta, m, v, vmax, 
         else:
             denom = A.plus_eps(A.div(A.sqrt(v), C(sqrt_bc2)), sc.eps)
         step_size = float(lr) / float(bc1)
-        theta = A.r(theta + A.r(C(-step_size) * A.div(m, denom)))
+        # addcdiv: self + value·t1/t2, evaluated left to right ((s·m)/d is subnormal where
+        # m is tiny, when m/d is not: torch 2.13 on CPU)
+        theta = A.r(theta + A.div(A.r(C(-step_size) * m), denom))
     elif order == "folded":
         sb = C(sqrt_bc2)
         root = A.r(A.sqrt(vmax) * sb) if cfg.amsgrad else A.sqrt(v)
