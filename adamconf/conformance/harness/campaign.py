@@ -219,14 +219,25 @@ class Campaign:
 
     def dashboard_url(self) -> str | None:
         """Where HypoFuzz serves its dashboard, once it says so (the port may be any free
-        one)."""
+        one) and its port answers: HypoFuzz says it before its server listens."""
         import re
+        import socket
+        from urllib.parse import urlsplit
 
         try:
             found = re.search(r"serving dashboard at (\S+)", self.log.read_text(errors="replace"))
         except OSError:
             return None
-        return found.group(1) if found else None
+        if not found:
+            return None
+        where = urlsplit(found.group(1))
+        host = where.hostname or "localhost"
+        host = "localhost" if host in ("0.0.0.0", "::") else host
+        try:
+            with socket.create_connection((host, where.port or 80), timeout=0.5):
+                return found.group(1)
+        except OSError:
+            return None
 
     def ended_early(self) -> CampaignError:
         code = self.process.returncode if self.process is not None else None

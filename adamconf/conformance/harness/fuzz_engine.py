@@ -165,9 +165,10 @@ def watch_campaign(hypofuzz, backend_name: str, variants: list, args: FuzzSettin
                      "fuzz properties and starts a backend worker)\n")
     with CtrlC(stop, stream):
         while True:
-            if not dashboard and hypofuzz.dashboard_url():
+            url = None if dashboard else hypofuzz.dashboard_url()
+            if url:
                 dashboard = True  # asked for: said even with --quiet
-                sys.stderr.write(f"  HypoFuzz's dashboard: {hypofuzz.dashboard_url()}\n")
+                sys.stderr.write(f"  HypoFuzz's dashboard: {url}\n")
             tallies = hypofuzz.tallies()
             shown = FuzzStats(shown_as)
             for name in names:
