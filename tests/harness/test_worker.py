@@ -13,8 +13,8 @@ from processes import children, survivors_of_sigterm
 
 from adamconf.conformance.harness.worker import BackendProcess, InProcessBackend, ReplyKind
 
-HERE = Path(__file__).resolve().parent
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+TESTS = Path(__file__).resolve().parents[1]  # tests/: example_backends.py
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
 
 
 def test_replies_are_typed_and_a_crash_is_an_error_reply():
@@ -49,7 +49,7 @@ def test_a_worker_never_outlives_its_parent():
     parent = subprocess.Popen(
         [sys.executable, "-m", "adamconf.conformance.cli", "run", "--quiet", "-j", "1",
          "--backend", "example_backends:HangingBackend", "--no-validate", "--case",
-         "t1/plain"], env=ENV, cwd=HERE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+         "t1/plain"], env=ENV, cwd=TESTS, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True)
     try:
         deadline = time.monotonic() + 120

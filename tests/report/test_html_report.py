@@ -23,7 +23,7 @@ from adamconf.conformance.harness.worker import BackendProcess
 from adamconf.conformance.judge.outcome import CaseResult
 from adamconf.conformance.report import html as html_report
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO / "out" / "ci" / "report-screenshot.png"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CASES = ("t1/plain", "short/ams+wd", "eps-large/plain", "schedule/max", "non-finite/plain",

@@ -1,5 +1,6 @@
 """Naming Adams the suite has never seen: each switch alone and pairs of switches, built
-independently of the engine (``tests/dialect_impls.py``), named from their trajectories.
+independently of the engine (``adamconf.conformance.tools.deviant``), named from their
+trajectories.
 
 The names are what the implementations do, read off their code: in float16 every one of
 them rounds its hyperparameters to float16 where they meet an array (ε = 1e-8 is 0 there),

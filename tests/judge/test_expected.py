@@ -23,7 +23,7 @@ from adamconf.conformance.judge.expected import (
 from adamconf.conformance.judge.outcome import CaseResult
 from adamconf.reference.dialects import get_dialect
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]  # tests/: example_backends.py
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
     [str(TESTS), str(TESTS.parent), os.environ.get("PYTHONPATH", "")])}
 

@@ -12,7 +12,7 @@ import pytest
 
 from adamconf import check
 
-HERE = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]  # tests/: example_backends.py
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +30,8 @@ def second_python(tmp_path_factory) -> str:
 
 @pytest.mark.slow
 def test_a_backend_runs_on_another_interpreter(second_python, monkeypatch):
-    monkeypatch.chdir(HERE.parent)  # the worker finds this checkout's adamconf from here
-    monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.chdir(TESTS.parent)  # the worker finds this checkout's adamconf from here
+    monkeypatch.syspath_prepend(str(TESTS))
     result = check("example_backends:WhereAmIBackend", python=second_python,
                    cases="t1/", validate=True)
     run = result.runs[0]

@@ -18,8 +18,8 @@ import pytest
 
 from adamconf.conformance.cli import main
 
-HERE = Path(__file__).resolve().parent
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+TESTS = Path(__file__).resolve().parents[1]  # tests/, where the shared helpers are
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
 MUTANT = "adamconf.conformance.tools.deviant:step_off_by_one"  # t + 1 in the bias corrections
 HYPOFUZZ_MISSING = "hypofuzz is not installed: pip install 'adamconf[hypofuzz]'"
 

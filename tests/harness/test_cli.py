@@ -16,8 +16,8 @@ import pytest
 from adamconf.conformance.cli import main
 from adamconf.conformance.corpus import golden
 
-HERE = Path(__file__).parent
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+TESTS = Path(__file__).resolve().parents[1]  # tests/: example_backends.py
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
 
 
 def run_cli(capsys, *argv):
