@@ -10,6 +10,7 @@ variant's dtype: the adapter converts them to its own tensors and back (exact bo
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -69,6 +70,12 @@ class ResumeState:
     v: tuple[np.ndarray, ...]
     vmax: tuple[np.ndarray, ...]
 
+    def raw_vmax(self, index: int, beta2: float) -> np.ndarray:
+        """Parameter ``index``'s v̂max as the max of *raw* v, which torch, TensorFlow, Keras,
+        Paddle and MindSpore's nn.Adam keep: v̂max·(1 − β2^step) with the β2 passed, in binary64
+        as the reference resumes those dialects (a framework then rounds it to its dtype)."""
+        return np.asarray(self.vmax[index], dtype=np.float64) * (1.0 - beta2 ** self.step)
+
 
 @dataclass(frozen=True)
 class CaseSetup:
@@ -93,6 +100,11 @@ class CaseSetup:
 
     def group_of_param(self) -> list[int]:
         return [gi for gi, g in enumerate(self.groups) for _ in g.params]
+
+    def group_ranges(self) -> list[range]:
+        """Each group's parameters, by their numbers across groups."""
+        ends = list(itertools.accumulate((len(g.params) for g in self.groups), initial=0))
+        return [range(start, end) for start, end in zip(ends, ends[1:])]
 
 
 class UnsupportedFeature(Exception):
