@@ -43,7 +43,7 @@ import numpy as np
 
 from .base import BackendInfo, CaseSetup, OptimizerState, Unsupported, UnsupportedFeature, Variant
 from .features import Lacking
-from .framework import FrameworkBackend, check_step, check_variant
+from .framework import FrameworkBackend, check_step
 from .install import importing
 
 __all__ = ["AutogradBackend", "VARIANT_NAMES", "DTYPES"]
@@ -57,9 +57,8 @@ WAIT_SECONDS = 600.0  # one step of a loop on a few elements; the harness has it
 
 NO_SCHEDULE = ("autograd's adam takes one step_size for the whole run (no schedule argument, "
                "no hook between iterations)")
-LACKING = Lacking({"weight_decay": "autograd's adam has no weight decay argument",
-                   "amsgrad": "autograd's adam has no amsgrad option",
-                   "maximize": "autograd's adam has no maximize option"})
+LACKING = Lacking.of("autograd's adam", "weight_decay", "amsgrad", "maximize",
+                     weight_decay=" argument")
 NO_RESUME = ("autograd's adam starts m and v at zero and the step at 1 inside the function: "
              "there is no argument to resume them")
 _STOP = object()
@@ -170,6 +169,7 @@ class AutogradBackend(FrameworkBackend):
     """``autograd.misc.optimizers.adam``, one loop per group, stepped through its grad callback."""
 
     name = NAME
+    dtypes = DTYPES
 
     def describe(self) -> BackendInfo:
         autograd, _ = _import_autograd()
@@ -192,7 +192,7 @@ class AutogradBackend(FrameworkBackend):
 
     def framework_for(self, variant: Variant):
         _, adam = _import_autograd()
-        check_variant(variant, NAME, "autograd", VARIANT_NAMES, DTYPES, DEVICES)
+        self.check_variant(variant, "autograd", VARIANT_NAMES, DEVICES)
         return adam
 
     def check_case(self, problem: CaseSetup, variant: Variant) -> None:

@@ -26,6 +26,9 @@ def group_asks(cfg: Hyperparameters) -> dict[str, object]:
     return asked(cfg.weight_decay, cfg.amsgrad, cfg.maximize)
 
 
+_WORDS = {"weight_decay": "weight decay", "amsgrad": "amsgrad", "maximize": "maximize"}
+
+
 def _in_a_case(feature: str, group_index: int, reason: str) -> str:
     if feature == "weight_decay":
         return f"group {group_index} asks for weight decay: {reason}"
@@ -40,6 +43,14 @@ class Lacking:
     maximize option"``), in the order a case is checked for them."""
 
     reasons: Mapping[str, str]
+
+    @classmethod
+    def of(cls, who: str, *features: str, **after: str) -> Lacking:
+        """``who`` has none of ``features`` (in the order a case is checked for them): each
+        reason is "<who> has no <feature> option", or ``after[feature]`` in place of
+        " option" where given."""
+        return cls({feature: f"{who} has no {_WORDS[feature]}{after.get(feature, ' option')}"
+                    for feature in features})
 
     def unsupported(self) -> list[Unsupported]:
         """What the probe lists."""

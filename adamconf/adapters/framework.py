@@ -32,7 +32,7 @@ from .base import (
 from .install import INSTALL_HINTS
 
 __all__ = ["FrameworkBackend", "TRIAL_CONFIG", "trial_problem", "one_step_refusal",
-           "check_variant", "check_step"]
+           "check_step"]
 
 #: the trial's hyperparameters: torch's defaults but for an lr that moves θ visibly
 TRIAL_CONFIG = Hyperparameters(0.25, (0.9, 0.999), 1e-8, 0.0)
@@ -41,13 +41,14 @@ TRIAL_GRAD = (0.5, 0.25)
 
 
 def trial_problem(config: Hyperparameters = TRIAL_CONFIG, theta: Iterable[float] = TRIAL_THETA,
-                  **changes) -> CaseSetup:
-    """Two elements, one step: enough for a framework to accept or refuse a variant (and, with
-    the hyperparameters a user gives, for one that checks them only when it steps).
-    ``changes``: hyperparameters other than ``config``'s (``amsgrad=True``)."""
+                  grads: Iterable[Iterable[float]] = (TRIAL_GRAD,), **changes) -> CaseSetup:
+    """One parameter of two elements, one step: enough for a framework to accept or refuse a
+    variant (and, with the hyperparameters a user gives, for one that checks them only when it
+    steps). ``grads``: one gradient a step; ``changes``: hyperparameters other than
+    ``config``'s (``amsgrad=True``)."""
     return CaseSetup(groups=(GroupSetup(replace(config, **changes),
                                         (np.array(tuple(theta), dtype=float),)),),
-                     grads=(np.array([TRIAL_GRAD]),))
+                     grads=(np.array(tuple(grads)),))
 
 
 def one_step_refusal(open_session: Callable[[CaseSetup], Session], problem: CaseSetup, *,
@@ -78,12 +79,19 @@ class FrameworkBackend:
 
     ``open`` runs in one order: the variant checked, giving what the session needs of the
     framework (``framework_for``), the case checked (``check_case``: what it needs that the
-    variant cannot give is unsupported), the session made (``session``).
+    variant cannot give is unsupported), the session made (``session``, by default
+    ``session_class(framework, problem, variant)``).
     """
 
     name: str
+    #: the dtypes the backend tries: every dtype a variant may name, widest first, where the
+    #: adapter says no fewer
+    dtypes: Sequence[str] = ("float64", "float32", "float16", "bfloat16")
     #: the install table's entry where it is not the backend's own name
     install_name: str | None = None
+    #: the session a case runs in, made as ``session_class(framework, problem, variant)``
+    #: (where ``session`` is not the adapter's own)
+    session_class: Callable[..., Session]
 
     def __init__(self) -> None:
         self._info: BackendInfo | None = None
@@ -136,6 +144,15 @@ class FrameworkBackend:
             else:
                 info.unsupported.extend(Unsupported(v.id, r) for v, r in refused.items())
 
+    def refuse_all(self, info: BackendInfo, variants: Iterable[Variant], what: str, reason: str
+                   ) -> BackendInfo:
+        """Every variant refused for one reason, listed unsupported once as ``what``."""
+        info.unsupported.append(Unsupported(what, reason))
+        info.refused = [Refusal(v, reason) for v in variants]
+        for refusal in info.refused:
+            self.refuse(refusal.variant, reason)
+        return info
+
     def refuse(self, variant: Variant, reason: str) -> None:
         """Keep a variant refused, found otherwise than by :meth:`try_variants`."""
         self._refusals[variant] = reason
@@ -153,6 +170,27 @@ class FrameworkBackend:
 
     # --- a session --------------------------------------------------------------------------
 
+    def check_variant(self, variant: Variant, label: str, names: Sequence[str],
+                      devices: Sequence[str] | None = None) -> None:
+        """ValueError naming what a variant gets wrong for this backend (shown as ``label``).
+
+        The runner only sends variants a backend listed; this guards direct callers.
+        """
+        if variant.backend != self.name:
+            raise ValueError(f"variant {variant.id} belongs to backend {variant.backend!r}")
+        for what, value, known in (("variant", variant.name, names),
+                                   ("dtype", variant.dtype, self.dtypes),
+                                   ("device", variant.device, devices)):
+            if known is not None and value not in known:
+                raise ValueError(f"unknown {label} {what} {value!r}; known: {', '.join(known)}")
+
+    @staticmethod
+    def check_device(variant: Variant, devices: Sequence[str], who: str) -> None:
+        """UnsupportedFeature where ``who`` (the framework) has not the variant's device here."""
+        if variant.device not in devices:
+            raise UnsupportedFeature(f"{who} has no {variant.device!r} device here (devices: "
+                                     f"{', '.join(devices)})")
+
     def framework_for(self, variant: Variant):
         """What a session of the variant needs of the framework, once the variant is checked
         (ValueError for one the backend does not have, UnsupportedFeature for one it cannot
@@ -163,26 +201,12 @@ class FrameworkBackend:
         """UnsupportedFeature for what the case needs that the variant cannot give."""
 
     def session(self, framework, problem: CaseSetup, variant: Variant) -> Session:
-        raise NotImplementedError
+        return self.session_class(framework, problem, variant)
 
     def open(self, problem: CaseSetup, variant: Variant) -> Session:
         framework = self.framework_for(variant)
         self.check_case(problem, variant)
         return self.session(framework, problem, variant)
-
-
-def check_variant(variant: Variant, backend: str, label: str, names: Sequence[str],
-                  dtypes: Sequence[str], devices: Sequence[str] | None = None) -> None:
-    """ValueError naming what a variant gets wrong for ``backend`` (shown as ``label``).
-
-    The runner only sends variants a backend listed; this guards direct callers.
-    """
-    if variant.backend != backend:
-        raise ValueError(f"variant {variant.id} belongs to backend {variant.backend!r}")
-    for what, value, known in (("variant", variant.name, names), ("dtype", variant.dtype, dtypes),
-                               ("device", variant.device, devices)):
-        if known is not None and value not in known:
-            raise ValueError(f"unknown {label} {what} {value!r}; known: {', '.join(known)}")
 
 
 def check_step(grads: Sequence, lrs: Sequence | None, parameters: int, groups: int, *,

@@ -25,7 +25,6 @@ from .base import (
     BackendUnavailable,
     BackendUsageError,
     CaseSetup,
-    GroupSetup,
     Hyperparameters,
     Session,
     Unsupported,
@@ -33,7 +32,7 @@ from .base import (
     Variant,
     error_reason,
 )
-from .framework import FrameworkBackend
+from .framework import FrameworkBackend, trial_problem
 
 __all__ = ["STATE_MODES", "FEATURE_SETTINGS", "UnquotedString", "parse_options",
            "check_options", "parse_features", "check_state_mode", "Signature", "signature_of",
@@ -201,8 +200,7 @@ def package_versions(module_names: Iterable[str]) -> dict[str, str]:
 # --- the probes -----------------------------------------------------------------------------
 
 PROBE_BETAS = (0.5, 0.75)
-PROBE_LR = 0.125
-PROBE_THETA = (1.0, -0.5)
+PROBE_CONFIG = Hyperparameters(0.125, PROBE_BETAS, 1e-8, 0.0)
 # a first gradient that the second one does not reach: v̂ falls, so the documented max of v̂
 # (and the max of raw v) changes the update, and amsgrad has an effect where it is kept
 PROBE_GRADS = ((1.0, 0.5), (0.125, 0.25), (0.125, 0.25))
@@ -211,12 +209,11 @@ PROBE_WEIGHT_DECAY = 0.5
 
 def probe_problem(*, weight_decay: bool = False, amsgrad: bool = False, maximize: bool = False,
                   steps: int = len(PROBE_GRADS)) -> CaseSetup:
-    """One parameter of two elements and a few steps, exact in every dtype; with a feature on,
-    a trajectory that the feature changes (the documented update differs)."""
-    config = Hyperparameters(PROBE_LR, PROBE_BETAS, 1e-8,
-                             PROBE_WEIGHT_DECAY if weight_decay else 0.0, amsgrad, maximize)
-    return CaseSetup(groups=(GroupSetup(config, (np.array(PROBE_THETA),)),),
-                     grads=(np.array(PROBE_GRADS[:steps]),))
+    """The trial problem (its parameter) stepped a few times, exact in every dtype; with a
+    feature on, a trajectory that the feature changes (the documented update differs)."""
+    return trial_problem(PROBE_CONFIG, grads=PROBE_GRADS[:steps], amsgrad=amsgrad,
+                         maximize=maximize,
+                         weight_decay=PROBE_WEIGHT_DECAY if weight_decay else 0.0)
 
 
 def expected_state(steps: int = len(PROBE_GRADS), maximize: bool = False
@@ -413,6 +410,15 @@ class GenericDriver(FrameworkBackend):
     def unavailable(self, exc: BackendUnavailable) -> BackendInfo:
         return BackendInfo(name=self.name, installed=False,
                            install_hint=f"{exc}; {self.install_hint}", description=str(exc))
+
+    def candidates(self, devices: Iterable[str]) -> list[Variant]:
+        """Every variant the implementation could run on these devices."""
+        raise NotImplementedError
+
+    def refuse_candidates(self, info: BackendInfo, devices: Iterable[str], reason: str
+                          ) -> BackendInfo:
+        """Every candidate refused for one reason: the implementation cannot be judged here."""
+        return self.refuse_all(info, self.candidates(devices), self.label, reason)
 
     def check_options_against(self, signature: Signature | None) -> None:
         """The options checked against the signature: a usage error is raised, not listed."""

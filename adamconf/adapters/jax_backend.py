@@ -42,19 +42,18 @@ import numpy as np
 
 from .base import BackendInfo, CaseSetup, OptimizerState, Unsupported, UnsupportedFeature, Variant
 from .features import Lacking
-from .framework import FrameworkBackend, check_step, check_variant
+from .framework import FrameworkBackend, check_step
 from .install import importing
 
-__all__ = ["JaxBackend", "VARIANT_NAMES", "DTYPES", "import_jax", "jax_devices"]
+__all__ = ["JaxBackend", "VARIANT_NAMES", "import_jax", "jax_devices"]
 
 NAME = "jax"
 ADAM = "optax.adam"
 AMSGRAD = "optax.amsgrad"
 VARIANT_NAMES = (ADAM, AMSGRAD)
-DTYPES = ("float64", "float32", "float16", "bfloat16")
 DEVICE_KINDS = ("cpu", "gpu")
 INT32_MAX = 2**31 - 1
-LACKING = Lacking({"maximize": "optax has no maximize option"})
+LACKING = Lacking.of("optax", "maximize")
 
 
 def import_jax():
@@ -117,7 +116,9 @@ def _transformation(jx: _Jax, variant: Variant, *, lr, b1, b2, eps, weight_decay
 class JaxSession:
     """One optax optimizer per param group, all stepped in one jitted function."""
 
-    def __init__(self, jx: _Jax, problem: CaseSetup, variant: Variant, device) -> None:
+    def __init__(self, framework: tuple[_Jax, object], problem: CaseSetup,
+                 variant: Variant) -> None:
+        jx, device = framework  # JAX, and the variant's device
         self._jx, self._variant, self._device = jx, variant, device
         self._problem = problem
         self._txs, self._chained = [], []
@@ -209,6 +210,7 @@ class JaxBackend(FrameworkBackend):
     """``optax.adam`` and ``optax.amsgrad`` through ``optax.inject_hyperparams``."""
 
     name = NAME
+    session_class = JaxSession
 
     def describe(self) -> BackendInfo:
         jx = _Jax()
@@ -217,12 +219,12 @@ class JaxBackend(FrameworkBackend):
             name=NAME, installed=True,
             versions={"jax": jx.jax.__version__, "jaxlib": _jaxlib_version(),
                       "optax": jx.optax.__version__},
-            devices=devices, dtypes=list(DTYPES), install_hint=self.install_hint,
+            devices=devices, dtypes=list(self.dtypes), install_hint=self.install_hint,
             description="optax.inject_hyperparams(optax.adam | optax.amsgrad), L2 decay as "
                         "chain(add_decayed_weights, ·), one optimizer per group, jitted step; "
                         "jax_enable_x64 on")
         info.variants = [Variant(NAME, name, device, dtype) for name in VARIANT_NAMES
-                         for device in devices for dtype in DTYPES]
+                         for device in devices for dtype in self.dtypes]
         info.unsupported = [
             *LACKING.unsupported(),
             Unsupported(f"{ADAM} amsgrad", "optax.adam has no amsgrad switch: optax.amsgrad is "
@@ -233,11 +235,9 @@ class JaxBackend(FrameworkBackend):
 
     def framework_for(self, variant: Variant):
         jx = _Jax()
-        check_variant(variant, NAME, "jax", VARIANT_NAMES, DTYPES)
+        self.check_variant(variant, "jax", VARIANT_NAMES)
         devices = jx.devices()
-        if variant.device not in devices:
-            raise UnsupportedFeature(f"JAX has no {variant.device!r} device here (devices: "
-                                     f"{', '.join(devices)})")
+        self.check_device(variant, devices, "JAX")
         return jx, devices[variant.device]
 
     def check_case(self, problem: CaseSetup, variant: Variant) -> None:
@@ -254,10 +254,6 @@ class JaxBackend(FrameworkBackend):
         if problem.initial_state is not None and problem.initial_step > INT32_MAX:
             raise UnsupportedFeature(f"optax counts steps in int32; step {problem.initial_step} "
                                      "does not fit")
-
-    def session(self, framework, problem: CaseSetup, variant: Variant) -> JaxSession:
-        jx, device = framework
-        return JaxSession(jx, problem, variant, device)
 
     def construct(self, variant: Variant, *, lr, betas, eps, weight_decay, amsgrad=False,
                   maximize=False) -> None:

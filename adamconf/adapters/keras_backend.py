@@ -81,18 +81,17 @@ from .base import (
     UnsupportedFeature,
     Variant,
 )
-from .framework import FrameworkBackend, check_step, check_variant, one_step_refusal, trial_problem
+from .framework import FrameworkBackend, check_step, one_step_refusal, trial_problem
 from .install import INSTALL_HINTS
 
 __all__ = ["KerasBackend", "KerasTensorFlowBackend", "KerasJaxBackend", "KerasTorchBackend",
-           "VARIANT_NAMES", "DTYPES", "KERAS_BACKENDS"]
+           "VARIANT_NAMES", "KERAS_BACKENDS"]
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 ADAM = "Adam"
 SCHEDULE = "Adam-schedule"
 L2_REGULARIZER = "Adam-l2-regularizer"
 VARIANT_NAMES = (ADAM, SCHEDULE, L2_REGULARIZER)
-DTYPES = ("float64", "float32", "float16", "bfloat16")
 INT32_MAX = 2**31 - 1
 
 _session_ids = itertools.count()
@@ -315,6 +314,7 @@ class KerasBackend(FrameworkBackend):
 
     keras_backend: str | None = None
     install_name = "keras"
+    session_class = KerasSession
 
     def __init__(self) -> None:
         super().__init__()
@@ -346,18 +346,18 @@ class KerasBackend(FrameworkBackend):
             versions[framework] = getattr(module, "__version__", "unknown")
         info = BackendInfo(
             name=self.name, installed=True, versions=versions, devices=["cpu"],
-            dtypes=list(DTYPES), install_hint=self.install_hint,
+            dtypes=list(self.dtypes), install_hint=self.install_hint,
             description=f"keras.optimizers.Adam on the {kk.backend} backend; one optimizer per "
                         "group; lr by learning_rate.assign or a PiecewiseConstantDecay; weight "
                         "decay as Keras's (decoupled) or as an L2(λ/2) regularizer")
         self.try_variants(info, (Variant(self.name, name, "cpu", dtype) for name in VARIANT_NAMES
-                                 for dtype in DTYPES), lambda variant: self._try(kk, variant))
+                                 for dtype in self.dtypes), lambda variant: self._try(kk, variant))
         info.unsupported.append(Unsupported("maximize", "keras.optimizers.Adam has no maximize"))
         return info
 
     def framework_for(self, variant: Variant) -> _Keras:
         kk = self._kk()
-        check_variant(variant, self.name, "keras", VARIANT_NAMES, DTYPES, ("cpu",))
+        self.check_variant(variant, "keras", VARIANT_NAMES, ("cpu",))
         self.check_refused(variant, "Keras")
         return kk
 
@@ -368,9 +368,6 @@ class KerasBackend(FrameworkBackend):
         if problem.initial_state is not None and problem.initial_step > INT32_MAX:
             raise UnsupportedFeature(f"Keras may count iterations in int32; step "
                                      f"{problem.initial_step} does not fit")
-
-    def session(self, kk: _Keras, problem: CaseSetup, variant: Variant) -> KerasSession:
-        return KerasSession(kk, problem, variant)
 
     def construct(self, variant: Variant, *, lr, betas, eps, weight_decay, amsgrad=False,
                   maximize=False) -> None:

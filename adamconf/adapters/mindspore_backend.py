@@ -56,7 +56,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .base import BackendInfo, CaseSetup, OptimizerState, Unsupported, UnsupportedFeature, Variant
-from .framework import FrameworkBackend, check_step, check_variant, one_step_refusal, trial_problem
+from .framework import FrameworkBackend, check_step, one_step_refusal, trial_problem
 from .install import importing
 
 __all__ = ["MindSporeBackend", "VARIANT_NAMES", "DTYPES"]
@@ -396,6 +396,7 @@ class MindSporeBackend(FrameworkBackend):
     """MindSpore's ``experimental.optim.Adam`` (PyNative, jit), ``nn.Adam``, ``mint.optim.Adam``."""
 
     name = NAME
+    dtypes = DTYPES
 
     def __init__(self) -> None:
         super().__init__()
@@ -501,7 +502,7 @@ class MindSporeBackend(FrameworkBackend):
 
     def framework_for(self, variant: Variant) -> _MS:
         msm = self._msm()
-        check_variant(variant, NAME, "MindSpore", VARIANT_NAMES, DTYPES, DEVICES)
+        self.check_variant(variant, "MindSpore", VARIANT_NAMES, DEVICES)
         _ensure_device(msm.ms, variant.device)
         self.probe()
         return msm

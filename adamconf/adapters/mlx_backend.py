@@ -51,7 +51,7 @@ import numpy as np
 
 from .base import BackendInfo, CaseSetup, OptimizerState, UnsupportedFeature, Variant
 from .features import Lacking
-from .framework import FrameworkBackend, check_step, check_variant
+from .framework import FrameworkBackend, check_step
 from .install import importing
 
 __all__ = ["MlxBackend", "VARIANT_NAMES", "DTYPES"]
@@ -60,15 +60,12 @@ NAME = "mlx"
 ADAM = "Adam"
 ADAM_BIAS_CORRECTION = "Adam-bias-correction"
 VARIANT_NAMES = (ADAM, ADAM_BIAS_CORRECTION)
-BIAS_CORRECTION = {ADAM: False, ADAM_BIAS_CORRECTION: True}
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 DEVICES = ("cpu",)
 UINT64_MAX = 2**64 - 1
 
-LACKING = Lacking({"weight_decay": "mlx.optimizers.Adam has no weight decay (AdamW's is "
-                                   "decoupled: θ·(1 − lr·λ), another optimizer)",
-                   "amsgrad": "mlx.optimizers.Adam has no amsgrad option",
-                   "maximize": "mlx.optimizers.Adam has no maximize option"})
+LACKING = Lacking.of("mlx.optimizers.Adam", "weight_decay", "amsgrad", "maximize",
+                     weight_decay=" (AdamW's is decoupled: θ·(1 − lr·λ), another optimizer)")
 
 
 def _import_mlx():
@@ -126,7 +123,7 @@ class MlxSession:
             keys = [f"p{i}" for i in rows]
             params = {k: mlx.array(p, variant) for k, p in zip(keys, group.params)}
             opt = mlx.optimizers.Adam(learning_rate=cfg.lr, betas=list(cfg.betas), eps=cfg.eps,
-                                      bias_correction=BIAS_CORRECTION[variant.name])
+                                      bias_correction=variant.name == ADAM_BIAS_CORRECTION)
             opt.init(params)
             self._keys.append(keys)
             self._params.append(params)
@@ -171,6 +168,8 @@ class MlxBackend(FrameworkBackend):
     """``mlx.optimizers.Adam`` with ``bias_correction`` off (MLX's default) and on."""
 
     name = NAME
+    dtypes = DTYPES
+    session_class = MlxSession
 
     def describe(self) -> BackendInfo:
         mlx = _Mlx()
@@ -188,7 +187,7 @@ class MlxBackend(FrameworkBackend):
 
     def framework_for(self, variant: Variant) -> _Mlx:
         mlx = _Mlx()
-        check_variant(variant, NAME, "mlx", VARIANT_NAMES, DTYPES, DEVICES)
+        self.check_variant(variant, "mlx", VARIANT_NAMES, DEVICES)
         return mlx
 
     def check_case(self, problem: CaseSetup, variant: Variant) -> None:
@@ -197,13 +196,10 @@ class MlxBackend(FrameworkBackend):
             raise UnsupportedFeature(f"MLX counts steps in uint64; step {problem.initial_step} "
                                      "does not fit")
 
-    def session(self, mlx: _Mlx, problem: CaseSetup, variant: Variant) -> MlxSession:
-        return MlxSession(mlx, problem, variant)
-
     def construct(self, variant: Variant, *, lr, betas, eps, weight_decay, amsgrad=False,
                   maximize=False) -> None:
         mlx = self.framework_for(variant)
         LACKING.check_construct(weight_decay, amsgrad, maximize)
         opt = mlx.optimizers.Adam(learning_rate=lr, betas=list(betas), eps=eps,
-                                  bias_correction=BIAS_CORRECTION[variant.name])
+                                  bias_correction=variant.name == ADAM_BIAS_CORRECTION)
         opt.init({"p0": mlx.array(np.zeros(2), variant)})

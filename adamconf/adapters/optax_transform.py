@@ -41,7 +41,7 @@ process-wide, as the ``jax`` backend does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -51,7 +51,6 @@ from .base import (
     CaseSetup,
     Hyperparameters,
     OptimizerState,
-    Refusal,
     Unsupported,
     UnsupportedFeature,
     Variant,
@@ -61,10 +60,9 @@ from .framework import check_step
 from .generic import GenericDriver, Trial, probe_problem, run_trial, signature_of
 from .jax_backend import import_jax, jax_devices
 
-__all__ = ["OptaxTransformBackend", "optax_transform_backend", "DTYPES"]
+__all__ = ["OptaxTransformBackend", "optax_transform_backend"]
 
 PREFIX = "optax-transform"
-DTYPES = ("float64", "float32", "float16", "bfloat16")
 REQUIRED = ("learning_rate", "b1", "b2", "eps")
 INT32_MAX = 2**31 - 1
 STATE_FIELDS = ("mu", "nu", "count")
@@ -324,7 +322,7 @@ class OptaxTransformBackend(GenericDriver):
         options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
         info = BackendInfo(
             name=self.name, installed=True, versions=self.versions(jax, optax),
-            devices=list(devices), dtypes=list(DTYPES), install_hint=self.install_hint,
+            devices=list(devices), dtypes=list(self.dtypes), install_hint=self.install_hint,
             description=f"{self.label}(learning_rate, b1, b2, eps) as an optax "
                         "GradientTransformation, lr through inject_hyperparams, L2 as "
                         "chain(add_decayed_weights, ·)" + (f"; options: {options}"
@@ -335,10 +333,7 @@ class OptaxTransformBackend(GenericDriver):
         if missing:
             reason = (f"{self.label} takes no {', '.join(missing)} keyword: optax.adam's "
                       "keywords are needed")
-            info.unsupported.append(Unsupported(self.label, reason))
-            info.refused = [Refusal(Variant(self.name, self.variant_name, kind, dtype), reason)
-                            for kind in devices for dtype in DTYPES]
-            return info
+            return self.refuse_candidates(info, devices, reason)
         for feature in ("amsgrad", "maximize"):
             if not self._takes(feature) and feature not in self.features:
                 info.unsupported.append(Unsupported(feature, f"{self.label} takes no "
@@ -361,8 +356,7 @@ class OptaxTransformBackend(GenericDriver):
                 trials[variant] = trial
             return reason
 
-        self.try_variants(info, (Variant(self.name, self.variant_name, kind, dtype)
-                                 for kind in devices for dtype in DTYPES), refusal, listed=True)
+        self.try_variants(info, self.candidates(devices), refusal, listed=True)
         self._probe_features(info, devices, trials)
         self._plan_state(devices, trials)
         info.notes = self.declared_notes() + self._notes
@@ -394,6 +388,10 @@ class OptaxTransformBackend(GenericDriver):
                                                        probe_problem(amsgrad=True))[0]
             self.plan(variant, trial, ams, want)
         self.note_plans(len(trials))
+
+    def candidates(self, devices: Iterable[str]) -> list[Variant]:
+        return [Variant(self.name, self.variant_name, kind, dtype)
+                for kind in devices for dtype in self.dtypes]
 
     def framework_for(self, variant: Variant):
         if variant.backend != self.name:

@@ -59,18 +59,17 @@ import numpy as np
 
 from .base import BackendInfo, CaseSetup, OptimizerState, Unsupported, UnsupportedFeature, Variant
 from .features import Lacking
-from .framework import FrameworkBackend, check_step, check_variant, one_step_refusal, trial_problem
+from .framework import FrameworkBackend, check_step, one_step_refusal, trial_problem
 from .install import importing
 
-__all__ = ["PaddleBackend", "VARIANT_NAMES", "DTYPES"]
+__all__ = ["PaddleBackend", "VARIANT_NAMES"]
 
 NAME = "paddle"
 ADAM = "Adam"
 MULTI_PRECISION = "Adam-multi_precision"
 VARIANT_NAMES = (ADAM, MULTI_PRECISION)
-DTYPES = ("float64", "float32", "float16", "bfloat16")
 HALF_DTYPES = ("float16", "bfloat16")
-LACKING = Lacking({"maximize": "paddle.optimizer.Adam has no maximize option"})
+LACKING = Lacking.of("paddle.optimizer.Adam", "maximize")
 
 _session_ids = itertools.count()
 
@@ -238,6 +237,7 @@ class PaddleBackend(FrameworkBackend):
     """``paddle.optimizer.Adam`` (dynamic graph), with and without ``multi_precision``."""
 
     name = NAME
+    session_class = PaddleSession
 
     def _try(self, pd: _Paddle, variant: Variant) -> str | None:
         """One step of the trial problem; Paddle's refusal as a reason, or None."""
@@ -255,11 +255,11 @@ class PaddleBackend(FrameworkBackend):
         devices = pd.devices()
         info = BackendInfo(
             name=NAME, installed=True, versions={"paddle": pd.paddle.__version__},
-            devices=devices, dtypes=list(DTYPES), install_hint=self.install_hint,
+            devices=devices, dtypes=list(self.dtypes), install_hint=self.install_hint,
             description="paddle.optimizer.Adam in dynamic-graph mode; lr by set_lr, groups "
                         "scale it; weight_decay a float (L2Decay); multi_precision variant")
         self.try_variants(info, (Variant(NAME, name, device, dtype) for name in VARIANT_NAMES
-                                 for device in devices for dtype in DTYPES),
+                                 for device in devices for dtype in self.dtypes),
                           lambda variant: self._try(pd, variant))
         info.unsupported += [
             *LACKING.unsupported(),
@@ -271,10 +271,8 @@ class PaddleBackend(FrameworkBackend):
 
     def framework_for(self, variant: Variant) -> _Paddle:
         pd = _Paddle()
-        check_variant(variant, NAME, "paddle", VARIANT_NAMES, DTYPES)
-        if variant.device not in pd.devices():
-            raise UnsupportedFeature(f"Paddle has no {variant.device!r} device here (devices: "
-                                     f"{', '.join(pd.devices())})")
+        self.check_variant(variant, "paddle", VARIANT_NAMES)
+        self.check_device(variant, pd.devices(), "Paddle")
         self.check_refused(variant, "Paddle")
         pd.paddle.set_device(variant.device)
         return pd
@@ -285,9 +283,6 @@ class PaddleBackend(FrameworkBackend):
         if len({c.amsgrad for c in configs}) > 1:
             raise UnsupportedFeature("paddle.optimizer.Adam takes one amsgrad flag for all groups; "
                                      "the groups here differ")
-
-    def session(self, pd: _Paddle, problem: CaseSetup, variant: Variant) -> PaddleSession:
-        return PaddleSession(pd, problem, variant)
 
     def construct(self, variant: Variant, *, lr, betas, eps, weight_decay, amsgrad=False,
                   maximize=False) -> None:

@@ -49,7 +49,7 @@ import numpy as np
 
 from .base import BackendInfo, CaseSetup, OptimizerState, Unsupported, UnsupportedFeature, Variant
 from .features import Lacking
-from .framework import FrameworkBackend, check_step, check_variant
+from .framework import FrameworkBackend, check_step
 from .install import importing
 
 __all__ = ["SklearnBackend", "VARIANT_NAMES", "DTYPES"]
@@ -60,12 +60,10 @@ VARIANT_NAMES = (ADAM,)
 DTYPES = ("float64", "float32")
 DEVICES = ("cpu",)
 
-LACKING = Lacking({
-    "weight_decay": "sklearn's AdamOptimizer has no weight decay: MLP's alpha is an L2 term MLP "
-                    "adds to the coefficient gradients (alpha·W/n_samples) before the "
-                    "optimizer, not an optimizer option",
-    "maximize": "sklearn's AdamOptimizer has no maximize option",
-    "amsgrad": "sklearn's AdamOptimizer has no amsgrad option"})
+LACKING = Lacking.of("sklearn's AdamOptimizer", "weight_decay", "maximize", "amsgrad",
+                     weight_decay=": MLP's alpha is an L2 term MLP adds to the coefficient "
+                                  "gradients (alpha·W/n_samples) before the optimizer, not an "
+                                  "optimizer option")
 
 
 def _import_sklearn():
@@ -135,6 +133,7 @@ class SklearnBackend(FrameworkBackend):
     """scikit-learn's AdamOptimizer (MLP's solver="adam")."""
 
     name = NAME
+    dtypes = DTYPES
 
     def describe(self) -> BackendInfo:
         sklearn, _, _ = _import_sklearn()
@@ -156,7 +155,7 @@ class SklearnBackend(FrameworkBackend):
     def framework_for(self, variant: Variant):
         """AdamOptimizer and MLPRegressor (whose checks are the ones a user meets)."""
         _, adam_cls, mlp_cls = _import_sklearn()
-        check_variant(variant, NAME, "sklearn", VARIANT_NAMES, DTYPES, DEVICES)
+        self.check_variant(variant, "sklearn", VARIANT_NAMES, DEVICES)
         return adam_cls, mlp_cls
 
     def check_case(self, problem: CaseSetup, variant: Variant) -> None:

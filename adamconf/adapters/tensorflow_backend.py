@@ -54,25 +54,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .base import (
-    BackendInfo,
-    CaseSetup,
-    Hyperparameters,
-    OptimizerState,
-    Unsupported,
-    UnsupportedFeature,
-    Variant,
-)
-from .framework import FrameworkBackend, check_step, check_variant, one_step_refusal, trial_problem
+from .base import BackendInfo, CaseSetup, OptimizerState, Unsupported, UnsupportedFeature, Variant
+from .framework import FrameworkBackend, check_step, one_step_refusal, trial_problem
 from .install import importing
 
-__all__ = ["TensorFlowBackend", "VARIANT_NAMES", "DTYPES"]
+__all__ = ["TensorFlowBackend", "VARIANT_NAMES"]
 
 NAME = "tensorflow"
 ADAM = "ResourceApplyAdam"
 AMSGRAD = "ResourceApplyAdamWithAmsgrad"
 VARIANT_NAMES = (ADAM, AMSGRAD)
-DTYPES = ("float64", "float32", "float16", "bfloat16")
 DEVICE_KINDS = {"cpu": "CPU", "gpu": "GPU"}
 
 
@@ -117,7 +108,8 @@ class _TF:
 class TensorFlowSession:
     """The adapter's resource variables (θ, m, v, vhat) and one kernel call per parameter."""
 
-    def __init__(self, tft: _TF, problem: CaseSetup, variant: Variant, device: str) -> None:
+    def __init__(self, framework: tuple[_TF, str], problem: CaseSetup, variant: Variant) -> None:
+        tft, device = framework  # TensorFlow, and the variant's device
         tf = tft.tf
         self._tft, self._variant, self._device = tft, variant, device
         self._configs = [g.config for g in problem.groups for _ in g.params]
@@ -196,6 +188,7 @@ class TensorFlowBackend(FrameworkBackend):
     """``tf.raw_ops.ResourceApplyAdam`` and ``ResourceApplyAdamWithAmsgrad``, eager."""
 
     name = NAME
+    session_class = TensorFlowSession
 
     def describe(self) -> BackendInfo:
         tft = _TF()
@@ -203,18 +196,18 @@ class TensorFlowBackend(FrameworkBackend):
         devices = tft.devices()
         info = BackendInfo(
             name=NAME, installed=True, versions={"tensorflow": tf.__version__},
-            devices=list(devices), dtypes=list(DTYPES), install_hint=self.install_hint,
+            devices=list(devices), dtypes=list(self.dtypes), install_hint=self.install_hint,
             description="tf.raw_ops.ResourceApplyAdam / ResourceApplyAdamWithAmsgrad in eager "
                         "mode; lr, β1^t, β2^t fed per step as kernel inputs in the variable's "
                         "dtype; L2 as λ·tf.nn.l2_loss(θ) in the loss")
 
         def refusal(variant: Variant) -> str | None:  # one kernel call on the trial problem
             return one_step_refusal(
-                lambda problem: TensorFlowSession(tft, problem, variant, devices[variant.device]),
+                lambda problem: TensorFlowSession((tft, devices[variant.device]), problem, variant),
                 trial_problem(amsgrad=variant.name == AMSGRAD))
 
         self.try_variants(info, (Variant(NAME, name, device, dtype) for name in VARIANT_NAMES
-                                 for device in devices for dtype in DTYPES), refusal)
+                                 for device in devices for dtype in self.dtypes), refusal)
         info.unsupported += [
             Unsupported("maximize", "the Adam kernels have no maximize input"),
             Unsupported(f"{ADAM} amsgrad", f"{ADAM} has no amsgrad: {AMSGRAD} is its own "
@@ -225,11 +218,9 @@ class TensorFlowBackend(FrameworkBackend):
 
     def framework_for(self, variant: Variant) -> tuple[_TF, str]:
         tft = _TF()
-        check_variant(variant, NAME, "tensorflow", VARIANT_NAMES, DTYPES)
+        self.check_variant(variant, "tensorflow", VARIANT_NAMES)
         devices = tft.devices()
-        if variant.device not in devices:
-            raise UnsupportedFeature(f"TensorFlow has no {variant.device!r} device here "
-                                     f"(devices: {', '.join(devices)})")
+        self.check_device(variant, devices, "TensorFlow")
         self.check_refused(variant, "TensorFlow")
         return tft, devices[variant.device]
 
@@ -246,20 +237,15 @@ class TensorFlowBackend(FrameworkBackend):
                 raise UnsupportedFeature(f"group {gi} does not ask for amsgrad: {AMSGRAD} always "
                                          f"keeps the max; use the {ADAM} variant")
 
-    def session(self, framework, problem: CaseSetup, variant: Variant) -> TensorFlowSession:
-        tft, device = framework
-        return TensorFlowSession(tft, problem, variant, device)
-
     def construct(self, variant: Variant, *, lr, betas, eps, weight_decay, amsgrad=False,
                   maximize=False) -> None:
         """One kernel call with these values: the kernels have no constructor to check them."""
-        tft, device = self.framework_for(variant)
+        framework = self.framework_for(variant)
         if maximize:
             raise UnsupportedFeature("the Adam kernels have no maximize input")
         beta1, beta2 = betas
-        config = Hyperparameters(lr, (beta1, beta2), eps, weight_decay,
-                                 amsgrad=variant.name == AMSGRAD)
-        problem = trial_problem(config, theta=(0.0, 0.0))
-        session = TensorFlowSession(tft, problem, variant, device)
+        problem = trial_problem(theta=(0.0, 0.0), lr=lr, betas=(beta1, beta2), eps=eps,
+                                weight_decay=weight_decay, amsgrad=variant.name == AMSGRAD)
+        session = TensorFlowSession(framework, problem, variant)
         session.step([problem.grads[0][0]])  # the lr as given reaches the kernel's input
 

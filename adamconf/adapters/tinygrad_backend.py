@@ -60,7 +60,7 @@ import numpy as np
 
 from .base import BackendInfo, CaseSetup, OptimizerState, Unsupported, UnsupportedFeature, Variant
 from .features import Lacking
-from .framework import FrameworkBackend, check_step, check_variant, one_step_refusal, trial_problem
+from .framework import FrameworkBackend, check_step, one_step_refusal, trial_problem
 from .install import importing
 
 __all__ = ["TinygradBackend", "VARIANT_NAMES", "DTYPES", "DEVICES"]
@@ -69,15 +69,12 @@ NAME = "tinygrad"
 ADAM = "Adam"
 ADAM_FUSED = "Adam-fused"
 VARIANT_NAMES = (ADAM, ADAM_FUSED)
-FUSED = {ADAM: False, ADAM_FUSED: True}
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 # variant device → the value of tinygrad's DEV that selects it (device:renderer)
 DEVICES = {"cpu": "CPU"}
 
-LACKING = Lacking({"weight_decay": "tinygrad's Adam has no weight decay (AdamW's is decoupled: "
-                                   "θ − lr·(… + λθ), another optimizer)",
-                   "amsgrad": "tinygrad's Adam has no amsgrad option",
-                   "maximize": "tinygrad's Adam has no maximize option"})
+LACKING = Lacking.of("tinygrad's Adam", "weight_decay", "amsgrad", "maximize",
+                     weight_decay=" (AdamW's is decoupled: θ − lr·(… + λθ), another optimizer)")
 
 
 def _import_tinygrad():
@@ -139,7 +136,7 @@ class TinygradSession:
                 self._params.extend(params)
                 self.optimizers.append(tg.optim.Adam(params, lr=cfg.lr, b1=cfg.beta1,
                                                      b2=cfg.beta2, eps=cfg.eps,
-                                                     fused=FUSED[variant.name]))
+                                                     fused=variant.name == ADAM_FUSED))
             self.optimizer = tg.optim.OptimizerGroup(*self.optimizers)
             if problem.initial_state is not None:
                 self._load_state(problem)
@@ -204,6 +201,8 @@ class TinygradBackend(FrameworkBackend):
     """tinygrad.nn.optim.Adam on tinygrad's CPU device, per renderer."""
 
     name = NAME
+    dtypes = DTYPES
+    session_class = TinygradSession
 
     def _try_step(self, tg: _Tinygrad, device: str, dtype: str) -> str | None:
         """None when one Adam step of the trial problem runs for (device, dtype), else
@@ -243,7 +242,7 @@ class TinygradBackend(FrameworkBackend):
 
     def framework_for(self, variant: Variant) -> _Tinygrad:
         tg = _Tinygrad()
-        check_variant(variant, NAME, "tinygrad", VARIANT_NAMES, DTYPES, list(DEVICES))
+        self.check_variant(variant, "tinygrad", VARIANT_NAMES, list(DEVICES))
         refused = self.refusal(variant)  # for every variant name alike: found by plain Adam
         if refused is not None:
             raise UnsupportedFeature(f"tinygrad cannot run {variant.dtype} on "
@@ -255,9 +254,6 @@ class TinygradBackend(FrameworkBackend):
         if not problem.params:
             raise UnsupportedFeature("tinygrad's optimizers need at least one parameter")
 
-    def session(self, tg: _Tinygrad, problem: CaseSetup, variant: Variant) -> TinygradSession:
-        return TinygradSession(tg, problem, variant)
-
     def construct(self, variant: Variant, *, lr, betas, eps, weight_decay, amsgrad=False,
                   maximize=False) -> None:
         tg = self.framework_for(variant)
@@ -265,7 +261,7 @@ class TinygradBackend(FrameworkBackend):
         beta1, beta2 = betas
         with tg.context(variant):
             tg.optim.Adam([tg.tensor(np.zeros(2), variant)], lr=lr, b1=beta1, b2=beta2,
-                          eps=eps, fused=FUSED[variant.name])
+                          eps=eps, fused=variant.name == ADAM_FUSED)
 
 
 def _version() -> str:

@@ -33,9 +33,9 @@ Resume goes through torch's ``load_state_dict``, with v̂max converted to the ra
 
 from __future__ import annotations
 
-from .torch_optimizer import DTYPES, Implementation, TorchOptimizerBackend
+from .torch_optimizer import Implementation, TorchOptimizerBackend
 
-__all__ = ["TorchBackend", "IMPLEMENTATIONS", "DTYPES"]
+__all__ = ["TorchBackend", "IMPLEMENTATIONS"]
 
 NAME = "torch"
 

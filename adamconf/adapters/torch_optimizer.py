@@ -64,7 +64,6 @@ from .base import (
     GroupSetup,
     Hyperparameters,
     OptimizerState,
-    Refusal,
     Unsupported,
     UnsupportedFeature,
     Variant,
@@ -75,12 +74,11 @@ from .generic import GenericDriver, Signature, Trial, probe_problem, run_trial, 
 from .generic import parse_options as parse_keyword_options
 from .install import INSTALL_HINTS, not_installed
 
-__all__ = ["TorchOptimizerBackend", "Implementation", "TORCH_STATE_KEYS", "DTYPES",
+__all__ = ["TorchOptimizerBackend", "Implementation", "TORCH_STATE_KEYS",
            "torch_optimizer_backend", "parse_options"]
 
 PREFIX = "torch-optimizer"
 TORCH_INSTALL_HINT = INSTALL_HINTS["torch"]
-DTYPES = ("float64", "float32", "float16", "bfloat16")
 # the hyperparameters the driver passes, by their torch names
 HYPERPARAMETERS = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize")
 REQUIRED = ("lr", "betas", "eps")
@@ -526,17 +524,9 @@ class TorchOptimizerBackend(GenericDriver):
                 + ", weight_decay, amsgrad, maximize where its signature has them)"
                 + (f"; options: {options}" if options else ""))
 
-    def _candidates(self, devices: Sequence[str]) -> list[Variant]:
+    def candidates(self, devices: Sequence[str]) -> list[Variant]:
         return [Variant(self.name, name, device, dtype)
-                for name in self._implementations for device in devices for dtype in DTYPES]
-
-    def _refuse_all(self, info: BackendInfo, devices: Sequence[str], reason: str) -> BackendInfo:
-        """Every variant refused for one reason (the class cannot be judged here at all)."""
-        info.unsupported.append(Unsupported(self.label, reason))
-        info.refused = [Refusal(v, reason) for v in self._candidates(devices)]
-        for refusal in info.refused:
-            self.refuse(refusal.variant, reason)
-        return info
+                for name in self._implementations for device in devices for dtype in self.dtypes]
 
     def describe(self) -> BackendInfo:
         tt = self._tt()
@@ -544,15 +534,15 @@ class TorchOptimizerBackend(GenericDriver):
         torch = tt.torch
         devices = self.devices(torch)
         info = BackendInfo(name=self.name, installed=True, versions=self.versions(torch),
-                           devices=devices, dtypes=list(DTYPES), install_hint=self.install_hint,
-                           description=self.description())
+                           devices=devices, dtypes=list(self.dtypes),
+                           install_hint=self.install_hint, description=self.description())
         if not issubclass(cls, torch.optim.Optimizer):
-            return self._refuse_all(info, devices, "not a torch.optim.Optimizer")
+            return self.refuse_candidates(info, devices, "not a torch.optim.Optimizer")
         signature = self.signature()
         self.check_options_against(signature)
         missing = [n for n in REQUIRED if not self._takes(n)]
         if missing:
-            return self._refuse_all(info, devices, "; ".join(
+            return self.refuse_candidates(info, devices, "; ".join(
                 self._missing(n) for n in missing) + ": Adam's hyperparameters cannot be given")
         for feature in FEATURES:
             if feature not in self.features and not self._takes(feature):
@@ -560,7 +550,7 @@ class TorchOptimizerBackend(GenericDriver):
                 info.unsupported.append(Unsupported(feature, self._missing(feature)))
         reason = self.prepare()
         if reason is not None:
-            return self._refuse_all(info, devices, reason)
+            return self.refuse_candidates(info, devices, reason)
         trials = self._probe_variants(tt, info, devices)
         self._probe_features(tt, info, trials)
         self._plan_state(tt, trials)
@@ -579,7 +569,7 @@ class TorchOptimizerBackend(GenericDriver):
                 trials[variant] = trial
             return reason
 
-        self.try_variants(info, self._candidates(devices), refusal, by_device=True, listed=True)
+        self.try_variants(info, self.candidates(devices), refusal, by_device=True, listed=True)
         return trials
 
     def _probe_features(self, tt: _Torch, info: BackendInfo, trials: dict[Variant, Trial]
@@ -664,7 +654,7 @@ class TorchOptimizerBackend(GenericDriver):
         self.implementation(variant.name)
         if variant.dtype not in tt.dtypes:
             raise ValueError(f"unknown dtype {variant.dtype!r} for {self.name}; known: "
-                             f"{', '.join(DTYPES)}")
+                             f"{', '.join(self.dtypes)}")
         devices = self.devices(tt.torch)
         if variant.device not in devices:
             raise UnsupportedFeature(f"{self.name} has no device {variant.device!r} here "
