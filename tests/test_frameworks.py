@@ -23,6 +23,7 @@ from adamconf.adapters.base import (
     UnsupportedFeature,
     Variant,
 )
+from adamconf.conformance.harness.lanes import case_setup
 from adamconf.reference.config import DEFAULTS, DOCUMENTED_ERRORS, GroupConfig
 from adamconf.reference.dialects import DIALECTS
 from adamconf.reference.engine import run_float64
@@ -137,9 +138,14 @@ def _relative_error(got: list[np.ndarray], want: list[np.ndarray],
     return num / den if den else num
 
 
+def _open(backend: Backend, problem: Problem, variant: Variant) -> Session:
+    """The backend's session for the problem, handed over as the runner hands it (plain data)."""
+    return backend.open(case_setup(problem), variant)
+
+
 def _drive(backend: Backend, problem: Problem, variant: Variant):
     """Step through the problem as the runner does; θ and state per step, stacked."""
-    session = backend.open(problem, variant)
+    session = _open(backend, problem, variant)
     assert isinstance(session, Session)
     steps = problem.steps
     theta = [np.empty((steps,) + p.shape) for p in problem.params]
@@ -268,7 +274,7 @@ def test_torch_probe(torch_backend):
     if "cuda" not in info.devices:  # torch asserts capturable needs an accelerator
         assert "capturable/cpu" in refused and "supported devices" in refused["capturable/cpu"]
         with pytest.raises(UnsupportedFeature, match="supported devices"):
-            backend.open(PROBLEMS["plain"], Variant("torch", "capturable", "cpu", "float32"))
+            _open(backend, PROBLEMS["plain"], Variant("torch", "capturable", "cpu", "float32"))
     assert "lr as a Tensor is not supported" in refused["foreach-tensor-lr/cpu"]
 
 
@@ -359,7 +365,7 @@ def test_mindspore_probe(mindspore_backend):
         assert "mint.optim.Adam/CPU" in refused
         assert "Ascend" in refused["mint.optim.Adam/CPU"]
         with pytest.raises(UnsupportedFeature):
-            backend.open(PROBLEMS["plain"], Variant("mindspore", "mint.optim.Adam", "CPU",
+            _open(backend, PROBLEMS["plain"], Variant("mindspore", "mint.optim.Adam", "CPU",
                                                     "float32"))
         # ops.Adam has no float64 kernel: "the input argument[grad] must be a type of ..."
         assert "Float64" in refused[f"{EXPERIMENTAL}/CPU/float64"]
@@ -392,7 +398,7 @@ def test_mindspore_matches_its_dialect(mindspore_backend, name, dtype, problem_n
     expected = _mindspore_expectation(name, problem)
     if expected is None:
         with pytest.raises(UnsupportedFeature):
-            backend.open(problem, variant)
+            _open(backend, problem, variant)
         return
     check_against_dialect(backend, problem, variant, expected)
 
@@ -417,7 +423,7 @@ def test_mindspore_reused_optimizer_starts_fresh(mindspore_backend, name):
     problems = [PROBLEMS["schedule"], PROBLEMS["resume"]]  # an lr schedule; a resumed state
     engines = []
     for problem in problems:
-        session = backend.open(problem, variant)  # built, never stepped: a new optimizer
+        session = _open(backend, problem, variant)  # built, never stepped: a new optimizer
         engines.append(session.engine)
         del session
     runs: list[list] = [[], []]
@@ -426,7 +432,7 @@ def test_mindspore_reused_optimizer_starts_fresh(mindspore_backend, name):
             trajectories.append(_drive(backend, problem, variant))
     for problem, engine, ((theta_a, states_a), (theta_b, states_b)) in zip(
             problems, engines, runs, strict=True):
-        session = backend.open(problem, variant)
+        session = _open(backend, problem, variant)
         assert session.engine is engine, "a free optimizer of the same key was not reused"
         del session
         for got, want in zip(theta_b, theta_a, strict=True):
@@ -441,7 +447,7 @@ def test_mindspore_live_sessions_do_not_share_an_optimizer(mindspore_backend):
     backend, info = mindspore_backend
     variant = variant_or_skip(info, EXPERIMENTAL, _ms_device(info), "float32")
     problem = PROBLEMS["plain"]
-    one, two = backend.open(problem, variant), backend.open(problem, variant)
+    one, two = _open(backend, problem, variant), _open(backend, problem, variant)
     assert one.engine is not two.engine
     one.step([g[0] for g in problem.grads])
     np.testing.assert_array_equal(two.params()[0], problem.params[0])
@@ -458,7 +464,7 @@ def test_mindspore_jit_step_compiles_once(mindspore_backend):
     problem = Problem(groups=(Group(GroupConfig(lr=0.01, betas=(0.75, 0.9375), eps=0.125),
                                     (_f32(rng.normal(size=7)),)),),
                       grads=(_grads(rng, (7,), 21),))
-    session = backend.open(problem, variant)
+    session = _open(backend, problem, variant)
     started = time.perf_counter()
     session.step([problem.grads[0][0]])
     first = time.perf_counter() - started
@@ -474,13 +480,13 @@ def test_mindspore_nn_adam_refuses_what_it_cannot_express(mindspore_backend):
     backend, info = mindspore_backend
     variant = variant_or_skip(info, NN, _ms_device(info), "float32")
     with pytest.raises(UnsupportedFeature, match="maximize"):
-        backend.open(PROBLEMS["maximize"], variant)
+        _open(backend, PROBLEMS["maximize"], variant)
     with pytest.raises(UnsupportedFeature, match="one betas"):
-        backend.open(PROBLEMS["groups"], variant)
+        _open(backend, PROBLEMS["groups"], variant)
     zero_beta = Problem(groups=(Group(GroupConfig(lr=0.01, betas=(0.0, 0.9)), (_f32([1.0]),)),),
                         grads=(_f32([[0.5]]),))
     with pytest.raises(UnsupportedFeature, match="beta1"):  # its own range is (0, 1)
-        backend.open(zero_beta, variant)
+        _open(backend, zero_beta, variant)
 
 
 @pytest.mark.parametrize("label", invalid_cases({
@@ -539,7 +545,7 @@ def test_jax_matches_its_dialect(jax_backend, name, dtype, problem_name):
     amsgrad = any(c.amsgrad for c in configs)
     if any(c.maximize for c in configs) or amsgrad != (name == AMSGRAD):
         with pytest.raises(UnsupportedFeature):
-            backend.open(problem, variant)
+            _open(backend, problem, variant)
         return
     # transform.py: m̂/(√(v̂ + eps_root) + ε), eps_root = 0; amsgrad: nu_max = max(nu_max, v̂)
     check_against_dialect(backend, problem, variant, "spec")
