@@ -25,6 +25,7 @@ from adamconf.adapters.base import (
     UnsupportedFeature,
     Variant,
 )
+from adamconf.conformance.harness.lanes import case_setup
 from adamconf.reference.config import DEFAULTS, DOCUMENTED_ERRORS, GroupConfig
 from adamconf.reference.dialects import DIALECTS
 from adamconf.reference.engine import run_float64
@@ -137,9 +138,16 @@ def relative_error(got: list[np.ndarray], want: list[np.ndarray],
     return num / den if den else num
 
 
+def open_case(backend: Backend, problem: Problem, variant: Variant) -> Session:
+    """The backend's session for the problem, handed over as the runner hands it (plain
+    data: ``case_setup(problem)``, whose group ranges and resumed raw v̂max the adapters'
+    middle layer reads)."""
+    return backend.open(case_setup(problem), variant)
+
+
 def drive(backend: Backend, problem: Problem, variant: Variant):
     """Step through the problem as the runner does; θ and state per step, stacked."""
-    session = backend.open(problem, variant)
+    session = open_case(backend, problem, variant)
     assert isinstance(session, Session)
     steps = problem.steps
     theta = [np.empty((steps,) + p.shape) for p in problem.params]

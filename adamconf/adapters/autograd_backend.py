@@ -41,22 +41,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .base import (
-    BackendInfo,
-    BackendUnavailable,
-    CaseSetup,
-    OptimizerState,
-    ProbeOnce,
-    Unsupported,
-    UnsupportedFeature,
-    Variant,
-    check_variant,
-)
+from .base import BackendInfo, CaseSetup, OptimizerState, Unsupported, UnsupportedFeature, Variant
+from .features import Lacking
+from .framework import FrameworkBackend, check_step
+from .install import importing
 
 __all__ = ["AutogradBackend", "VARIANT_NAMES", "DTYPES"]
 
 NAME = "autograd"
-INSTALL_HINT = "pip install 'adamconf[autograd]' (or pip install autograd)"
 ADAM = "misc.optimizers.adam"
 VARIANT_NAMES = (ADAM,)
 DTYPES = ("float64",)
@@ -65,20 +57,17 @@ WAIT_SECONDS = 600.0  # one step of a loop on a few elements; the harness has it
 
 NO_SCHEDULE = ("autograd's adam takes one step_size for the whole run (no schedule argument, "
                "no hook between iterations)")
-NO_WEIGHT_DECAY = "autograd's adam has no weight decay argument"
-NO_AMSGRAD = "autograd's adam has no amsgrad option"
-NO_MAXIMIZE = "autograd's adam has no maximize option"
+LACKING = Lacking.of("autograd's adam", "weight_decay", "amsgrad", "maximize",
+                     weight_decay=" argument")
 NO_RESUME = ("autograd's adam starts m and v at zero and the step at 1 inside the function: "
              "there is no argument to resume them")
 _STOP = object()
 
 
 def _import_autograd():
-    try:
+    with importing("autograd", NAME):
         import autograd
         from autograd.misc.optimizers import adam
-    except ImportError as exc:
-        raise BackendUnavailable(f"autograd is not installed ({exc}); {INSTALL_HINT}") from None
     return autograd, adam
 
 
@@ -89,22 +78,6 @@ def _version(autograd) -> str:
         return metadata.version("autograd")
     except Exception:
         return getattr(autograd, "__version__", "unknown")
-
-
-def _check_problem(problem: CaseSetup) -> None:
-    if problem.initial_state is not None:
-        raise UnsupportedFeature(NO_RESUME)
-    for gi, group in enumerate(problem.groups):
-        cfg = group.config
-        if cfg.weight_decay != 0:
-            raise UnsupportedFeature(f"group {gi} asks for weight decay: {NO_WEIGHT_DECAY}")
-        if cfg.amsgrad:
-            raise UnsupportedFeature(NO_AMSGRAD)
-        if cfg.maximize:
-            raise UnsupportedFeature(f"{NO_MAXIMIZE} (the adapter does not fake it by "
-                                     "negating gradients)")
-        if group.lrs is not None and np.any(np.asarray(group.lrs) != cfg.lr):
-            raise UnsupportedFeature(f"group {gi} changes its lr between steps: {NO_SCHEDULE}")
 
 
 class _StopLoop(Exception):
@@ -169,27 +142,21 @@ class AutogradSession:
 
     def __init__(self, adam, problem: CaseSetup) -> None:
         self._loops: list[_AdamLoop] = []
-        self._counts: list[int] = []
+        self._rows = problem.group_ranges()
         for group in problem.groups:
             cfg = group.config
             self._loops.append(_AdamLoop(adam, list(group.params), problem.steps, lr=cfg.lr,
                                          b1=cfg.beta1, b2=cfg.beta2, eps=cfg.eps))
-            self._counts.append(len(group.params))
 
     def step(self, grads: Sequence[np.ndarray], lrs: Sequence[float] | None = None) -> None:
-        if len(grads) != sum(self._counts):
-            raise ValueError(f"{len(grads)} gradients for {sum(self._counts)} parameters")
+        check_step(grads, lrs, sum(len(rows) for rows in self._rows), len(self._loops))
         if lrs is not None:
-            if len(lrs) != len(self._loops):
-                raise ValueError(f"{len(lrs)} learning rates for {len(self._loops)} groups")
             for gi, (loop, lr) in enumerate(zip(self._loops, lrs)):
                 if float(lr) != loop.lr:
                     raise UnsupportedFeature(f"group {gi}: lr {lr} asked for, the run has "
                                              f"{loop.lr}: {NO_SCHEDULE}")
-        index = 0
-        for loop, count in zip(self._loops, self._counts):
-            loop.advance([np.array(g, dtype=np.float64) for g in grads[index:index + count]])
-            index += count
+        for loop, rows in zip(self._loops, self._rows):
+            loop.advance([np.array(grads[i], dtype=np.float64) for i in rows])
 
     def params(self) -> list[np.ndarray]:
         return [np.array(x, dtype=np.float64) for loop in self._loops for x in loop.x]
@@ -198,24 +165,22 @@ class AutogradSession:
         return None  # m and v are local variables of the function
 
 
-class AutogradBackend(ProbeOnce):
+class AutogradBackend(FrameworkBackend):
     """``autograd.misc.optimizers.adam``, one loop per group, stepped through its grad callback."""
 
     name = NAME
-    install_hint = INSTALL_HINT
+    dtypes = DTYPES
 
     def describe(self) -> BackendInfo:
         autograd, _ = _import_autograd()
         info = BackendInfo(
             name=NAME, installed=True,
             versions={"autograd": _version(autograd), "numpy": np.__version__},
-            devices=list(DEVICES), dtypes=list(DTYPES), install_hint=INSTALL_HINT,
+            devices=list(DEVICES), dtypes=list(DTYPES), install_hint=self.install_hint,
             variants=[Variant(NAME, ADAM, "cpu", "float64")],
             unsupported=[
                 Unsupported("lr schedules", NO_SCHEDULE),
-                Unsupported("weight_decay", NO_WEIGHT_DECAY),
-                Unsupported("amsgrad", NO_AMSGRAD),
-                Unsupported("maximize", NO_MAXIMIZE),
+                *LACKING.unsupported(),
                 Unsupported("resume", NO_RESUME),
                 Unsupported("state", "m and v are local variables of adam: not readable"),
                 Unsupported("float32, float16, bfloat16",
@@ -225,22 +190,28 @@ class AutogradBackend(ProbeOnce):
                         "step through its grad(x, i) callback; one run per group")
         return info
 
-    def open(self, problem: CaseSetup, variant: Variant) -> AutogradSession:
+    def framework_for(self, variant: Variant):
         _, adam = _import_autograd()
-        check_variant(variant, NAME, "autograd", VARIANT_NAMES, DTYPES, DEVICES)
-        _check_problem(problem)
+        self.check_variant(variant, "autograd", VARIANT_NAMES, DEVICES)
+        return adam
+
+    def check_case(self, problem: CaseSetup, variant: Variant) -> None:
+        if problem.initial_state is not None:
+            raise UnsupportedFeature(NO_RESUME)
+        for gi, group in enumerate(problem.groups):
+            cfg = group.config
+            LACKING.check_group(gi, cfg)
+            if group.lrs is not None and np.any(np.asarray(group.lrs) != cfg.lr):
+                raise UnsupportedFeature(f"group {gi} changes its lr between steps: "
+                                         f"{NO_SCHEDULE}")
+
+    def session(self, adam, problem: CaseSetup, variant: Variant) -> AutogradSession:
         return AutogradSession(adam, problem)
 
     def construct(self, variant: Variant, *, lr, betas, eps, weight_decay, amsgrad=False,
                   maximize=False) -> None:
-        _, adam = _import_autograd()
-        check_variant(variant, NAME, "autograd", VARIANT_NAMES, DTYPES, DEVICES)
-        if weight_decay != 0:
-            raise UnsupportedFeature(NO_WEIGHT_DECAY)
-        if amsgrad:
-            raise UnsupportedFeature(NO_AMSGRAD)
-        if maximize:
-            raise UnsupportedFeature(NO_MAXIMIZE)
+        adam = self.framework_for(variant)
+        LACKING.check_construct(weight_decay, amsgrad, maximize)
         beta1, beta2 = betas
         # one iteration, so that the values are used: adam checks nothing up front
         with np.errstate(all="ignore"):

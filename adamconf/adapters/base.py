@@ -10,6 +10,7 @@ variant's dtype: the adapter converts them to its own tensors and back (exact bo
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -18,7 +19,7 @@ import numpy as np
 
 __all__ = ["Variant", "Unsupported", "Refusal", "BackendInfo", "OptimizerState", "Backend",
            "Session", "UnsupportedFeature", "BackendUnavailable", "BackendUsageError",
-           "FirstUseBuild", "check_variant", "error_reason", "Hyperparameters", "GroupSetup",
+           "FirstUseBuild", "error_reason", "Hyperparameters", "GroupSetup",
            "ResumeState", "CaseSetup"]
 
 
@@ -69,6 +70,12 @@ class ResumeState:
     v: tuple[np.ndarray, ...]
     vmax: tuple[np.ndarray, ...]
 
+    def raw_vmax(self, index: int, beta2: float) -> np.ndarray:
+        """Parameter ``index``'s v̂max as the max of *raw* v, which torch, TensorFlow, Keras,
+        Paddle and MindSpore's nn.Adam keep: v̂max·(1 − β2^step) with the β2 passed, in binary64
+        as the reference resumes those dialects (a framework then rounds it to its dtype)."""
+        return np.asarray(self.vmax[index], dtype=np.float64) * (1.0 - beta2 ** self.step)
+
 
 @dataclass(frozen=True)
 class CaseSetup:
@@ -93,6 +100,11 @@ class CaseSetup:
 
     def group_of_param(self) -> list[int]:
         return [gi for gi, g in enumerate(self.groups) for _ in g.params]
+
+    def group_ranges(self) -> list[range]:
+        """Each group's parameters, by their numbers across groups."""
+        ends = list(itertools.accumulate((len(g.params) for g in self.groups), initial=0))
+        return [range(start, end) for start, end in zip(ends, ends[1:])]
 
 
 class UnsupportedFeature(Exception):
@@ -257,46 +269,7 @@ class Backend(Protocol):
     # (``--build-timeout``), apart from the per-case timeout.
 
 
-class ProbeOnce:
-    """The probe adapters share: ``describe()`` (each adapter's own) builds the
-    :class:`BackendInfo` once, and it is kept; a framework that is missing or cannot start
-    (``BackendUnavailable``) is a BackendInfo with ``installed=False`` that says why and how
-    to install it — not kept, so an install in between counts."""
-
-    name: str
-    install_hint: str | None = None
-
-    def __init__(self) -> None:
-        self._info: BackendInfo | None = None
-
-    def describe(self) -> BackendInfo:
-        raise NotImplementedError
-
-    def probe(self) -> BackendInfo:
-        if self._info is None:
-            try:
-                self._info = self.describe()
-            except BackendUnavailable as exc:
-                return BackendInfo(name=self.name, installed=False,
-                                   install_hint=self.install_hint, description=str(exc))
-        return self._info
-
-
 def error_reason(exc: BaseException) -> str:
     """A framework's exception as the one line an unsupported reason shows."""
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
-
-
-def check_variant(variant: Variant, backend: str, label: str, names: Sequence[str],
-                  dtypes: Sequence[str], devices: Sequence[str] | None = None) -> None:
-    """ValueError naming what a variant gets wrong for ``backend`` (shown as ``label``).
-
-    The runner only sends variants a backend listed; this guards direct callers.
-    """
-    if variant.backend != backend:
-        raise ValueError(f"variant {variant.id} belongs to backend {variant.backend!r}")
-    for what, value, known in (("variant", variant.name, names), ("dtype", variant.dtype, dtypes),
-                               ("device", variant.device, devices)):
-        if known is not None and value not in known:
-            raise ValueError(f"unknown {label} {what} {value!r}; known: {', '.join(known)}")

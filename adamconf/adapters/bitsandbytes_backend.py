@@ -27,7 +27,6 @@ from .torch_optimizer import Implementation, TorchOptimizerBackend
 __all__ = ["BitsAndBytesBackend"]
 
 NAME = "bitsandbytes"
-INSTALL_HINT = "pip install 'adamconf[bitsandbytes]' (or pip install torch bitsandbytes)"
 
 
 class BitsAndBytesBackend(TorchOptimizerBackend):
@@ -38,6 +37,6 @@ class BitsAndBytesBackend(TorchOptimizerBackend):
 
     def __init__(self) -> None:
         super().__init__(
-            "bitsandbytes.optim:Adam", name=NAME, install_hint=INSTALL_HINT,
+            "bitsandbytes.optim:Adam", name=NAME,
             implementations={"32bit": Implementation({"optim_bits": 32})},
             description="bitsandbytes.optim.Adam with optim_bits=32 (state1 = m, state2 = v)")

@@ -34,8 +34,6 @@ from .torch_optimizer import Implementation, TorchOptimizerBackend
 __all__ = ["DeepSpeedCPUAdamBackend"]
 
 NAME = "deepspeed"
-INSTALL_HINT = ("pip install 'adamconf[deepspeed]' (or pip install torch deepspeed; its CPU Adam "
-                "kernel is compiled at first use and needs a C++ compiler)")
 
 
 class DeepSpeedCPUAdamBackend(TorchOptimizerBackend):
@@ -43,7 +41,7 @@ class DeepSpeedCPUAdamBackend(TorchOptimizerBackend):
 
     def __init__(self) -> None:
         super().__init__(
-            "deepspeed.ops.adam:DeepSpeedCPUAdam", name=NAME, install_hint=INSTALL_HINT,
+            "deepspeed.ops.adam:DeepSpeedCPUAdam", name=NAME,
             devices=("cpu",),
             implementations={"adam": Implementation({"adamw_mode": False}),
                              "adamw": Implementation({"adamw_mode": True})},

@@ -40,58 +40,54 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .base import (
-    BackendInfo,
-    BackendUnavailable,
-    CaseSetup,
-    OptimizerState,
-    ProbeOnce,
-    Unsupported,
-    UnsupportedFeature,
-    Variant,
-    check_variant,
-)
+from .base import BackendInfo, CaseSetup, OptimizerState, Unsupported, UnsupportedFeature, Variant
+from .features import Lacking
+from .framework import FrameworkBackend, check_step
+from .install import importing
 
-__all__ = ["JaxBackend", "VARIANT_NAMES", "DTYPES"]
+__all__ = ["JaxBackend", "VARIANT_NAMES", "import_jax", "jax_devices"]
 
 NAME = "jax"
-INSTALL_HINT = "pip install 'adamconf[jax]' (or pip install jax optax)"
 ADAM = "optax.adam"
 AMSGRAD = "optax.amsgrad"
 VARIANT_NAMES = (ADAM, AMSGRAD)
-DTYPES = ("float64", "float32", "float16", "bfloat16")
 DEVICE_KINDS = ("cpu", "gpu")
 INT32_MAX = 2**31 - 1
+LACKING = Lacking.of("optax", "maximize")
 
 
-def _import_jax():
-    try:
+def import_jax():
+    """jax and optax, with x64 on (the generic optax driver imports them so too)."""
+    with importing("jax/optax", NAME):
         import jax
         import optax
-    except ImportError as exc:
-        raise BackendUnavailable(f"jax/optax is not installed ({exc}); {INSTALL_HINT}") from None
     # process-wide, and must precede any array: see the module docstring
     jax.config.update("jax_enable_x64", True)
     return jax, optax
 
 
+def jax_devices(jax) -> dict[str, object]:
+    """Device kind (cpu, gpu) → the first such device JAX has here."""
+    found = {}
+    for kind in DEVICE_KINDS:
+        try:
+            devices = jax.devices(kind)
+        except (RuntimeError, ValueError):  # "Unknown backend": no such platform here
+            continue
+        if devices:
+            found[kind] = devices[0]
+    return found
+
+
 class _Jax:
     def __init__(self) -> None:
-        self.jax, self.optax = _import_jax()
+        self.jax, self.optax = import_jax()
         import jax.numpy as jnp
 
         self.jnp = jnp
 
     def devices(self) -> dict[str, object]:
-        found = {}
-        for kind in DEVICE_KINDS:
-            try:
-                devices = self.jax.devices(kind)
-            except (RuntimeError, ValueError):  # "Unknown backend": no such platform here
-                continue
-            if devices:
-                found[kind] = devices[0]
-        return found
+        return jax_devices(self.jax)
 
     def array(self, values, variant: Variant, device):
         # float64 → the variant's dtype is exact: the seam carries representable values only
@@ -102,24 +98,6 @@ class _Jax:
     @staticmethod
     def to_numpy(array) -> np.ndarray:
         return np.array(array, dtype=np.float64)
-
-
-def _check_problem(problem: CaseSetup, variant: Variant) -> None:
-    for gi, group in enumerate(problem.groups):
-        cfg = group.config
-        if cfg.maximize:
-            raise UnsupportedFeature("optax has no maximize option (the adapter does not fake "
-                                     "it by negating gradients)")
-        if cfg.amsgrad and variant.name == ADAM:
-            raise UnsupportedFeature(f"group {gi} asks for amsgrad: optax.adam has none; use "
-                                     "the optax.amsgrad variant")
-        if not cfg.amsgrad and variant.name == AMSGRAD:
-            raise UnsupportedFeature(f"group {gi} does not ask for amsgrad: optax.amsgrad is "
-                                     "another optimizer, not a switch; use the optax.adam "
-                                     "variant")
-    if problem.initial_state is not None and problem.initial_step > INT32_MAX:
-        raise UnsupportedFeature(f"optax counts steps in int32; step {problem.initial_step} "
-                                 "does not fit")
 
 
 def _transformation(jx: _Jax, variant: Variant, *, lr, b1, b2, eps, weight_decay):
@@ -138,12 +116,15 @@ def _transformation(jx: _Jax, variant: Variant, *, lr, b1, b2, eps, weight_decay
 class JaxSession:
     """One optax optimizer per param group, all stepped in one jitted function."""
 
-    def __init__(self, jx: _Jax, problem: CaseSetup, variant: Variant, device) -> None:
+    def __init__(self, framework: tuple[_Jax, object], problem: CaseSetup,
+                 variant: Variant) -> None:
+        jx, device = framework  # JAX, and the variant's device
         self._jx, self._variant, self._device = jx, variant, device
         self._problem = problem
         self._txs, self._chained = [], []
         self._params: list[list] = []
         self._states: list = []
+        self._rows = problem.group_ranges()
         for group in problem.groups:
             cfg = group.config
             tx, chained = _transformation(jx, variant, lr=cfg.lr, b1=cfg.beta1, b2=cfg.beta2,
@@ -170,10 +151,7 @@ class JaxSession:
         jx, jnp = self._jx, self._jx.jnp
         init = self._problem.initial_state
         count = jnp.asarray(init.step, dtype=jnp.int32)
-        index = 0
-        for gi, params in enumerate(self._params):
-            rows = range(index, index + len(params))
-            index += len(params)
+        for gi, rows in enumerate(self._rows):
             inject = self._inject_state(gi)
             adam_state = inject.inner_state[0]  # (scale_by_adam|amsgrad, scale_by_learning_rate)
             fields = {
@@ -200,22 +178,15 @@ class JaxSession:
 
     def step(self, grads: Sequence[np.ndarray], lrs: Sequence[float] | None = None) -> None:
         jx = self._jx
-        count = sum(len(p) for p in self._params)
-        if len(grads) != count:
-            raise ValueError(f"{len(grads)} gradients for {count} parameters")
+        check_step(grads, lrs, sum(len(p) for p in self._params), len(self._params))
         if lrs is not None:
-            if len(lrs) != len(self._params):
-                raise ValueError(f"{len(lrs)} learning rates for {len(self._params)} groups")
             for gi, lr in enumerate(lrs):
                 hyper = self._inject_state(gi).hyperparams
                 # optax's documented way to change an injected hyperparameter between steps
                 hyper["learning_rate"] = jx.jnp.asarray(float(lr),
                                                         dtype=hyper["learning_rate"].dtype)
-        grouped, index = [], 0
-        for params in self._params:
-            grouped.append([jx.array(g, self._variant, self._device)
-                            for g in grads[index:index + len(params)]])
-            index += len(params)
+        grouped = [[jx.array(grads[i], self._variant, self._device) for i in rows]
+                   for rows in self._rows]
         self._params, self._states = self._update(self._params, grouped, self._states)
 
     def params(self) -> list[np.ndarray]:
@@ -235,11 +206,11 @@ class JaxSession:
                               vmax=vmax, vmax_kind="hat")
 
 
-class JaxBackend(ProbeOnce):
+class JaxBackend(FrameworkBackend):
     """``optax.adam`` and ``optax.amsgrad`` through ``optax.inject_hyperparams``."""
 
     name = NAME
-    install_hint = INSTALL_HINT
+    session_class = JaxSession
 
     def describe(self) -> BackendInfo:
         jx = _Jax()
@@ -248,39 +219,46 @@ class JaxBackend(ProbeOnce):
             name=NAME, installed=True,
             versions={"jax": jx.jax.__version__, "jaxlib": _jaxlib_version(),
                       "optax": jx.optax.__version__},
-            devices=devices, dtypes=list(DTYPES), install_hint=INSTALL_HINT,
+            devices=devices, dtypes=list(self.dtypes), install_hint=self.install_hint,
             description="optax.inject_hyperparams(optax.adam | optax.amsgrad), L2 decay as "
                         "chain(add_decayed_weights, ·), one optimizer per group, jitted step; "
                         "jax_enable_x64 on")
         info.variants = [Variant(NAME, name, device, dtype) for name in VARIANT_NAMES
-                         for device in devices for dtype in DTYPES]
+                         for device in devices for dtype in self.dtypes]
         info.unsupported = [
-            Unsupported("maximize", "optax has no maximize option"),
+            *LACKING.unsupported(),
             Unsupported(f"{ADAM} amsgrad", "optax.adam has no amsgrad switch: optax.amsgrad is "
                                            "its own variant"),
             Unsupported(f"{AMSGRAD} without amsgrad", "optax.amsgrad always keeps the max"),
         ]
         return info
 
-    def _check_variant(self, variant: Variant):
+    def framework_for(self, variant: Variant):
         jx = _Jax()
-        check_variant(variant, NAME, "jax", VARIANT_NAMES, DTYPES)
+        self.check_variant(variant, "jax", VARIANT_NAMES)
         devices = jx.devices()
-        if variant.device not in devices:
-            raise UnsupportedFeature(f"JAX has no {variant.device!r} device here (devices: "
-                                     f"{', '.join(devices)})")
+        self.check_device(variant, devices, "JAX")
         return jx, devices[variant.device]
 
-    def open(self, problem: CaseSetup, variant: Variant) -> JaxSession:
-        jx, device = self._check_variant(variant)
-        _check_problem(problem, variant)
-        return JaxSession(jx, problem, variant, device)
+    def check_case(self, problem: CaseSetup, variant: Variant) -> None:
+        for gi, group in enumerate(problem.groups):
+            cfg = group.config
+            LACKING.check_group(gi, cfg)
+            if cfg.amsgrad and variant.name == ADAM:
+                raise UnsupportedFeature(f"group {gi} asks for amsgrad: optax.adam has none; use "
+                                         "the optax.amsgrad variant")
+            if not cfg.amsgrad and variant.name == AMSGRAD:
+                raise UnsupportedFeature(f"group {gi} does not ask for amsgrad: optax.amsgrad is "
+                                         "another optimizer, not a switch; use the optax.adam "
+                                         "variant")
+        if problem.initial_state is not None and problem.initial_step > INT32_MAX:
+            raise UnsupportedFeature(f"optax counts steps in int32; step {problem.initial_step} "
+                                     "does not fit")
 
     def construct(self, variant: Variant, *, lr, betas, eps, weight_decay, amsgrad=False,
                   maximize=False) -> None:
-        jx, device = self._check_variant(variant)
-        if maximize:
-            raise UnsupportedFeature("optax has no maximize option")
+        jx, device = self.framework_for(variant)
+        LACKING.check_construct(weight_decay, amsgrad, maximize)
         if amsgrad and variant.name == ADAM:
             raise UnsupportedFeature("optax.adam has no amsgrad; use the optax.amsgrad variant")
         # optax.amsgrad is amsgrad whatever the flag says: the variant is the choice

@@ -76,25 +76,22 @@ from .base import (
     BackendUnavailable,
     CaseSetup,
     GroupSetup,
-    Hyperparameters,
     OptimizerState,
     Unsupported,
     UnsupportedFeature,
     Variant,
-    check_variant,
 )
+from .framework import FrameworkBackend, check_step, one_step_refusal, trial_problem
+from .install import INSTALL_HINTS
 
 __all__ = ["KerasBackend", "KerasTensorFlowBackend", "KerasJaxBackend", "KerasTorchBackend",
-           "VARIANT_NAMES", "DTYPES", "KERAS_BACKENDS"]
+           "VARIANT_NAMES", "KERAS_BACKENDS"]
 
-INSTALL_HINT = ("pip install 'adamconf[keras]' (or pip install keras and one of tensorflow, jax, "
-                "torch)")
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 ADAM = "Adam"
 SCHEDULE = "Adam-schedule"
 L2_REGULARIZER = "Adam-l2-regularizer"
 VARIANT_NAMES = (ADAM, SCHEDULE, L2_REGULARIZER)
-DTYPES = ("float64", "float32", "float16", "bfloat16")
 INT32_MAX = 2**31 - 1
 
 _session_ids = itertools.count()
@@ -123,7 +120,7 @@ def _import_keras(wanted: str | None):
         import keras
     except ImportError as exc:
         raise BackendUnavailable(f"keras with the {chosen!r} backend cannot be imported ({exc}); "
-                                 f"{INSTALL_HINT}") from None
+                                 f"{INSTALL_HINTS['keras']}") from None
     return keras
 
 
@@ -189,15 +186,6 @@ class _Keras:
                                  f"{self.backend!r}")
 
 
-def _check_problem(problem: CaseSetup) -> None:
-    if any(g.config.maximize for g in problem.groups):
-        raise UnsupportedFeature("keras.optimizers.Adam has no maximize option (the adapter does "
-                                 "not fake it by negating gradients)")
-    if problem.initial_state is not None and problem.initial_step > INT32_MAX:
-        raise UnsupportedFeature(f"Keras may count iterations in int32; step "
-                                 f"{problem.initial_step} does not fit")
-
-
 class KerasSession:
     """One ``keras.optimizers.Adam`` per param group, stepped together."""
 
@@ -213,12 +201,10 @@ class KerasSession:
         self._optimizers, self._group_vars, self._regularizers = [], [], []
         self._schedules: list[list[float]] = []
         self._slots: dict[tuple[int, str], object] = {}
-        index = 0
-        for group in problem.groups:
+        self._rows = problem.group_ranges()
+        for group, rows in zip(problem.groups, self._rows):
             cfg = group.config
-            count = len(group.params)
-            variables = self._vars[index:index + count]
-            index += count
+            variables = [self._vars[i] for i in rows]
             self._group_vars.append(variables)
             self._optimizers.append(self._build(group, variables))
             self._regularizers.append(
@@ -272,21 +258,15 @@ class KerasSession:
             config = self._problem.groups[owner[i]].config
             self._slot(optimizer, i, "momentum").assign(kk.tensor(init.m[i], dtype))
             self._slot(optimizer, i, "velocity").assign(kk.tensor(init.v[i], dtype))
-            if config.amsgrad:
-                # the case's v̂max is documented (max of bias-corrected v); Keras keeps the max
-                # of raw v: raw = v̂max·(1 − β2^step), in binary64, then rounded to D
-                raw = np.asarray(init.vmax[i]) * (1.0 - config.beta2 ** init.step)
-                self._slot(optimizer, i, "velocity_hat").assign(kk.rounded(raw, dtype))
+            if config.amsgrad:  # Keras keeps the max of raw v, rounded to D
+                self._slot(optimizer, i, "velocity_hat").assign(
+                    kk.rounded(init.raw_vmax(i, config.beta2), dtype))
 
     def step(self, grads: Sequence[np.ndarray], lrs: Sequence[float] | None = None) -> None:
         kk, dtype = self._kk, self._variant.dtype
-        if len(grads) != len(self._vars):
-            raise ValueError(f"{len(grads)} gradients for {len(self._vars)} parameters")
+        check_step(grads, lrs, len(self._vars), len(self._optimizers), groups_word="param groups")
         kk.use_floatx(dtype)
         if lrs is not None:
-            if len(lrs) != len(self._optimizers):
-                raise ValueError(f"{len(lrs)} learning rates for {len(self._optimizers)} "
-                                 "param groups")
             for gi, (optimizer, lr) in enumerate(zip(self._optimizers, lrs, strict=True)):
                 if self._variant.name == SCHEDULE:
                     k = int(kk.array(optimizer.iterations)) - self._problem.initial_step
@@ -297,15 +277,13 @@ class KerasSession:
                 else:
                     optimizer.learning_rate.assign(float(lr))
         tensors = [kk.tensor(g, dtype) for g in grads]
-        owner = self._owner()
-        for gi, (optimizer, variables) in enumerate(
-                zip(self._optimizers, self._group_vars, strict=True)):
-            indices = [i for i in range(len(self._vars)) if owner[i] == gi]
-            group_grads = [tensors[i] for i in indices]
+        for gi, (optimizer, variables, rows) in enumerate(
+                zip(self._optimizers, self._group_vars, self._rows, strict=True)):
+            group_grads = [tensors[i] for i in rows]
             regularizer = self._regularizers[gi]
             if regularizer is not None:
                 group_grads = [kk.l2_gradient(self._vars[i], tensors[i], regularizer)
-                               for i in indices]
+                               for i in rows]
             if variables:
                 optimizer.apply(group_grads, variables)
 
@@ -331,41 +309,36 @@ class KerasSession:
             vmax=vmax, vmax_kind="raw")
 
 
-class KerasBackend:
+class KerasBackend(FrameworkBackend):
     """``keras.optimizers.Adam`` on the Keras backend this class names (or KERAS_BACKEND's)."""
 
     keras_backend: str | None = None
+    install_name = "keras"
+    session_class = KerasSession
 
     def __init__(self) -> None:
+        super().__init__()
         self.name = "keras" if self.keras_backend is None else f"keras-{self.keras_backend}"
-        self._info: BackendInfo | None = None
-        self._refused: dict[Variant, str] = {}
 
     def _kk(self) -> _Keras:
         return _Keras(self.keras_backend)
 
     def _try(self, kk: _Keras, variant: Variant) -> str | None:
-        """One step on a two-element parameter; Keras's refusal as a reason, or None."""
-        try:
-            problem = _trial_problem()
-            session = KerasSession(kk, problem, variant)
-            session.step([g[0] for g in problem.grads], [problem.groups[0].config.lr])
-            session.params()
+        """One step of the trial problem with amsgrad and weight decay; Keras's refusal as a
+        reason, or None."""
+
+        def made_otherwise(session: KerasSession, _) -> str | None:
             made = session._vars[0].dtype
             if made != variant.dtype:
                 return f"a keras.Variable of dtype {variant.dtype} came out {made}"
-        except Exception as exc:  # Keras's own refusal is the reason a person reads
-            return _reason(exc)
-        return None
+            return None
 
-    def probe(self) -> BackendInfo:
-        if self._info is not None:
-            return self._info
-        try:
-            kk = self._kk()
-        except BackendUnavailable as exc:
-            return BackendInfo(name=self.name, installed=False, install_hint=INSTALL_HINT,
-                               description=str(exc))
+        return one_step_refusal(lambda problem: KerasSession(kk, problem, variant),
+                                trial_problem(weight_decay=0.125, amsgrad=True), reason=_reason,
+                                check=made_otherwise)
+
+    def describe(self) -> BackendInfo:
+        kk = self._kk()
         versions = {"keras": kk.keras.__version__, "keras backend": kk.backend}
         framework = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(kk.backend)
         if framework is not None:
@@ -373,39 +346,32 @@ class KerasBackend:
             versions[framework] = getattr(module, "__version__", "unknown")
         info = BackendInfo(
             name=self.name, installed=True, versions=versions, devices=["cpu"],
-            dtypes=list(DTYPES), install_hint=INSTALL_HINT,
+            dtypes=list(self.dtypes), install_hint=self.install_hint,
             description=f"keras.optimizers.Adam on the {kk.backend} backend; one optimizer per "
                         "group; lr by learning_rate.assign or a PiecewiseConstantDecay; weight "
                         "decay as Keras's (decoupled) or as an L2(λ/2) regularizer")
-        for name in VARIANT_NAMES:
-            for dtype in DTYPES:
-                variant = Variant(self.name, name, "cpu", dtype)
-                reason = self._try(kk, variant)
-                if reason is None:
-                    info.variants.append(variant)
-                else:
-                    self._refused[variant] = reason
-                    info.unsupported.append(Unsupported(variant.id, reason))
+        self.try_variants(info, (Variant(self.name, name, "cpu", dtype) for name in VARIANT_NAMES
+                                 for dtype in self.dtypes), lambda variant: self._try(kk, variant))
         info.unsupported.append(Unsupported("maximize", "keras.optimizers.Adam has no maximize"))
-        self._info = info
         return info
 
-    def _check_variant(self, variant: Variant) -> _Keras:
+    def framework_for(self, variant: Variant) -> _Keras:
         kk = self._kk()
-        check_variant(variant, self.name, "keras", VARIANT_NAMES, DTYPES, ("cpu",))
-        self.probe()
-        if variant in self._refused:
-            raise UnsupportedFeature(f"Keras refuses {variant.id}: {self._refused[variant]}")
+        self.check_variant(variant, "keras", VARIANT_NAMES, ("cpu",))
+        self.check_refused(variant, "Keras")
         return kk
 
-    def open(self, problem: CaseSetup, variant: Variant) -> KerasSession:
-        kk = self._check_variant(variant)
-        _check_problem(problem)
-        return KerasSession(kk, problem, variant)
+    def check_case(self, problem: CaseSetup, variant: Variant) -> None:
+        if any(g.config.maximize for g in problem.groups):
+            raise UnsupportedFeature("keras.optimizers.Adam has no maximize option (the adapter "
+                                     "does not fake it by negating gradients)")
+        if problem.initial_state is not None and problem.initial_step > INT32_MAX:
+            raise UnsupportedFeature(f"Keras may count iterations in int32; step "
+                                     f"{problem.initial_step} does not fit")
 
     def construct(self, variant: Variant, *, lr, betas, eps, weight_decay, amsgrad=False,
                   maximize=False) -> None:
-        kk = self._check_variant(variant)
+        kk = self.framework_for(variant)
         keras = kk.keras
         if maximize:
             raise UnsupportedFeature("keras.optimizers.Adam has no maximize option")
@@ -435,9 +401,3 @@ class KerasJaxBackend(KerasBackend):
 class KerasTorchBackend(KerasBackend):
     keras_backend = "torch"
 
-
-def _trial_problem() -> CaseSetup:
-    """Two elements, one step, amsgrad and weight decay: enough to accept or refuse a variant."""
-    config = Hyperparameters(0.25, (0.9, 0.999), 1e-8, 0.125, amsgrad=True)
-    return CaseSetup(groups=(GroupSetup(config, (np.array([1.0, -0.5]),)),),
-                     grads=(np.array([[0.5, 0.25]]),))

@@ -55,23 +55,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .base import (
-    BackendInfo,
-    BackendUnavailable,
-    CaseSetup,
-    GroupSetup,
-    Hyperparameters,
-    OptimizerState,
-    Unsupported,
-    UnsupportedFeature,
-    Variant,
-    check_variant,
-)
+from .base import BackendInfo, CaseSetup, OptimizerState, Unsupported, UnsupportedFeature, Variant
+from .framework import FrameworkBackend, check_step, one_step_refusal, trial_problem
+from .install import importing
 
 __all__ = ["MindSporeBackend", "VARIANT_NAMES", "DTYPES"]
 
 NAME = "mindspore"
-INSTALL_HINT = "pip install 'adamconf[mindspore]' (or pip install mindspore)"
 EXPERIMENTAL = "experimental.optim.Adam"
 EXPERIMENTAL_JIT = "experimental.optim.Adam-jit"
 NN = "nn.Adam"
@@ -93,10 +83,8 @@ def _import_mindspore():
     # MindSpore's C++ log prints every refused probe (a float64 kernel, mint on CPU) as an
     # ERROR with a stack; the adapter reports those itself, with the reason. GLOG_v=3 to see.
     os.environ.setdefault("GLOG_v", "4")
-    try:
+    with importing("mindspore", NAME):
         import mindspore
-    except ImportError as exc:
-        raise BackendUnavailable(f"mindspore is not installed ({exc}); {INSTALL_HINT}") from None
     if mindspore.get_context("mode") != mindspore.PYNATIVE_MODE:
         mindspore.set_context(mode=mindspore.PYNATIVE_MODE)
     return mindspore
@@ -112,6 +100,11 @@ def _reason(exc: BaseException, depth: int = 0) -> str:
     if cause is not None and depth < 2 and not isinstance(cause, UnsupportedFeature):
         reason += f" (from {_reason(cause, depth + 1)})"
     return reason
+
+
+def _refusal(exc: BaseException) -> str:
+    """A trial's failure as its reason: the adapter's own words, or MindSpore's."""
+    return str(exc) if isinstance(exc, UnsupportedFeature) else _reason(exc)
 
 
 @contextlib.contextmanager
@@ -321,8 +314,7 @@ class MindSporeSession:
                     beta2 = self._problem.groups[gi].config.beta2
                     rows = range(self._group_start[gi], self._group_start[gi + 1])
                     for slot, index in zip(group["max_exp_avg_sq"], rows, strict=True):
-                        raw = np.asarray(init.vmax[index]) * (1.0 - beta2 ** init.step)
-                        msm.assign(slot, msm.tensor(raw, dtype))
+                        msm.assign(slot, msm.tensor(init.raw_vmax(index, beta2), dtype))
         else:  # nn.Adam holds t only through β1^t, β2^t (float32 running products)
             if init.step > INT32_MAX:
                 raise UnsupportedFeature(f"nn.Adam counts steps in an int32 Parameter; step "
@@ -333,23 +325,18 @@ class MindSporeSession:
             msm.assign(self.optimizer.beta2_power,
                        ms.Tensor(config.beta2 ** init.step, ms.float32))
             msm.assign(self.optimizer.global_step, ms.Tensor([init.step], ms.int32))
-            if config.amsgrad:
-                # ApplyAdamWithAmsgradV2 keeps the max of raw v: the documented v̂max (max of
-                # bias-corrected v) resumes as raw = v̂max·(1 − β2^step), computed in float64
+            if config.amsgrad:  # ApplyAdamWithAmsgradV2 keeps the max of raw v
                 for index in range(len(self._params)):
                     beta2 = self._problem.groups[owner[index]].config.beta2
-                    raw = np.asarray(init.vmax[index]) * (1.0 - beta2 ** init.step)
-                    msm.assign(self.optimizer.vhat[index], msm.tensor(raw, dtype))
+                    msm.assign(self.optimizer.vhat[index],
+                               msm.tensor(init.raw_vmax(index, beta2), dtype))
 
     # --- the Session protocol -------------------------------------------------------------
     def step(self, grads: Sequence[np.ndarray], lrs: Sequence[float] | None = None) -> None:
         msm = self._msm
-        if len(grads) != len(self._params):
-            raise ValueError(f"{len(grads)} gradients for {len(self._params)} parameters")
+        check_step(grads, lrs, len(self._params), len(self._lr_parameters),
+                   groups_word="param groups")
         if lrs is not None:
-            if len(lrs) != len(self._lr_parameters):
-                raise ValueError(f"{len(lrs)} learning rates for {len(self._lr_parameters)} "
-                                 "param groups")
             for gi, (parameter, lr) in enumerate(zip(self._lr_parameters, lrs, strict=True)):
                 # as LRScheduler.step: ops.assign into the group's float32 lr Parameter; an
                 # unchanged lr is not assigned again (the Parameter holds it already)
@@ -405,13 +392,14 @@ def _graph_step(ms, optimizer):
     return call
 
 
-class MindSporeBackend:
+class MindSporeBackend(FrameworkBackend):
     """MindSpore's ``experimental.optim.Adam`` (PyNative, jit), ``nn.Adam``, ``mint.optim.Adam``."""
 
     name = NAME
+    dtypes = DTYPES
 
     def __init__(self) -> None:
-        self._info: BackendInfo | None = None
+        super().__init__()
         # (variant, amsgrad) → MindSpore's refusal, found by one trial step
         self._refused: dict[tuple[Variant, bool], str] = {}
         # engine key → built optimizers, least recently used first (see _Engine)
@@ -433,22 +421,20 @@ class MindSporeBackend:
         return devices or [ms.get_context("device_target")]
 
     def _try(self, msm: _MS, variant: Variant, amsgrad: bool) -> str | None:
-        """One step on a two-element parameter; MindSpore's refusal as a reason, or None."""
-        try:
-            with _quiet_stderr():  # a refused trial prints C++ stacks; its reason is kept
-                problem = _trial_problem(amsgrad)
-                session = MindSporeSession(msm, problem, variant)
-                session.step([g[0] for g in problem.grads], [problem.groups[0].config.lr])
-                moved = not np.array_equal(session.params()[0], problem.params[0])
-        except UnsupportedFeature as exc:
-            return str(exc)
-        except Exception as exc:  # MindSpore's own refusal is the reason a person reads
-            return _reason(exc)
-        if variant.name == MINT and not moved:
-            # seen on CPU: after the first call's SystemError, mint's in-place Parameter.add_
-            # does nothing, so later steps "succeed" and leave θ and state_step unchanged
-            return "its step ran without error but left the parameter unchanged"
-        return None
+        """One step of the trial problem; MindSpore's refusal as a reason, or None."""
+        problem = trial_problem(amsgrad=amsgrad)
+
+        def unmoved(session: MindSporeSession, params: list[np.ndarray]) -> str | None:
+            if variant.name == MINT and np.array_equal(params[0], problem.params[0]):
+                # seen on CPU: after the first call's SystemError, mint's in-place
+                # Parameter.add_ does nothing, so later steps "succeed" and leave θ and
+                # state_step unchanged
+                return "its step ran without error but left the parameter unchanged"
+            return None
+
+        with _quiet_stderr():  # a refused trial prints C++ stacks; its reason is kept
+            return one_step_refusal(lambda p: MindSporeSession(msm, p, variant), problem,
+                                    reason=_refusal, check=unmoved)
 
     def _try_mint_off_ascend(self, msm: _MS, device: str) -> str | None:
         """mint.optim.Adam is documented for Ascend only; elsewhere, see whether it runs."""
@@ -461,27 +447,20 @@ class MindSporeBackend:
         return (f"documented for Ascend only (Supported Platforms: Ascend); on {device}: "
                 f"{first}" + ("" if reason == first else f"; tried again: {reason}"))
 
-    def probe(self) -> BackendInfo:
-        if self._info is not None:
-            return self._info
-        try:
-            msm = self._msm()
-        except BackendUnavailable as exc:
-            return BackendInfo(name=NAME, installed=False, install_hint=INSTALL_HINT,
-                               description=str(exc))
+    def describe(self) -> BackendInfo:
+        msm = self._msm()
         ms = msm.ms
         all_devices = self._devices(ms)
         device = _device_set[0] if _device_set else ms.get_context("device_target")
         info = BackendInfo(
             name=NAME, installed=True, versions={"mindspore": ms.__version__},
-            devices=all_devices, dtypes=list(DTYPES), install_hint=INSTALL_HINT,
+            devices=all_devices, dtypes=list(DTYPES), install_hint=self.install_hint,
             description=f"MindSpore in PyNative mode on {device}; the device is set once per "
                         "process")
         try:
             _ensure_device(ms, device)
         except UnsupportedFeature as exc:
             info.unsupported.append(Unsupported(device, str(exc)))
-            self._info = info
             return info
         for other in all_devices:
             if other != device:
@@ -519,24 +498,25 @@ class MindSporeBackend:
                 info.unsupported.extend(Unsupported(f"{name}/{device}/{dtype}", reason)
                                         for dtype, reason in refused_all.items())
         info.unsupported.append(Unsupported(f"{NN} maximize", "nn.Adam has no maximize option"))
-        self._info = info
         return info
 
-    def _check_variant(self, variant: Variant) -> _MS:
+    def framework_for(self, variant: Variant) -> _MS:
         msm = self._msm()
-        check_variant(variant, NAME, "MindSpore", VARIANT_NAMES, DTYPES, DEVICES)
+        self.check_variant(variant, "MindSpore", VARIANT_NAMES, DEVICES)
         _ensure_device(msm.ms, variant.device)
         self.probe()
         return msm
 
-    def open(self, problem: CaseSetup, variant: Variant) -> MindSporeSession:
-        msm = self._check_variant(variant)
+    def check_case(self, problem: CaseSetup, variant: Variant) -> None:
         amsgrad_flags = {g.config.amsgrad for g in problem.groups}
         for ams in sorted(amsgrad_flags):
             reason = self._refused.get((variant, ams))
             if reason is not None:
                 raise UnsupportedFeature(f"MindSpore refuses {variant.id} with amsgrad={ams}: "
                                          f"{reason}")
+
+    def session(self, msm: _MS, problem: CaseSetup, variant: Variant) -> MindSporeSession:
+        """A session on a free pooled optimizer built for the same key, or on a new one."""
         key = _engine_key(problem, variant)
         engines = self._engines.get(key, []) if key is not None else []
         engine = next((e for e in engines if e.free()), None)
@@ -575,7 +555,7 @@ class MindSporeBackend:
 
     def construct(self, variant: Variant, *, lr, betas, eps, weight_decay, amsgrad=False,
                   maximize=False) -> None:
-        msm = self._check_variant(variant)
+        msm = self.framework_for(variant)
         ms = msm.ms
         param = ms.Parameter(msm.tensor(np.zeros(2), variant.dtype),
                              name=f"adamconf{next(_session_ids)}_construct")
@@ -615,9 +595,3 @@ def _engine_key(problem: CaseSetup, variant: Variant) -> tuple | None:
                    for g in problem.groups)
     return (variant, groups)
 
-
-def _trial_problem(amsgrad: bool) -> CaseSetup:
-    """Two elements, one step: enough for MindSpore to accept or refuse a variant."""
-    config = Hyperparameters(0.25, (0.9, 0.999), 1e-8, 0.0, amsgrad=amsgrad)
-    return CaseSetup(groups=(GroupSetup(config, (np.array([1.0, -0.5]),)),),
-                     grads=(np.array([[0.5, 0.25]]),))

@@ -49,42 +49,29 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .base import (
-    BackendInfo,
-    BackendUnavailable,
-    CaseSetup,
-    OptimizerState,
-    ProbeOnce,
-    Unsupported,
-    UnsupportedFeature,
-    Variant,
-    check_variant,
-)
+from .base import BackendInfo, CaseSetup, OptimizerState, UnsupportedFeature, Variant
+from .features import Lacking
+from .framework import FrameworkBackend, check_step
+from .install import importing
 
 __all__ = ["MlxBackend", "VARIANT_NAMES", "DTYPES"]
 
 NAME = "mlx"
-INSTALL_HINT = "pip install 'adamconf[mlx]' (or pip install 'mlx[cpu]' on Linux, mlx on macOS)"
 ADAM = "Adam"
 ADAM_BIAS_CORRECTION = "Adam-bias-correction"
 VARIANT_NAMES = (ADAM, ADAM_BIAS_CORRECTION)
-BIAS_CORRECTION = {ADAM: False, ADAM_BIAS_CORRECTION: True}
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 DEVICES = ("cpu",)
 UINT64_MAX = 2**64 - 1
 
-NO_WEIGHT_DECAY = ("mlx.optimizers.Adam has no weight decay (AdamW's is decoupled: "
-                   "θ·(1 − lr·λ), another optimizer)")
-NO_AMSGRAD = "mlx.optimizers.Adam has no amsgrad option"
-NO_MAXIMIZE = "mlx.optimizers.Adam has no maximize option"
+LACKING = Lacking.of("mlx.optimizers.Adam", "weight_decay", "amsgrad", "maximize",
+                     weight_decay=" (AdamW's is decoupled: θ·(1 − lr·λ), another optimizer)")
 
 
 def _import_mlx():
-    try:
+    with importing("mlx", NAME):
         import mlx.core as mx
         import mlx.optimizers as optimizers
-    except ImportError as exc:
-        raise BackendUnavailable(f"mlx is not installed ({exc}); {INSTALL_HINT}") from None
     return mx, optimizers
 
 
@@ -122,21 +109,6 @@ class _Mlx:
         return np.array(array, dtype=np.float64)
 
 
-def _check_problem(problem: CaseSetup) -> None:
-    for gi, group in enumerate(problem.groups):
-        cfg = group.config
-        if cfg.weight_decay != 0:
-            raise UnsupportedFeature(f"group {gi} asks for weight decay: {NO_WEIGHT_DECAY}")
-        if cfg.amsgrad:
-            raise UnsupportedFeature(NO_AMSGRAD)
-        if cfg.maximize:
-            raise UnsupportedFeature(f"{NO_MAXIMIZE} (the adapter does not fake it by "
-                                     "negating gradients)")
-    if problem.initial_state is not None and problem.initial_step > UINT64_MAX:
-        raise UnsupportedFeature(f"MLX counts steps in uint64; step {problem.initial_step} "
-                                 "does not fit")
-
-
 class MlxSession:
     """One ``mlx.optimizers.Adam`` per param group over a dict of that group's arrays."""
 
@@ -146,14 +118,12 @@ class MlxSession:
         self._keys: list[list[str]] = []
         self._params: list[dict] = []
         self.optimizers = []
-        index = 0
-        for group in problem.groups:
+        for group, rows in zip(problem.groups, problem.group_ranges()):
             cfg = group.config
-            keys = [f"p{index + i}" for i in range(len(group.params))]
-            index += len(keys)
+            keys = [f"p{i}" for i in rows]
             params = {k: mlx.array(p, variant) for k, p in zip(keys, group.params)}
             opt = mlx.optimizers.Adam(learning_rate=cfg.lr, betas=list(cfg.betas), eps=cfg.eps,
-                                      bias_correction=BIAS_CORRECTION[variant.name])
+                                      bias_correction=variant.name == ADAM_BIAS_CORRECTION)
             opt.init(params)
             self._keys.append(keys)
             self._params.append(params)
@@ -170,12 +140,8 @@ class MlxSession:
 
     def step(self, grads: Sequence[np.ndarray], lrs: Sequence[float] | None = None) -> None:
         mlx, mx = self._mlx, self._mlx.mx
-        count = sum(len(k) for k in self._keys)
-        if len(grads) != count:
-            raise ValueError(f"{len(grads)} gradients for {count} parameters")
+        check_step(grads, lrs, sum(len(k) for k in self._keys), len(self.optimizers))
         if lrs is not None:
-            if len(lrs) != len(self.optimizers):
-                raise ValueError(f"{len(lrs)} learning rates for {len(self.optimizers)} groups")
             for opt, lr in zip(self.optimizers, lrs):
                 opt.learning_rate = float(lr)
         for gi, (keys, opt) in enumerate(zip(self._keys, self.optimizers)):
@@ -198,47 +164,42 @@ class MlxSession:
                               vmax=None)
 
 
-class MlxBackend(ProbeOnce):
+class MlxBackend(FrameworkBackend):
     """``mlx.optimizers.Adam`` with ``bias_correction`` off (MLX's default) and on."""
 
     name = NAME
-    install_hint = INSTALL_HINT
+    dtypes = DTYPES
+    session_class = MlxSession
 
     def describe(self) -> BackendInfo:
         mlx = _Mlx()
         info = BackendInfo(
             name=NAME, installed=True, versions={"mlx": _version()},
-            devices=list(DEVICES), dtypes=list(DTYPES), install_hint=INSTALL_HINT,
+            devices=list(DEVICES), dtypes=list(DTYPES), install_hint=self.install_hint,
             variants=[Variant(NAME, name, device, dtype) for name in VARIANT_NAMES
                       for device in DEVICES for dtype in DTYPES],
-            unsupported=[Unsupported("weight_decay", NO_WEIGHT_DECAY),
-                         Unsupported("amsgrad", NO_AMSGRAD),
-                         Unsupported("maximize", NO_MAXIMIZE)],
+            unsupported=LACKING.unsupported(),
             description="mlx.optimizers.Adam (bias_correction=False, MLX's default; and "
                         "=True), one per group, apply_gradients on a dict of arrays; lr set "
                         f"through the learning_rate setter; default device "
                         f"{mlx.mx.default_device()}")
         return info
 
-    def _check_variant(self, variant: Variant) -> _Mlx:
+    def framework_for(self, variant: Variant) -> _Mlx:
         mlx = _Mlx()
-        check_variant(variant, NAME, "mlx", VARIANT_NAMES, DTYPES, DEVICES)
+        self.check_variant(variant, "mlx", VARIANT_NAMES, DEVICES)
         return mlx
 
-    def open(self, problem: CaseSetup, variant: Variant) -> MlxSession:
-        mlx = self._check_variant(variant)
-        _check_problem(problem)
-        return MlxSession(mlx, problem, variant)
+    def check_case(self, problem: CaseSetup, variant: Variant) -> None:
+        LACKING.check_case(problem)
+        if problem.initial_state is not None and problem.initial_step > UINT64_MAX:
+            raise UnsupportedFeature(f"MLX counts steps in uint64; step {problem.initial_step} "
+                                     "does not fit")
 
     def construct(self, variant: Variant, *, lr, betas, eps, weight_decay, amsgrad=False,
                   maximize=False) -> None:
-        mlx = self._check_variant(variant)
-        if weight_decay != 0:
-            raise UnsupportedFeature(NO_WEIGHT_DECAY)
-        if amsgrad:
-            raise UnsupportedFeature(NO_AMSGRAD)
-        if maximize:
-            raise UnsupportedFeature(NO_MAXIMIZE)
+        mlx = self.framework_for(variant)
+        LACKING.check_construct(weight_decay, amsgrad, maximize)
         opt = mlx.optimizers.Adam(learning_rate=lr, betas=list(betas), eps=eps,
-                                  bias_correction=BIAS_CORRECTION[variant.name])
+                                  bias_correction=variant.name == ADAM_BIAS_CORRECTION)
         opt.init({"p0": mlx.array(np.zeros(2), variant)})

@@ -495,6 +495,16 @@ def _plain_key(group: Mapping[str, Any]) -> tuple | None:
     return tuple((type(value), value, math.copysign(1.0, value)) for value in values)
 
 
+def _check_count(saved: Any, expected: int, counted: str, where: str) -> None:
+    """ValueError unless ``saved`` is a sequence of ``expected`` entries, saying what the dict
+    has (``counted`` with its length, or its type's name where it is no sequence)."""
+    if isinstance(saved, Sequence) and len(saved) == expected:
+        return
+    count = len(saved) if isinstance(saved, Sequence) else type(saved).__name__
+    raise ValueError(f"{where}: the dict has {counted.format(count)}, this optimizer has "
+                     f"{expected}")
+
+
 def _as_flag(name: str, value: Any, where: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"Invalid {name}: {value!r} in {where}; {name} must be True or False")
@@ -827,10 +837,7 @@ class Adam:
         if (isinstance(step, bool) or not isinstance(step, numbers.Integral)) or step < 0:
             raise ValueError(f"{where}: step must be an integer >= 0, got {step!r}")
         groups = state_dict["param_groups"]
-        if not isinstance(groups, Sequence) or len(groups) != len(self.param_groups):
-            count = len(groups) if isinstance(groups, Sequence) else type(groups).__name__
-            raise ValueError(f"{where}: the dict has {count} param groups, this optimizer "
-                             f"has {len(self.param_groups)}")
+        _check_count(groups, len(self.param_groups), "{} param groups", where)
         new_groups = []
         index = 0
         for gi, (saved, mine) in enumerate(zip(groups, self.param_groups, strict=True)):
@@ -850,10 +857,7 @@ class Adam:
             self._validate_group(merged, f"{where}, param group {gi}")
             new_groups.append(merged)
         states = state_dict["state"]
-        if not isinstance(states, Sequence) or len(states) != len(self._params):
-            count = len(states) if isinstance(states, Sequence) else type(states).__name__
-            raise ValueError(f"{where}: the dict has state for {count} params, this optimizer "
-                             f"has {len(self._params)}")
+        _check_count(states, len(self._params), "state for {} params", where)
         new_state = []
         for i, (entry, p) in enumerate(zip(states, self._params, strict=True)):
             if not isinstance(entry, Mapping) or not {"m", "v"} <= set(entry):

@@ -41,7 +41,7 @@ process-wide, as the ``jax`` backend does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -51,47 +51,21 @@ from .base import (
     CaseSetup,
     Hyperparameters,
     OptimizerState,
-    Refusal,
     Unsupported,
     UnsupportedFeature,
     Variant,
-    error_reason,
 )
-from .generic import (
-    FEATURES,
-    MEANING_WORDS,
-    StatePlan,
-    check_options,
-    check_state_mode,
-    expected_state,
-    meaning,
-    package_versions,
-    parse_features,
-    parse_options,
-    probe_problem,
-    signature_of,
-    state_note,
-)
+from .features import FEATURES, group_asks
+from .framework import check_step
+from .generic import GenericDriver, Trial, probe_problem, run_trial, signature_of
+from .jax_backend import import_jax, jax_devices
 
-__all__ = ["OptaxTransformBackend", "optax_transform_backend", "DTYPES"]
+__all__ = ["OptaxTransformBackend", "optax_transform_backend"]
 
 PREFIX = "optax-transform"
-INSTALL_HINT = "pip install 'adamconf[jax]' (or pip install jax optax)"
-DTYPES = ("float64", "float32", "float16", "bfloat16")
-DEVICE_KINDS = ("cpu", "gpu")
 REQUIRED = ("learning_rate", "b1", "b2", "eps")
 INT32_MAX = 2**31 - 1
 STATE_FIELDS = ("mu", "nu", "count")
-
-
-def _import_jax():
-    try:
-        import jax
-        import optax
-    except ImportError as exc:
-        raise BackendUnavailable(f"jax/optax is not installed ({exc}); {INSTALL_HINT}") from None
-    jax.config.update("jax_enable_x64", True)  # process-wide, before any array
-    return jax, optax
 
 
 def _find_nodes(tree, fields: Sequence[str]) -> list:
@@ -134,6 +108,7 @@ class OptaxTransformSession:
         jax, self._optax = backend.jax()
         self._jax = jax
         self._txs, self._params, self._states = [], [], []
+        self._rows = problem.group_ranges()
         for group in problem.groups:
             tx = backend.transformation(group.config, variant)
             params = [self._array(p) for p in group.params]
@@ -161,10 +136,7 @@ class OptaxTransformSession:
         if init.step > INT32_MAX:
             raise UnsupportedFeature(f"optax counts steps in int32; step {init.step} does not fit")
         count = jnp.asarray(init.step, dtype=jnp.int32)
-        index = 0
-        for gi, params in enumerate(self._params):
-            rows = range(index, index + len(params))
-            index += len(params)
+        for gi, rows in enumerate(self._rows):
             node = self._node(gi)
             if node is None:
                 raise UnsupportedFeature(f"cannot resume {self._backend.label}: its state has "
@@ -190,22 +162,16 @@ class OptaxTransformSession:
     def step(self, grads: Sequence[np.ndarray], lrs: Sequence[float] | None = None) -> None:
         import jax.numpy as jnp
 
-        count = sum(len(p) for p in self._params)
-        if len(grads) != count:
-            raise ValueError(f"{len(grads)} gradients for {count} parameters")
-        if lrs is not None and self._backend.injectable:
-            if len(lrs) != len(self._params):
-                raise ValueError(f"{len(lrs)} learning rates for {len(self._params)} groups")
-            for gi, lr in enumerate(lrs):
+        injected = lrs if self._backend.injectable else None  # else the lr is fixed
+        check_step(grads, injected, sum(len(p) for p in self._params), len(self._params))
+        if injected is not None:
+            for gi, lr in enumerate(injected):
                 for wrapper in _find_nodes(self._states[gi], ("hyperparams", "inner_state")):
                     hyper = wrapper.hyperparams
                     if "learning_rate" in hyper:  # optax's documented way to change it
                         hyper["learning_rate"] = self._jax.device_put(jnp.asarray(
                             float(lr), dtype=hyper["learning_rate"].dtype), self._device)
-        grouped, index = [], 0
-        for params in self._params:
-            grouped.append([self._array(g) for g in grads[index:index + len(params)]])
-            index += len(params)
+        grouped = [[self._array(grads[i]) for i in rows] for rows in self._rows]
         self._params, self._states = self._update(self._params, grouped, self._states)
 
     def params(self) -> list[np.ndarray]:
@@ -242,54 +208,33 @@ class OptaxTransformSession:
                               vmax_kind=plan.vmax_kind)
 
 
-_SHOWN_ON = {"weight_decay": "0.5", "amsgrad": "True", "maximize": "True"}
-
-
-class OptaxTransformBackend:
+class OptaxTransformBackend(GenericDriver):
     """An optax-style factory given as 'package.module:factory', by ``optax.adam``'s keywords."""
+
+    target_shape = ("optax factory", "factory")
+    kind = "factory"
+    vmax_kind = "hat"  # scale_by_amsgrad's nu_max
+    state_names = {"m": "mu", "v": "nu", "vmax": "nu_max"}
+    install_name = "jax"
 
     def __init__(self, target: str, options: Mapping[str, str] | None = None, *,
                  name: str | None = None, state: str = "auto",
                  features: Mapping[str, str] | None = None) -> None:
-        module_name, _, attr = target.partition(":")
-        if not module_name or not attr:
-            raise ValueError(f"optax factory {target!r} must look like 'package.module:factory'")
-        self.target = target
-        self.name = name or f"{PREFIX}:{target}"
-        self.label = f"{module_name}.{attr}"
-        self.variant_name = attr.rpartition(".")[2]
-        self.options = parse_options(options, (*REQUIRED, *FEATURES))
-        self.state_mode = check_state_mode(state)
-        self.features = parse_features(features)
+        super().__init__(target, options, reserved=(*REQUIRED, *FEATURES), name=name,
+                         state=state, features=features, prefix=PREFIX)
+        self.variant_name = target.partition(":")[2].rpartition(".")[2]
         self.injectable = True
         self._inject_reason = ""
         self._factory = None
-        self._info: BackendInfo | None = None
-        self._features: dict[str, str] = {}  # feature → why a case needing it is unsupported
-        self._plans: dict[Variant, StatePlan] = {}
-        self._notes: list[str] = []
-        self._ignored_but_declared: set[str] = set()  # declared keywords found without effect
 
     # --- the factory ----------------------------------------------------------------------
 
     def jax(self):
-        return _import_jax()
+        return import_jax()
 
     def factory(self):
         if self._factory is None:
-            import importlib
-
-            module_name, _, attr = self.target.partition(":")
-            try:
-                obj = importlib.import_module(module_name)
-            except ImportError as exc:
-                raise BackendUnavailable(f"cannot import {module_name!r} ({exc})") from None
-            for part in attr.split("."):
-                try:
-                    obj = getattr(obj, part)
-                except AttributeError:
-                    raise BackendUnavailable(f"module {module_name!r} has no attribute "
-                                             f"{attr!r}") from None
+            obj = self.resolved()
             if not callable(obj):
                 raise BackendUnavailable(f"{self.target} is not callable")
             self._factory = obj
@@ -310,10 +255,9 @@ class OptaxTransformBackend:
 
     def _keywords(self, cfg: Hyperparameters) -> dict[str, object]:
         keywords: dict[str, object] = {"b1": cfg.beta1, "b2": cfg.beta2, "eps": cfg.eps}
-        for name, value in (("weight_decay", cfg.weight_decay), ("amsgrad", cfg.amsgrad),
-                            ("maximize", cfg.maximize)):
+        for name in FEATURES:
             if self._passes(name):  # always, where named: the factory's default is not the case's
-                keywords[name] = value
+                keywords[name] = getattr(cfg, name)
         keywords.update(self.options)
         return keywords
 
@@ -332,24 +276,14 @@ class OptaxTransformBackend:
             return optax.chain(optax.add_decayed_weights(cfg.weight_decay), tx)
         return tx
 
-    def _declared_how(self, feature: str) -> str:
-        return f"declared: --feature {feature}={self.features[feature]}"
-
     def check_case(self, problem: CaseSetup, variant: Variant | None = None) -> None:
+        """UnsupportedFeature for what the case needs and the factory cannot be given (or
+        cannot be judged on: a keyword it ignores, a feature declared fixed)."""
         for gi, group in enumerate(problem.groups):
             cfg = group.config
-            for feature, needed in (("weight_decay", cfg.weight_decay != 0),
-                                    ("amsgrad", cfg.amsgrad), ("maximize", cfg.maximize)):
-                setting = self.features.get(feature)
-                if setting == "always" and not needed:
-                    raise UnsupportedFeature(
-                        f"group {gi} runs without {feature}, and {self.label} always has it "
-                        f"({self._declared_how(feature)})")
-                if not needed or setting == "always":
+            for feature, needed in group_asks(cfg).items():
+                if not self.check_declared(gi, feature, needed):
                     continue
-                if setting == "never":
-                    raise UnsupportedFeature(f"group {gi} needs {feature}, and {self.label} "
-                                             f"never has it ({self._declared_how(feature)})")
                 if feature in self._features:
                     raise UnsupportedFeature(f"group {gi} needs {feature}: "
                                              f"{self._features[feature]}")
@@ -362,94 +296,44 @@ class OptaxTransformBackend:
                                          f"{self.label} does not survive "
                                          f"optax.inject_hyperparams: {self._inject_reason}")
         if problem.initial_state is not None:
-            if self.state_mode == "ignore":
-                raise UnsupportedFeature("resume: with state='ignore' the driver does not know "
-                                         "what the factory's state holds, so it cannot fill it "
-                                         "from m, v and v̂max")
-            plan = self.state_plan(variant) if variant is not None else None
-            if plan is not None and not (plan.m and plan.v):
-                raise UnsupportedFeature(f"resume: {'; '.join(plan.why_not)}; the driver fills "
-                                         "the state from m, v and v̂max only")
-
-    def state_plan(self, variant: Variant | None) -> StatePlan | None:
-        """Which readings of this variant's state are compared (None: none, θ alone)."""
-        if self.state_mode == "ignore":
-            return None
-        return self._plans.get(variant) or StatePlan(vmax_kind="hat")
+            self.check_resume(variant)
 
     # --- the Backend protocol -------------------------------------------------------------
 
     def devices(self) -> dict[str, object]:
-        jax, _ = self.jax()
-        found = {}
-        for kind in DEVICE_KINDS:
-            try:
-                devices = jax.devices(kind)
-            except (RuntimeError, ValueError):  # "Unknown backend": no such platform here
-                continue
-            if devices:
-                found[kind] = devices[0]
-        return found
+        return jax_devices(self.jax()[0])
 
-    def _trial(self, variant: Variant, device, problem: CaseSetup):
-        """The problem's steps: (θ after each step, the readings after each step), or
-        (None, the factory's refusal)."""
-        thetas, readings = [], []
-        try:
-            session = OptaxTransformSession(self, problem, variant, device)
-            for k in range(problem.steps):
-                session.step([g[k] for g in problem.grads],
-                             [group.lr_at(k) for group in problem.groups])
-                thetas.append(np.concatenate([p.reshape(-1) for p in session.params()]))
-                readings.append(session.readings())
-            session.state()
-        except UnsupportedFeature as exc:
-            return None, str(exc)
-        except Exception as exc:  # the factory's own refusal is the reason a person reads
-            return None, error_reason(exc)
-        return (thetas, readings), None
+    def _trial(self, variant: Variant, device, problem: CaseSetup
+               ) -> tuple[Trial | None, str | None]:
+        """The problem's steps: θ and the readings after each, or the factory's refusal."""
+        return run_trial(lambda p: OptaxTransformSession(self, p, variant, device), problem)
 
     def _try(self, variant: Variant, device) -> str | None:
         return self._trial(variant, device, probe_problem())[1]
 
     def versions(self, jax, optax) -> dict[str, str]:
-        versions = {"jax": jax.__version__, "optax": optax.__version__}
-        # the factory's own package too, where it is not optax (a shim shows whose it is)
-        modules = (self.target.partition(":")[0],
-                   getattr(self._factory, "__module__", "") or "")
-        for name, version in package_versions(m for m in modules if m).items():
-            versions.setdefault(name, version)
-        return versions
+        return self.add_versions({"jax": jax.__version__, "optax": optax.__version__},
+                                 self._factory)
 
-    def probe(self) -> BackendInfo:
-        if self._info is not None:
-            return self._info
-        try:
-            jax, optax = self.jax()
-            self.factory()
-        except BackendUnavailable as exc:
-            return BackendInfo(name=self.name, installed=False,
-                               install_hint=f"{exc}; {INSTALL_HINT}", description=str(exc))
+    def describe(self) -> BackendInfo:
+        jax, optax = self.jax()
+        self.factory()
         devices = self.devices()
         options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
         info = BackendInfo(
             name=self.name, installed=True, versions=self.versions(jax, optax),
-            devices=list(devices), dtypes=list(DTYPES), install_hint=INSTALL_HINT,
+            devices=list(devices), dtypes=list(self.dtypes), install_hint=self.install_hint,
             description=f"{self.label}(learning_rate, b1, b2, eps) as an optax "
                         "GradientTransformation, lr through inject_hyperparams, L2 as "
                         "chain(add_decayed_weights, ·)" + (f"; options: {options}"
                                                            if options else ""))
         signature = signature_of(self.factory())
-        check_options(self.options, signature, self.label)  # a usage error: raised, not listed
+        self.check_options_against(signature)
         missing = [n for n in REQUIRED if not self._takes(n)]
         if missing:
             reason = (f"{self.label} takes no {', '.join(missing)} keyword: optax.adam's "
                       "keywords are needed")
-            info.unsupported.append(Unsupported(self.label, reason))
-            info.refused = [Refusal(Variant(self.name, self.variant_name, kind, dtype), reason)
-                            for kind in devices for dtype in DTYPES]
-            self._info = info
-            return info
+            return self.refuse_candidates(info, devices, reason)
         for feature in ("amsgrad", "maximize"):
             if not self._takes(feature) and feature not in self.features:
                 info.unsupported.append(Unsupported(feature, f"{self.label} takes no "
@@ -464,27 +348,18 @@ class OptaxTransformBackend:
                 info.unsupported.append(Unsupported(
                     "lr schedule", f"{self.label} does not survive optax.inject_hyperparams "
                                    f"({reason}): the lr cannot change between steps"))
-        trials = {}
-        for kind, device in devices.items():
-            for dtype in DTYPES:
-                variant = Variant(self.name, self.variant_name, kind, dtype)
-                trial, reason = self._trial(variant, device, probe_problem())
-                if trial is not None:
-                    info.variants.append(variant)
-                    trials[variant] = trial
-                else:
-                    info.unsupported.append(Unsupported(variant.id, reason))
-                    info.refused.append(Refusal(variant, reason))
+        trials: dict[Variant, Trial] = {}
+
+        def refusal(variant: Variant) -> str | None:
+            trial, reason = self._trial(variant, devices[variant.device], probe_problem())
+            if trial is not None:
+                trials[variant] = trial
+            return reason
+
+        self.try_variants(info, self.candidates(devices), refusal, listed=True)
         self._probe_features(info, devices, trials)
         self._plan_state(devices, trials)
-        words = {"always": "always on: cases without it are unsupported",
-                 "never": "never on: cases with it are unsupported",
-                 "keyword": "the keyword of that name: passed as each case says and judged as "
-                            "the feature"}
-        info.notes = [f"{feature} {words.get(setting, setting)} ({self._declared_how(feature)})"
-                      for feature, setting in self.features.items()
-                      if feature not in self._ignored_but_declared] + self._notes
-        self._info = info
+        info.notes = self.declared_notes() + self._notes
         return info
 
     def _probe_features(self, info: BackendInfo, devices, trials) -> None:
@@ -492,105 +367,50 @@ class OptaxTransformBackend:
         if not trials:
             return
         variant = next((v for v in trials if v.dtype == "float32"), next(iter(trials)))
-        base = trials[variant][0]
         for feature in FEATURES:
-            if not self._passes(feature):
-                continue
-            trial, reason = self._trial(variant, devices[variant.device],
-                                        probe_problem(**{feature: True}))
-            shown = f"{feature}={_SHOWN_ON[feature]}"
-            if trial is None:
-                self._features[feature] = f"{self.label} refuses {shown}: {reason}"
-            elif all(np.array_equal(a, b, equal_nan=True) for a, b in zip(trial[0], base,
-                                                                          strict=True)):
-                ignored = (f"{self.label} accepts {shown} and ignores it: on a probe where the "
-                           f"documented {feature} changes the update, θ is the same as without "
-                           "it")
-                if self.features.get(feature) == "keyword":  # judged as the feature all the same
-                    self._ignored_but_declared.add(feature)
-                    self._notes.append(f"{feature}: {ignored}; its cases are judged as the "
-                                       f"feature all the same ({self._declared_how(feature)})")
-                    continue
-                self._features[feature] = f"accepted and ignored: {ignored}"
-            else:
-                continue
-            info.unsupported.append(Unsupported(feature, self._features[feature]))
+            if self._passes(feature):
+                trial, reason = self._trial(variant, devices[variant.device],
+                                            probe_problem(**{feature: True}))
+                self.judge_feature(info, feature, trial, reason, trials[variant])
 
     def _plan_state(self, devices, trials) -> None:
         """Per variant, which of mu, nu, nu_max hold m, v and a max of v in the reference's
         sense (the max from a step with amsgrad, where it runs)."""
-        if self.state_mode == "ignore":
-            self._notes.append("state not compared (state='ignore'): θ alone is judged")
+        if not self.plans_state("mu, nu, and nu_max as the max of v̂"):
             return
-        if self.state_mode == "compare":
-            self._notes.append("state compared by its names whatever it holds "
-                               "(state='compare'): mu, nu, and nu_max as the max of v̂")
-            return
-        names = {"m": "mu", "v": "nu", "vmax": "nu_max"}
-        want = expected_state(maximize=self.features.get("maximize") == "always")
-        amsgrad = self.features.get("amsgrad")
-        with_max = amsgrad == "always" or (amsgrad != "never" and self._passes("amsgrad")
-                                           and "amsgrad" not in self._features)
-        for variant, (_, readings) in trials.items():
-            why, compare = [], {}
-            for name in ("m", "v"):
-                got = _per_step(readings, name)
-                found = meaning(got, want[name], want[f"{name}_hat"])
-                compare[name] = got is None or found == "documented"
-                if found == "bias-corrected":
-                    why.append(f"{names[name]} holds {MEANING_WORDS[name][1]}, not {name}")
-                elif got is not None and found is None:
-                    why.append(f"{names[name]} holds neither {MEANING_WORDS[name][0]} nor "
-                               f"{MEANING_WORDS[name][1]}")
-            vmax, vmax_kind = None, "hat"
+        want = self.expected()
+        always = self.features.get("amsgrad") == "always"
+        with_max = self.probes_max()
+        for variant, trial in trials.items():
+            ams = None
             if with_max:
-                ams = (readings if amsgrad == "always" else
-                       (self._trial(variant, devices[variant.device],
-                                    probe_problem(amsgrad=True))[0] or (None, None))[1])
-                got = _per_step(ams, "vmax") if ams else None
-                if got is not None:
-                    found = meaning(got, want["vmax_hat"], want["vmax_raw"])
-                    if found is None:
-                        vmax = False
-                        why.append("nu_max holds neither the max of v̂ nor the max of raw v")
-                    else:
-                        vmax, vmax_kind = True, "hat" if found == "documented" else "raw"
-            self._plans[variant] = StatePlan(m=compare["m"], v=compare["v"], vmax=vmax,
-                                             vmax_kind=vmax_kind, why_not=tuple(why))
-        self._notes.extend(state_note({v.id: p for v, p in self._plans.items()}, len(trials)))
+                ams = trial if always else self._trial(variant, devices[variant.device],
+                                                       probe_problem(amsgrad=True))[0]
+            self.plan(variant, trial, ams, want)
+        self.note_plans(len(trials))
 
-    def _check_variant(self, variant: Variant):
+    def candidates(self, devices: Iterable[str]) -> list[Variant]:
+        return [Variant(self.name, self.variant_name, kind, dtype)
+                for kind in devices for dtype in self.dtypes]
+
+    def framework_for(self, variant: Variant):
         if variant.backend != self.name:
             raise ValueError(f"variant {variant.id} belongs to backend {variant.backend!r}")
-        info = self.probe()
-        if not info.installed:
-            raise BackendUnavailable(info.description)
-        if variant not in info.variants:
-            reasons = "; ".join(f"{u.what}: {u.reason}" for u in info.unsupported)
-            raise UnsupportedFeature(f"{self.name} cannot run {variant.id}: {reasons}")
+        self.check_listed(self.probed(), variant)
         return self.devices()[variant.device]
 
-    def open(self, problem: CaseSetup, variant: Variant) -> OptaxTransformSession:
-        device = self._check_variant(variant)
-        self.check_case(problem, variant)
+    def session(self, device, problem: CaseSetup, variant: Variant) -> OptaxTransformSession:
         return OptaxTransformSession(self, problem, variant, device)
 
     def construct(self, variant: Variant, *, lr, betas, eps, weight_decay, amsgrad=False,
                   maximize=False) -> None:
-        device = self._check_variant(variant)
+        device = self.framework_for(variant)
         for feature, needed in (("amsgrad", amsgrad), ("maximize", maximize)):
             if needed and not self._takes(feature):
                 raise UnsupportedFeature(f"{self.label} takes no {feature!r} keyword")
         cfg = Hyperparameters(lr, tuple(betas), eps, weight_decay, amsgrad, maximize)
         tx = self.transformation(cfg, variant)
         tx.init([_to_device(self.jax()[0], np.zeros(2), variant, device)])
-
-
-def _per_step(readings, name: str) -> list[np.ndarray] | None:
-    """One reading per step, the parameters flattened into one array; None where absent."""
-    if not readings or any(r[name] is None for r in readings):
-        return None
-    return [np.concatenate([a.reshape(-1) for a in r[name]]) for r in readings]
 
 
 def _to_device(jax, values, variant: Variant, device):

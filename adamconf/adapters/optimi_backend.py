@@ -34,7 +34,6 @@ from .torch_optimizer import Implementation, TorchOptimizerBackend
 __all__ = ["OptimiBackend", "VARIANTS"]
 
 NAME = "optimi"
-INSTALL_HINT = "pip install 'adamconf[optimi]' (or pip install torch torch-optimi)"
 VARIANTS: dict[str, dict[str, object]] = {
     "default": {},
     "kahan-sum": {"kahan_sum": True},
@@ -53,7 +52,7 @@ class OptimiBackend(TorchOptimizerBackend):
 
     def __init__(self) -> None:
         super().__init__(
-            "optimi:Adam", name=NAME, install_hint=INSTALL_HINT,
+            "optimi:Adam", name=NAME,
             implementations={name: Implementation({"triton": False, **keywords})
                              for name, keywords in VARIANTS.items()},
             description="optimi.Adam (torch-optimi) with triton=False: default, kahan_sum "

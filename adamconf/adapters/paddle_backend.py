@@ -57,38 +57,27 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .base import (
-    BackendInfo,
-    BackendUnavailable,
-    CaseSetup,
-    GroupSetup,
-    Hyperparameters,
-    OptimizerState,
-    Unsupported,
-    UnsupportedFeature,
-    Variant,
-    check_variant,
-)
+from .base import BackendInfo, CaseSetup, OptimizerState, Unsupported, UnsupportedFeature, Variant
+from .features import Lacking
+from .framework import FrameworkBackend, check_step, one_step_refusal, trial_problem
+from .install import importing
 
-__all__ = ["PaddleBackend", "VARIANT_NAMES", "DTYPES"]
+__all__ = ["PaddleBackend", "VARIANT_NAMES"]
 
 NAME = "paddle"
-INSTALL_HINT = "pip install 'adamconf[paddle]' (or pip install paddlepaddle)"
 ADAM = "Adam"
 MULTI_PRECISION = "Adam-multi_precision"
 VARIANT_NAMES = (ADAM, MULTI_PRECISION)
-DTYPES = ("float64", "float32", "float16", "bfloat16")
 HALF_DTYPES = ("float16", "bfloat16")
+LACKING = Lacking.of("paddle.optimizer.Adam", "maximize")
 
 _session_ids = itertools.count()
 
 
 def _import_paddle():
     os.environ.setdefault("GLOG_minloglevel", "2")
-    try:
+    with importing("paddle", NAME):
         import paddle
-    except ImportError as exc:
-        raise BackendUnavailable(f"paddle is not installed ({exc}); {INSTALL_HINT}") from None
     return paddle
 
 
@@ -146,16 +135,6 @@ def _scales(problem: CaseSetup) -> list[float]:
     return scales
 
 
-def _check_problem(problem: CaseSetup, variant: Variant) -> None:
-    configs = [g.config for g in problem.groups]
-    if any(c.maximize for c in configs):
-        raise UnsupportedFeature("paddle.optimizer.Adam has no maximize option (the adapter does "
-                                 "not fake it by negating gradients)")
-    if len({c.amsgrad for c in configs}) > 1:
-        raise UnsupportedFeature("paddle.optimizer.Adam takes one amsgrad flag for all groups; "
-                                 "the groups here differ")
-
-
 class PaddleSession:
     """One ``paddle.optimizer.Adam`` on one problem."""
 
@@ -173,13 +152,11 @@ class PaddleSession:
             param.set_value(pd.tensor(values, variant.dtype))
             self._params.append(param)
         scales = _scales(problem)
-        groups, index = [], 0
-        for group, scale in zip(problem.groups, scales, strict=True):
+        groups = []
+        for group, rows, scale in zip(problem.groups, problem.group_ranges(), scales, strict=True):
             cfg = group.config
-            params = self._params[index:index + len(group.params)]
-            index += len(group.params)
-            entry = {"params": params, "beta1": cfg.beta1, "beta2": cfg.beta2,
-                     "epsilon": cfg.eps, "learning_rate": scale}
+            entry = {"params": [self._params[i] for i in rows], "beta1": cfg.beta1,
+                     "beta2": cfg.beta2, "epsilon": cfg.eps, "learning_rate": scale}
             if cfg.weight_decay != 0:
                 entry["weight_decay"] = float(cfg.weight_decay)
             groups.append(entry)
@@ -208,11 +185,9 @@ class PaddleSession:
             cfg = self._problem.groups[owner[i]].config
             state[self._key(i, "moment1")] = pd.tensor(init.m[i], acc_dtype)
             state[self._key(i, "moment2")] = pd.tensor(init.v[i], acc_dtype)
-            if self._amsgrad:
-                # the case's v̂max is documented (max of bias-corrected v); Paddle keeps the
-                # max of raw v: raw = v̂max·(1 − β2^step), in binary64, rounded to its dtype
-                raw = np.asarray(init.vmax[i]) * (1.0 - cfg.beta2 ** init.step)
-                state[self._key(i, "moment2_max")] = self._rounded(raw, acc_dtype)
+            if self._amsgrad:  # Paddle keeps the max of raw v, rounded to its dtype
+                state[self._key(i, "moment2_max")] = self._rounded(init.raw_vmax(i, cfg.beta2),
+                                                                    acc_dtype)
             for name, beta in (("beta1_pow_acc", cfg.beta1), ("beta2_pow_acc", cfg.beta2)):
                 state[self._key(i, name)] = self._rounded([beta ** init.step], acc_dtype)
         self.optimizer.set_state_dict(state)
@@ -222,12 +197,9 @@ class PaddleSession:
 
     def step(self, grads: Sequence[np.ndarray], lrs: Sequence[float] | None = None) -> None:
         pd = self._pd
-        if len(grads) != len(self._params):
-            raise ValueError(f"{len(grads)} gradients for {len(self._params)} parameters")
+        check_step(grads, lrs, len(self._params), len(self._problem.groups),
+                   groups_word="param groups")
         if lrs is not None:
-            if len(lrs) != len(self._problem.groups):
-                raise ValueError(f"{len(lrs)} learning rates for {len(self._problem.groups)} "
-                                 "param groups")
             self.optimizer.set_lr(float(lrs[0]))  # the groups scale it (see the docstring)
         loss = None
         # 16-bit parameters: the loss in float32 (Paddle's CPU has no 16-bit multiply); the
@@ -261,87 +233,61 @@ class PaddleSession:
                               vmax=vmax, vmax_kind="raw")
 
 
-class PaddleBackend:
+class PaddleBackend(FrameworkBackend):
     """``paddle.optimizer.Adam`` (dynamic graph), with and without ``multi_precision``."""
 
     name = NAME
-
-    def __init__(self) -> None:
-        self._info: BackendInfo | None = None
-        self._refused: dict[Variant, str] = {}
+    session_class = PaddleSession
 
     def _try(self, pd: _Paddle, variant: Variant) -> str | None:
-        """One step on a two-element parameter; Paddle's refusal as a reason, or None."""
+        """One step of the trial problem; Paddle's refusal as a reason, or None."""
         if variant.name == MULTI_PRECISION and variant.dtype not in HALF_DTYPES:
             return "multi_precision only changes float16/bfloat16 parameters"
-        try:
-            pd.paddle.set_device(variant.device)
-            problem = _trial_problem()
-            session = PaddleSession(pd, problem, variant)
-            session.step([g[0] for g in problem.grads], [problem.groups[0].config.lr])
-            session.params()
-        except Exception as exc:  # Paddle's own refusal is the reason a person reads
-            return _reason(exc)
-        return None
 
-    def probe(self) -> BackendInfo:
-        if self._info is not None:
-            return self._info
-        try:
-            pd = _Paddle()
-        except BackendUnavailable as exc:
-            return BackendInfo(name=NAME, installed=False, install_hint=INSTALL_HINT,
-                               description=str(exc))
+        def open_session(problem: CaseSetup) -> PaddleSession:
+            pd.paddle.set_device(variant.device)
+            return PaddleSession(pd, problem, variant)
+
+        return one_step_refusal(open_session, trial_problem(), reason=_reason)
+
+    def describe(self) -> BackendInfo:
+        pd = _Paddle()
         devices = pd.devices()
         info = BackendInfo(
             name=NAME, installed=True, versions={"paddle": pd.paddle.__version__},
-            devices=devices, dtypes=list(DTYPES), install_hint=INSTALL_HINT,
+            devices=devices, dtypes=list(self.dtypes), install_hint=self.install_hint,
             description="paddle.optimizer.Adam in dynamic-graph mode; lr by set_lr, groups "
                         "scale it; weight_decay a float (L2Decay); multi_precision variant")
-        for name in VARIANT_NAMES:
-            for device in devices:
-                refused = {}
-                for dtype in DTYPES:
-                    variant = Variant(NAME, name, device, dtype)
-                    reason = self._try(pd, variant)
-                    if reason is None:
-                        info.variants.append(variant)
-                    else:
-                        self._refused[variant] = reason
-                        refused[dtype] = reason
-                info.unsupported.extend(Unsupported(f"{name}/{device}/{dtype}", reason)
-                                        for dtype, reason in refused.items())
+        self.try_variants(info, (Variant(NAME, name, device, dtype) for name in VARIANT_NAMES
+                                 for device in devices for dtype in self.dtypes),
+                          lambda variant: self._try(pd, variant))
         info.unsupported += [
-            Unsupported("maximize", "paddle.optimizer.Adam has no maximize option"),
+            *LACKING.unsupported(),
             Unsupported("amsgrad per group", "amsgrad is one flag per optimizer"),
             Unsupported("unrelated lr schedules per group",
                         "a group's learning_rate is a constant scale of the optimizer's lr"),
         ]
-        self._info = info
         return info
 
-    def _check_variant(self, variant: Variant) -> _Paddle:
+    def framework_for(self, variant: Variant) -> _Paddle:
         pd = _Paddle()
-        check_variant(variant, NAME, "paddle", VARIANT_NAMES, DTYPES)
-        if variant.device not in pd.devices():
-            raise UnsupportedFeature(f"Paddle has no {variant.device!r} device here (devices: "
-                                     f"{', '.join(pd.devices())})")
-        self.probe()
-        if variant in self._refused:
-            raise UnsupportedFeature(f"Paddle refuses {variant.id}: {self._refused[variant]}")
+        self.check_variant(variant, "paddle", VARIANT_NAMES)
+        self.check_device(variant, pd.devices(), "Paddle")
+        self.check_refused(variant, "Paddle")
         pd.paddle.set_device(variant.device)
         return pd
 
-    def open(self, problem: CaseSetup, variant: Variant) -> PaddleSession:
-        pd = self._check_variant(variant)
-        _check_problem(problem, variant)
-        return PaddleSession(pd, problem, variant)
+    def check_case(self, problem: CaseSetup, variant: Variant) -> None:
+        configs = [g.config for g in problem.groups]
+        LACKING.check_case(problem)
+        if len({c.amsgrad for c in configs}) > 1:
+            raise UnsupportedFeature("paddle.optimizer.Adam takes one amsgrad flag for all groups; "
+                                     "the groups here differ")
 
     def construct(self, variant: Variant, *, lr, betas, eps, weight_decay, amsgrad=False,
                   maximize=False) -> None:
-        pd = self._check_variant(variant)
-        if maximize:
-            raise UnsupportedFeature("paddle.optimizer.Adam has no maximize option")
+        pd = self.framework_for(variant)
+        LACKING.check_construct(weight_decay, amsgrad, maximize)
         paddle = pd.paddle
         param = paddle.create_parameter(shape=[2], dtype=variant.dtype,
                                         default_initializer=paddle.nn.initializer.Constant(0.0))
@@ -352,9 +298,3 @@ class PaddleBackend:
                                   parameters=[param], weight_decay=weight_decay,
                                   amsgrad=amsgrad, multi_precision=variant.name == MULTI_PRECISION)
 
-
-def _trial_problem() -> CaseSetup:
-    """Two elements, one step: enough for Paddle to accept or refuse a variant."""
-    config = Hyperparameters(0.25, (0.9, 0.999), 1e-8, 0.0)
-    return CaseSetup(groups=(GroupSetup(config, (np.array([1.0, -0.5]),)),),
-                     grads=(np.array([[0.5, 0.25]]),))

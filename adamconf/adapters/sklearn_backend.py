@@ -47,41 +47,29 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .base import (
-    BackendInfo,
-    BackendUnavailable,
-    CaseSetup,
-    OptimizerState,
-    ProbeOnce,
-    Unsupported,
-    UnsupportedFeature,
-    Variant,
-    check_variant,
-)
+from .base import BackendInfo, CaseSetup, OptimizerState, Unsupported, UnsupportedFeature, Variant
+from .features import Lacking
+from .framework import FrameworkBackend, check_step
+from .install import importing
 
 __all__ = ["SklearnBackend", "VARIANT_NAMES", "DTYPES"]
 
 NAME = "sklearn"
-INSTALL_HINT = "pip install 'adamconf[sklearn]' (or pip install scikit-learn)"
 ADAM = "AdamOptimizer"
 VARIANT_NAMES = (ADAM,)
 DTYPES = ("float64", "float32")
 DEVICES = ("cpu",)
 
-NO_WEIGHT_DECAY = ("sklearn's AdamOptimizer has no weight decay: MLP's alpha is an L2 term MLP "
-                   "adds to the coefficient gradients (alpha·W/n_samples) before the optimizer, "
-                   "not an optimizer option")
-NO_MAXIMIZE = "sklearn's AdamOptimizer has no maximize option"
-NO_AMSGRAD = "sklearn's AdamOptimizer has no amsgrad option"
+LACKING = Lacking.of("sklearn's AdamOptimizer", "weight_decay", "maximize", "amsgrad",
+                     weight_decay=": MLP's alpha is an L2 term MLP adds to the coefficient "
+                                  "gradients (alpha·W/n_samples) before the optimizer, not an "
+                                  "optimizer option")
 
 
 def _import_sklearn():
-    try:
+    with importing("scikit-learn", NAME):
         import sklearn
         from sklearn.neural_network import MLPRegressor, _stochastic_optimizers
-    except ImportError as exc:
-        raise BackendUnavailable(f"scikit-learn is not installed ({exc}); {INSTALL_HINT}"
-                                 ) from None
     return sklearn, _stochastic_optimizers.AdamOptimizer, MLPRegressor
 
 
@@ -94,59 +82,36 @@ def _exactly(values, dtype: np.dtype, what: str) -> np.ndarray:
     return converted
 
 
-def _check_problem(problem: CaseSetup) -> None:
-    for gi, group in enumerate(problem.groups):
-        cfg = group.config
-        if cfg.weight_decay != 0:
-            raise UnsupportedFeature(f"group {gi} asks for weight decay: {NO_WEIGHT_DECAY}")
-        if cfg.maximize:
-            raise UnsupportedFeature(f"{NO_MAXIMIZE} (the adapter does not fake it by "
-                                     "negating gradients)")
-        if cfg.amsgrad:
-            raise UnsupportedFeature(NO_AMSGRAD)
-
-
 class SklearnSession:
     """One AdamOptimizer per param group, each over that group's arrays."""
 
     def __init__(self, adam_cls, problem: CaseSetup, dtype: np.dtype) -> None:
         self._dtype = dtype
         self._params: list[list[np.ndarray]] = []
+        self._rows = problem.group_ranges()
         self.optimizers = []
-        index = 0
-        for gi, group in enumerate(problem.groups):
+        for gi, (group, rows) in enumerate(zip(problem.groups, self._rows)):
             cfg = group.config
-            arrays = []
-            for p in group.params:
-                arrays.append(_exactly(p, dtype, f"param {index} (group {gi})"))
-                index += 1
+            arrays = [_exactly(p, dtype, f"param {i} (group {gi})")
+                      for i, p in zip(rows, group.params)]
             self._params.append(arrays)
             self.optimizers.append(adam_cls(arrays, learning_rate_init=cfg.lr,
                                             beta_1=cfg.beta1, beta_2=cfg.beta2,
                                             epsilon=cfg.eps))
         if problem.initial_state is not None:
-            init, index = problem.initial_state, 0
-            for arrays, opt in zip(self._params, self.optimizers):
-                rows = range(index, index + len(arrays))
-                index += len(arrays)
+            init = problem.initial_state
+            for rows, opt in zip(self._rows, self.optimizers):
                 opt.t = init.step
                 opt.ms = [_exactly(init.m[i], dtype, f"initial m of param {i}") for i in rows]
                 opt.vs = [_exactly(init.v[i], dtype, f"initial v of param {i}") for i in rows]
 
     def step(self, grads: Sequence[np.ndarray], lrs: Sequence[float] | None = None) -> None:
-        count = sum(len(a) for a in self._params)
-        if len(grads) != count:
-            raise ValueError(f"{len(grads)} gradients for {count} parameters")
+        check_step(grads, lrs, sum(len(a) for a in self._params), len(self.optimizers))
         if lrs is not None:
-            if len(lrs) != len(self.optimizers):
-                raise ValueError(f"{len(lrs)} learning rates for {len(self.optimizers)} groups")
             for opt, lr in zip(self.optimizers, lrs):
                 opt.learning_rate_init = float(lr)  # read at every step (see the docstring)
-        index = 0
-        for arrays, opt in zip(self._params, self.optimizers):
-            group_grads = [np.array(g, dtype=np.float64).astype(self._dtype)
-                           for g in grads[index:index + len(arrays)]]
-            index += len(arrays)
+        for arrays, rows, opt in zip(self._params, self._rows, self.optimizers):
+            group_grads = [np.array(grads[i], dtype=np.float64).astype(self._dtype) for i in rows]
             with np.errstate(all="ignore"):  # IEEE outcomes are the suite's to judge
                 opt.update_params(arrays, group_grads)
 
@@ -164,24 +129,22 @@ class SklearnSession:
                               vmax=None)
 
 
-class SklearnBackend(ProbeOnce):
+class SklearnBackend(FrameworkBackend):
     """scikit-learn's AdamOptimizer (MLP's solver="adam")."""
 
     name = NAME
-    install_hint = INSTALL_HINT
+    dtypes = DTYPES
 
     def describe(self) -> BackendInfo:
         sklearn, _, _ = _import_sklearn()
         info = BackendInfo(
             name=NAME, installed=True,
             versions={"scikit-learn": sklearn.__version__, "numpy": np.__version__},
-            devices=list(DEVICES), dtypes=list(DTYPES), install_hint=INSTALL_HINT,
+            devices=list(DEVICES), dtypes=list(DTYPES), install_hint=self.install_hint,
             variants=[Variant(NAME, ADAM, device, dtype) for device in DEVICES
                       for dtype in DTYPES],
             unsupported=[
-                Unsupported("weight_decay", NO_WEIGHT_DECAY),
-                Unsupported("maximize", NO_MAXIMIZE),
-                Unsupported("amsgrad", NO_AMSGRAD),
+                *LACKING.unsupported(),
                 Unsupported("float16, bfloat16", "MLP accepts float64 and float32 data only"),
             ],
             description="sklearn.neural_network._stochastic_optimizers.AdamOptimizer (what "
@@ -189,22 +152,23 @@ class SklearnBackend(ProbeOnce):
                         "learning_rate_init; construct validates as MLP does")
         return info
 
-    def open(self, problem: CaseSetup, variant: Variant) -> SklearnSession:
-        _, adam_cls, _ = _import_sklearn()
-        check_variant(variant, NAME, "sklearn", VARIANT_NAMES, DTYPES, DEVICES)
-        _check_problem(problem)
+    def framework_for(self, variant: Variant):
+        """AdamOptimizer and MLPRegressor (whose checks are the ones a user meets)."""
+        _, adam_cls, mlp_cls = _import_sklearn()
+        self.check_variant(variant, "sklearn", VARIANT_NAMES, DEVICES)
+        return adam_cls, mlp_cls
+
+    def check_case(self, problem: CaseSetup, variant: Variant) -> None:
+        LACKING.check_case(problem)
+
+    def session(self, framework, problem: CaseSetup, variant: Variant) -> SklearnSession:
+        adam_cls, _ = framework
         return SklearnSession(adam_cls, problem, np.dtype(variant.dtype))
 
     def construct(self, variant: Variant, *, lr, betas, eps, weight_decay, amsgrad=False,
                   maximize=False) -> None:
-        _, adam_cls, mlp_cls = _import_sklearn()
-        check_variant(variant, NAME, "sklearn", VARIANT_NAMES, DTYPES, DEVICES)
-        if weight_decay != 0:
-            raise UnsupportedFeature(NO_WEIGHT_DECAY)
-        if maximize:
-            raise UnsupportedFeature(NO_MAXIMIZE)
-        if amsgrad:
-            raise UnsupportedFeature(NO_AMSGRAD)
+        adam_cls, mlp_cls = self.framework_for(variant)
+        LACKING.check_construct(weight_decay, amsgrad, maximize)
         beta1, beta2 = betas
         # the checks fit() runs before MLP builds its AdamOptimizer (which checks nothing)
         mlp_cls(solver="adam", learning_rate_init=lr, beta_1=beta1, beta_2=beta2,

@@ -54,43 +54,25 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .base import (
-    BackendInfo,
-    BackendUnavailable,
-    CaseSetup,
-    GroupSetup,
-    Hyperparameters,
-    OptimizerState,
-    Unsupported,
-    UnsupportedFeature,
-    Variant,
-    check_variant,
-)
+from .base import BackendInfo, CaseSetup, OptimizerState, Unsupported, UnsupportedFeature, Variant
+from .framework import FrameworkBackend, check_step, one_step_refusal, trial_problem
+from .install import importing
 
-__all__ = ["TensorFlowBackend", "VARIANT_NAMES", "DTYPES"]
+__all__ = ["TensorFlowBackend", "VARIANT_NAMES"]
 
 NAME = "tensorflow"
-INSTALL_HINT = "pip install 'adamconf[tensorflow]' (or pip install tensorflow-cpu)"
 ADAM = "ResourceApplyAdam"
 AMSGRAD = "ResourceApplyAdamWithAmsgrad"
 VARIANT_NAMES = (ADAM, AMSGRAD)
-DTYPES = ("float64", "float32", "float16", "bfloat16")
 DEVICE_KINDS = {"cpu": "CPU", "gpu": "GPU"}
 
 
 def _import_tf():
     # TensorFlow's C++ start-up chatter (oneDNN, CPU features) is not ours to show
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
+    with importing("tensorflow", NAME):
         import tensorflow as tf
-    except ImportError as exc:
-        raise BackendUnavailable(f"tensorflow is not installed ({exc}); {INSTALL_HINT}") from None
     return tf
-
-
-def _reason(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
 class _TF:
@@ -123,24 +105,11 @@ class _TF:
         return np.array(self.tf.cast(tensor, self.tf.float64).numpy(), dtype=np.float64)
 
 
-def _check_problem(problem: CaseSetup, variant: Variant) -> None:
-    for gi, group in enumerate(problem.groups):
-        cfg = group.config
-        if cfg.maximize:
-            raise UnsupportedFeature("TensorFlow's Adam kernels have no maximize input (the "
-                                     "adapter does not fake it by negating gradients)")
-        if cfg.amsgrad and variant.name == ADAM:
-            raise UnsupportedFeature(f"group {gi} asks for amsgrad: {ADAM} has none; use the "
-                                     f"{AMSGRAD} variant")
-        if not cfg.amsgrad and variant.name == AMSGRAD:
-            raise UnsupportedFeature(f"group {gi} does not ask for amsgrad: {AMSGRAD} always "
-                                     f"keeps the max; use the {ADAM} variant")
-
-
 class TensorFlowSession:
     """The adapter's resource variables (θ, m, v, vhat) and one kernel call per parameter."""
 
-    def __init__(self, tft: _TF, problem: CaseSetup, variant: Variant, device: str) -> None:
+    def __init__(self, framework: tuple[_TF, str], problem: CaseSetup, variant: Variant) -> None:
+        tft, device = framework  # TensorFlow, and the variant's device
         tf = tft.tf
         self._tft, self._variant, self._device = tft, variant, device
         self._configs = [g.config for g in problem.groups for _ in g.params]
@@ -160,11 +129,8 @@ class TensorFlowSession:
             for i in range(len(self._vars)):
                 self._m[i].assign(tft.tensor(init.m[i], dtype))
                 self._v[i].assign(tft.tensor(init.v[i], dtype))
-                if amsgrad:
-                    # the case's v̂max is documented (max of bias-corrected v); the kernel keeps
-                    # the max of raw v: raw = v̂max·(1 − β2^step), in binary64, then rounded to T
-                    beta2 = self._configs[i].beta2
-                    raw = np.asarray(init.vmax[i]) * (1.0 - beta2 ** init.step)
+                if amsgrad:  # the kernel keeps the max of raw v, rounded to T
+                    raw = init.raw_vmax(i, self._configs[i].beta2)
                     self._vhat[i].assign(self._rounded(raw, dtype))
 
     def _rounded(self, values, dtype: str):
@@ -187,11 +153,8 @@ class TensorFlowSession:
 
     def step(self, grads: Sequence[np.ndarray], lrs: Sequence[float] | None = None) -> None:
         tft, tf = self._tft, self._tft.tf
-        if len(grads) != len(self._vars):
-            raise ValueError(f"{len(grads)} gradients for {len(self._vars)} parameters")
+        check_step(grads, lrs, len(self._vars), len(self._lrs), groups_word="param groups")
         if lrs is not None:
-            if len(lrs) != len(self._lrs):
-                raise ValueError(f"{len(lrs)} learning rates for {len(self._lrs)} param groups")
             self._lrs = [float(lr) for lr in lrs]
         self._t += 1
         t, dtype = self._t, self._variant.dtype
@@ -221,96 +184,68 @@ class TensorFlowSession:
             vmax_kind="raw")
 
 
-class TensorFlowBackend:
+class TensorFlowBackend(FrameworkBackend):
     """``tf.raw_ops.ResourceApplyAdam`` and ``ResourceApplyAdamWithAmsgrad``, eager."""
 
     name = NAME
+    session_class = TensorFlowSession
 
-    def __init__(self) -> None:
-        self._info: BackendInfo | None = None
-        self._refused: dict[Variant, str] = {}
-
-    def _try(self, tft: _TF, variant: Variant, device: str) -> str | None:
-        """One step on a two-element parameter; TensorFlow's refusal as a reason, or None."""
-        try:
-            problem = _trial_problem(variant.name == AMSGRAD)
-            session = TensorFlowSession(tft, problem, variant, device)
-            session.step([g[0] for g in problem.grads], [problem.groups[0].config.lr])
-            session.params()
-        except Exception as exc:  # TensorFlow's own refusal is the reason a person reads
-            return _reason(exc)
-        return None
-
-    def probe(self) -> BackendInfo:
-        if self._info is not None:
-            return self._info
-        try:
-            tft = _TF()
-        except BackendUnavailable as exc:
-            return BackendInfo(name=NAME, installed=False, install_hint=INSTALL_HINT,
-                               description=str(exc))
+    def describe(self) -> BackendInfo:
+        tft = _TF()
         tf = tft.tf
         devices = tft.devices()
         info = BackendInfo(
             name=NAME, installed=True, versions={"tensorflow": tf.__version__},
-            devices=list(devices), dtypes=list(DTYPES), install_hint=INSTALL_HINT,
+            devices=list(devices), dtypes=list(self.dtypes), install_hint=self.install_hint,
             description="tf.raw_ops.ResourceApplyAdam / ResourceApplyAdamWithAmsgrad in eager "
                         "mode; lr, β1^t, β2^t fed per step as kernel inputs in the variable's "
                         "dtype; L2 as λ·tf.nn.l2_loss(θ) in the loss")
-        for name in VARIANT_NAMES:
-            for device, tf_device in devices.items():
-                for dtype in DTYPES:
-                    variant = Variant(NAME, name, device, dtype)
-                    reason = self._try(tft, variant, tf_device)
-                    if reason is None:
-                        info.variants.append(variant)
-                    else:
-                        self._refused[variant] = reason
-                        info.unsupported.append(Unsupported(variant.id, reason))
+
+        def refusal(variant: Variant) -> str | None:  # one kernel call on the trial problem
+            return one_step_refusal(
+                lambda problem: TensorFlowSession((tft, devices[variant.device]), problem, variant),
+                trial_problem(amsgrad=variant.name == AMSGRAD))
+
+        self.try_variants(info, (Variant(NAME, name, device, dtype) for name in VARIANT_NAMES
+                                 for device in devices for dtype in self.dtypes), refusal)
         info.unsupported += [
             Unsupported("maximize", "the Adam kernels have no maximize input"),
             Unsupported(f"{ADAM} amsgrad", f"{ADAM} has no amsgrad: {AMSGRAD} is its own "
                                            "variant"),
             Unsupported(f"{AMSGRAD} without amsgrad", f"{AMSGRAD} always keeps the max"),
         ]
-        self._info = info
         return info
 
-    def _check_variant(self, variant: Variant) -> tuple[_TF, str]:
+    def framework_for(self, variant: Variant) -> tuple[_TF, str]:
         tft = _TF()
-        check_variant(variant, NAME, "tensorflow", VARIANT_NAMES, DTYPES)
+        self.check_variant(variant, "tensorflow", VARIANT_NAMES)
         devices = tft.devices()
-        if variant.device not in devices:
-            raise UnsupportedFeature(f"TensorFlow has no {variant.device!r} device here "
-                                     f"(devices: {', '.join(devices)})")
-        self.probe()
-        if variant in self._refused:
-            raise UnsupportedFeature(f"TensorFlow refuses {variant.id}: "
-                                     f"{self._refused[variant]}")
+        self.check_device(variant, devices, "TensorFlow")
+        self.check_refused(variant, "TensorFlow")
         return tft, devices[variant.device]
 
-    def open(self, problem: CaseSetup, variant: Variant) -> TensorFlowSession:
-        tft, device = self._check_variant(variant)
-        _check_problem(problem, variant)
-        return TensorFlowSession(tft, problem, variant, device)
+    def check_case(self, problem: CaseSetup, variant: Variant) -> None:
+        for gi, group in enumerate(problem.groups):
+            cfg = group.config
+            if cfg.maximize:
+                raise UnsupportedFeature("TensorFlow's Adam kernels have no maximize input (the "
+                                         "adapter does not fake it by negating gradients)")
+            if cfg.amsgrad and variant.name == ADAM:
+                raise UnsupportedFeature(f"group {gi} asks for amsgrad: {ADAM} has none; use the "
+                                         f"{AMSGRAD} variant")
+            if not cfg.amsgrad and variant.name == AMSGRAD:
+                raise UnsupportedFeature(f"group {gi} does not ask for amsgrad: {AMSGRAD} always "
+                                         f"keeps the max; use the {ADAM} variant")
 
     def construct(self, variant: Variant, *, lr, betas, eps, weight_decay, amsgrad=False,
                   maximize=False) -> None:
         """One kernel call with these values: the kernels have no constructor to check them."""
-        tft, device = self._check_variant(variant)
+        framework = self.framework_for(variant)
         if maximize:
             raise UnsupportedFeature("the Adam kernels have no maximize input")
         beta1, beta2 = betas
-        config = Hyperparameters(lr, (beta1, beta2), eps, weight_decay,
-                                 amsgrad=variant.name == AMSGRAD)
-        problem = CaseSetup(groups=(GroupSetup(config, (np.zeros(2),)),),
-                            grads=(np.array([[0.5, 0.25]]),))
-        session = TensorFlowSession(tft, problem, variant, device)
+        problem = trial_problem(theta=(0.0, 0.0), lr=lr, betas=(beta1, beta2), eps=eps,
+                                weight_decay=weight_decay, amsgrad=variant.name == AMSGRAD)
+        session = TensorFlowSession(framework, problem, variant)
         session.step([problem.grads[0][0]])  # the lr as given reaches the kernel's input
 
-
-def _trial_problem(amsgrad: bool) -> CaseSetup:
-    """Two elements, one step: enough for TensorFlow to accept or refuse a variant."""
-    config = Hyperparameters(0.25, (0.9, 0.999), 1e-8, 0.0, amsgrad=amsgrad)
-    return CaseSetup(groups=(GroupSetup(config, (np.array([1.0, -0.5]),)),),
-                     grads=(np.array([[0.5, 0.25]]),))

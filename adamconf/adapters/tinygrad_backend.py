@@ -58,50 +58,32 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .base import (
-    BackendInfo,
-    BackendUnavailable,
-    CaseSetup,
-    OptimizerState,
-    Unsupported,
-    UnsupportedFeature,
-    Variant,
-    check_variant,
-)
+from .base import BackendInfo, CaseSetup, OptimizerState, Unsupported, UnsupportedFeature, Variant
+from .features import Lacking
+from .framework import FrameworkBackend, check_step, one_step_refusal, trial_problem
+from .install import importing
 
 __all__ = ["TinygradBackend", "VARIANT_NAMES", "DTYPES", "DEVICES"]
 
 NAME = "tinygrad"
-INSTALL_HINT = ("pip install 'adamconf[tinygrad]' (or pip install tinygrad); its CPU device "
-                "needs clang on PATH (e.g. apt-get install clang)")
 ADAM = "Adam"
 ADAM_FUSED = "Adam-fused"
 VARIANT_NAMES = (ADAM, ADAM_FUSED)
-FUSED = {ADAM: False, ADAM_FUSED: True}
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 # variant device → the value of tinygrad's DEV that selects it (device:renderer)
 DEVICES = {"cpu": "CPU"}
 
-NO_WEIGHT_DECAY = ("tinygrad's Adam has no weight decay (AdamW's is decoupled: θ − lr·(… + λθ), "
-                   "another optimizer)")
-NO_AMSGRAD = "tinygrad's Adam has no amsgrad option"
-NO_MAXIMIZE = "tinygrad's Adam has no maximize option"
+LACKING = Lacking.of("tinygrad's Adam", "weight_decay", "amsgrad", "maximize",
+                     weight_decay=" (AdamW's is decoupled: θ − lr·(… + λθ), another optimizer)")
 
 
 def _import_tinygrad():
-    try:
+    with importing("tinygrad", NAME):
         import tinygrad
         from tinygrad import Tensor, dtypes
         from tinygrad.helpers import Context
         from tinygrad.nn import optim
-    except ImportError as exc:
-        raise BackendUnavailable(f"tinygrad is not installed ({exc}); {INSTALL_HINT}") from None
     return tinygrad, Tensor, dtypes, Context, optim
-
-
-def _reason(exc: BaseException) -> str:
-    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
 @contextlib.contextmanager
@@ -140,18 +122,6 @@ class _Tinygrad:
         return np.array(tensor.cast(self.dtypes.float64).numpy(), dtype=np.float64)
 
 
-def _check_problem(problem: CaseSetup) -> None:
-    for gi, group in enumerate(problem.groups):
-        cfg = group.config
-        if cfg.weight_decay != 0:
-            raise UnsupportedFeature(f"group {gi} asks for weight decay: {NO_WEIGHT_DECAY}")
-        if cfg.amsgrad:
-            raise UnsupportedFeature(NO_AMSGRAD)
-        if cfg.maximize:
-            raise UnsupportedFeature(f"{NO_MAXIMIZE} (the adapter does not fake it by "
-                                     "negating gradients)")
-
-
 class TinygradSession:
     """One tinygrad Adam per group, stepped together through an OptimizerGroup."""
 
@@ -166,18 +136,15 @@ class TinygradSession:
                 self._params.extend(params)
                 self.optimizers.append(tg.optim.Adam(params, lr=cfg.lr, b1=cfg.beta1,
                                                      b2=cfg.beta2, eps=cfg.eps,
-                                                     fused=FUSED[variant.name]))
+                                                     fused=variant.name == ADAM_FUSED))
             self.optimizer = tg.optim.OptimizerGroup(*self.optimizers)
             if problem.initial_state is not None:
                 self._load_state(problem)
 
     def _load_state(self, problem: CaseSetup) -> None:
         tg, init = self._tg, problem.initial_state
-        index = 0
-        for opt, group in zip(self.optimizers, problem.groups):
+        for opt, group, rows in zip(self.optimizers, problem.groups, problem.group_ranges()):
             cfg = group.config
-            rows = range(index, index + len(group.params))
-            index += len(group.params)
             for buffers, values in ((opt.m, init.m), (opt.v, init.v)):
                 if opt.fused:  # one flat buffer: the parameters' values concatenated
                     hosts = [np.concatenate([np.ravel(values[i]) for i in rows])]
@@ -193,13 +160,9 @@ class TinygradSession:
 
     def step(self, grads: Sequence[np.ndarray], lrs: Sequence[float] | None = None) -> None:
         tg = self._tg
-        if len(grads) != len(self._params):
-            raise ValueError(f"{len(grads)} gradients for {len(self._params)} parameters")
+        check_step(grads, lrs, len(self._params), len(self.optimizers))
         with tg.context(self._variant):
             if lrs is not None:
-                if len(lrs) != len(self.optimizers):
-                    raise ValueError(f"{len(lrs)} learning rates for {len(self.optimizers)} "
-                                     "groups")
                 for opt, lr in zip(self.optimizers, lrs):
                     opt.lr.assign(tg.Tensor([float(lr)], device="CPU", dtype=tg.dtypes.float64)
                                   .cast(opt.lr.dtype)).realize()
@@ -234,43 +197,29 @@ class TinygradSession:
                                   vmax=None)
 
 
-class TinygradBackend:
+class TinygradBackend(FrameworkBackend):
     """tinygrad.nn.optim.Adam on tinygrad's CPU device, per renderer."""
 
     name = NAME
-
-    def __init__(self) -> None:
-        self._info: BackendInfo | None = None
-        self._refused: dict[tuple[str, str], str] = {}
+    dtypes = DTYPES
+    session_class = TinygradSession
 
     def _try_step(self, tg: _Tinygrad, device: str, dtype: str) -> str | None:
-        """None when one Adam step runs for (device, dtype), else tinygrad's reason."""
+        """None when one Adam step of the trial problem runs for (device, dtype), else
+        tinygrad's reason (what the C compiler printed, where it printed an error)."""
         variant = Variant(NAME, ADAM, device, dtype)
-        try:
-            with _compiler_errors() as errors, tg.context(variant):
-                p = tg.tensor([1.0, -0.5], variant)
-                opt = tg.optim.Adam([p], lr=0.25)
-                p.grad = tg.tensor([0.5, 0.25], variant)
-                with tg.Context(TRAINING=1):
-                    opt.step()
-                tg.array(p)
-        except Exception as exc:
-            said = next((line.split("error:", 1)[1].strip() for line in errors
-                         if "error:" in line), None)  # what the C compiler printed
-            return _reason(exc) if said is None else f"the C compiler said: {said}"
-        return None
+        with _compiler_errors() as errors:
+            reason = one_step_refusal(lambda problem: TinygradSession(tg, problem, variant),
+                                      trial_problem())
+        said = next((line.split("error:", 1)[1].strip() for line in errors if "error:" in line),
+                    None)
+        return reason if reason is None or said is None else f"the C compiler said: {said}"
 
-    def probe(self) -> BackendInfo:
-        if self._info is not None:
-            return self._info
-        try:
-            tg = _Tinygrad()
-        except BackendUnavailable as exc:
-            return BackendInfo(name=NAME, installed=False, install_hint=INSTALL_HINT,
-                               description=str(exc))
+    def describe(self) -> BackendInfo:
+        tg = _Tinygrad()
         versions = {"tinygrad": getattr(tg.tinygrad, "__version__", None) or _version()}
         info = BackendInfo(name=NAME, installed=True, versions=versions,
-                           dtypes=list(DTYPES), install_hint=INSTALL_HINT,
+                           dtypes=list(DTYPES), install_hint=self.install_hint,
                            description="tinygrad.nn.optim.Adam, one per group in an "
                                        "OptimizerGroup; lr a float32 tensor set with assign; "
                                        "moments in float32 (OPTIM_DTYPE)")
@@ -281,47 +230,38 @@ class TinygradBackend:
                 if reason is None:
                     working.append(dtype)
                 else:
-                    self._refused[(device, dtype)] = reason
+                    for name in VARIANT_NAMES:
+                        self.refuse(Variant(NAME, name, device, dtype), reason)
                     info.unsupported.append(Unsupported(f"{device}/{dtype}", reason))
             if working:
                 info.devices.append(device)
                 info.variants += [Variant(NAME, name, device, dtype) for name in VARIANT_NAMES
                                   for dtype in working]
-        info.unsupported += [Unsupported("weight_decay", NO_WEIGHT_DECAY),
-                             Unsupported("amsgrad", NO_AMSGRAD),
-                             Unsupported("maximize", NO_MAXIMIZE)]
-        self._info = info
+        info.unsupported += LACKING.unsupported()
         return info
 
-    def _check_variant(self, variant: Variant) -> _Tinygrad:
+    def framework_for(self, variant: Variant) -> _Tinygrad:
         tg = _Tinygrad()
-        check_variant(variant, NAME, "tinygrad", VARIANT_NAMES, DTYPES, list(DEVICES))
-        refused = self._refused.get((variant.device, variant.dtype))
+        self.check_variant(variant, "tinygrad", VARIANT_NAMES, list(DEVICES))
+        refused = self.refusal(variant)  # for every variant name alike: found by plain Adam
         if refused is not None:
             raise UnsupportedFeature(f"tinygrad cannot run {variant.dtype} on "
                                      f"{variant.device}: {refused}")
         return tg
 
-    def open(self, problem: CaseSetup, variant: Variant) -> TinygradSession:
-        tg = self._check_variant(variant)
-        _check_problem(problem)
+    def check_case(self, problem: CaseSetup, variant: Variant) -> None:
+        LACKING.check_case(problem)
         if not problem.params:
             raise UnsupportedFeature("tinygrad's optimizers need at least one parameter")
-        return TinygradSession(tg, problem, variant)
 
     def construct(self, variant: Variant, *, lr, betas, eps, weight_decay, amsgrad=False,
                   maximize=False) -> None:
-        tg = self._check_variant(variant)
-        if weight_decay != 0:
-            raise UnsupportedFeature(NO_WEIGHT_DECAY)
-        if amsgrad:
-            raise UnsupportedFeature(NO_AMSGRAD)
-        if maximize:
-            raise UnsupportedFeature(NO_MAXIMIZE)
+        tg = self.framework_for(variant)
+        LACKING.check_construct(weight_decay, amsgrad, maximize)
         beta1, beta2 = betas
         with tg.context(variant):
             tg.optim.Adam([tg.tensor(np.zeros(2), variant)], lr=lr, b1=beta1, b2=beta2,
-                          eps=eps, fused=FUSED[variant.name])
+                          eps=eps, fused=variant.name == ADAM_FUSED)
 
 
 def _version() -> str:

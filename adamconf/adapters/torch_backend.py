@@ -33,9 +33,9 @@ Resume goes through torch's ``load_state_dict``, with v̂max converted to the ra
 
 from __future__ import annotations
 
-from .torch_optimizer import DTYPES, TORCH_INSTALL_HINT, Implementation, TorchOptimizerBackend
+from .torch_optimizer import Implementation, TorchOptimizerBackend
 
-__all__ = ["TorchBackend", "IMPLEMENTATIONS", "DTYPES"]
+__all__ = ["TorchBackend", "IMPLEMENTATIONS"]
 
 NAME = "torch"
 
@@ -71,7 +71,6 @@ class TorchBackend(TorchOptimizerBackend):
     def __init__(self) -> None:
         super().__init__(
             "torch.optim:Adam", name=NAME, implementations=_implementations(),
-            install_hint=TORCH_INSTALL_HINT,
             description="torch.optim.Adam; implementations selected by foreach / fused / "
                         "capturable / differentiable, lr a float or a 0-d tensor")
 

@@ -64,35 +64,21 @@ from .base import (
     GroupSetup,
     Hyperparameters,
     OptimizerState,
-    Refusal,
     Unsupported,
     UnsupportedFeature,
     Variant,
     error_reason,
 )
-from .generic import (
-    FEATURES,
-    MEANING_WORDS,
-    Signature,
-    StatePlan,
-    check_options,
-    check_state_mode,
-    expected_state,
-    meaning,
-    package_versions,
-    parse_features,
-    probe_problem,
-    signature_of,
-    state_note,
-)
+from .features import FEATURES, asked, group_asks
+from .generic import GenericDriver, Signature, Trial, probe_problem, run_trial, signature_of
 from .generic import parse_options as parse_keyword_options
+from .install import INSTALL_HINTS, not_installed
 
-__all__ = ["TorchOptimizerBackend", "Implementation", "TORCH_STATE_KEYS", "DTYPES",
+__all__ = ["TorchOptimizerBackend", "Implementation", "TORCH_STATE_KEYS",
            "torch_optimizer_backend", "parse_options"]
 
 PREFIX = "torch-optimizer"
-TORCH_INSTALL_HINT = "pip install 'adamconf[torch]' (or pip install torch)"
-DTYPES = ("float64", "float32", "float16", "bfloat16")
+TORCH_INSTALL_HINT = INSTALL_HINTS["torch"]
 # the hyperparameters the driver passes, by their torch names
 HYPERPARAMETERS = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize")
 REQUIRED = ("lr", "betas", "eps")
@@ -127,27 +113,8 @@ def _import_torch():
     try:
         import torch
     except ImportError as exc:
-        raise BackendUnavailable(f"torch is not installed ({exc}); {TORCH_INSTALL_HINT}") from None
+        raise not_installed("torch", exc, "torch") from None
     return torch
-
-
-def _resolve(target: str):
-    """'package.module:Class' → the class; BackendUnavailable saying what is missing."""
-    import importlib
-
-    module_name, _, attr = target.partition(":")
-    if not module_name or not attr:
-        raise BackendUnavailable(f"{target!r} must look like 'package.module:Class'")
-    try:
-        obj = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise BackendUnavailable(f"cannot import {module_name!r} ({exc})") from None
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise BackendUnavailable(f"module {module_name!r} has no attribute {attr!r}") from None
-    return obj
 
 
 class _Torch:
@@ -249,11 +216,8 @@ class TorchOptimizerSession:
         entries = {}
         for index in range(len(self._params)):
             beta2 = problem.groups[owner[index]].config.beta2
-            vmax = np.asarray(init.vmax[index], dtype=np.float64)
-            if backend.vmax_kind == "raw":
-                # the case's v̂max is documented (max of bias-corrected v); the library keeps the
-                # max of raw v: raw = v̂max·(1 − β2^step), in float64 as the reference does
-                vmax = vmax * (1.0 - beta2 ** init.step)
+            vmax = (init.raw_vmax(index, beta2) if backend.vmax_kind == "raw"
+                    else np.asarray(init.vmax[index], dtype=np.float64))
             values = {keys["m"]: init.m[index], keys["v"]: init.v[index]}
             if keys.get("vmax"):
                 values[keys["vmax"]] = vmax
@@ -295,6 +259,10 @@ class TorchOptimizerSession:
 
     def params(self) -> list[np.ndarray]:
         return [self._tt.array(p) for p in self._params]
+
+    def held(self) -> tuple:
+        """The keys of the state per parameter, as the library keeps them."""
+        return tuple(k for p in self._params for k in (self.optimizer.state.get(p) or {}))
 
     def readings(self) -> dict[str, list[np.ndarray] | None]:
         """What the state holds under the names the driver reads (m, v, vmax), whatever it
@@ -355,31 +323,7 @@ def _read_step(state: dict, group: dict, key: str) -> int | None:
         return None
 
 
-@dataclass(frozen=True)
-class _Trial:
-    """A few steps of the probe problem: θ after each step (flattened) and what the state
-    held under the names the driver reads."""
-
-    thetas: list[np.ndarray]
-    readings: list[dict[str, list[np.ndarray] | None]]
-    held: tuple = ()  # the keys of the state per parameter after the last step
-
-    def reading(self, name: str) -> list[np.ndarray] | None:
-        """One reading per step, every parameter flattened into one array; None if absent."""
-        if any(r[name] is None for r in self.readings):
-            return None
-        return [np.concatenate([a.reshape(-1) for a in r[name]]) for r in self.readings]
-
-    def same_trajectory(self, other: _Trial) -> bool:
-        return len(self.thetas) == len(other.thetas) and all(
-            np.array_equal(a, b, equal_nan=True)
-            for a, b in zip(self.thetas, other.thetas, strict=True))
-
-
-_SHOWN_ON = {"weight_decay": "0.5", "amsgrad": "True", "maximize": "True"}
-
-
-class TorchOptimizerBackend:
+class TorchOptimizerBackend(GenericDriver):
     """A ``torch.optim.Optimizer`` subclass given as 'package.module:Class', by torch's
     conventions; subclasses fix the class, its variants and how its state is named."""
 
@@ -388,6 +332,14 @@ class TorchOptimizerBackend:
     #: what the max under ``state_keys['vmax']`` is by the library's convention (with
     #: ``state="compare"``; ``"auto"`` finds it by a probe)
     vmax_kind = "raw"
+
+    @property
+    def state_names(self) -> Mapping[str, str]:
+        return self.state_keys
+
+    @property
+    def install_hint(self) -> str:
+        return self._install_hint
     #: packages whose versions the probe reports, besides torch and the class's own
     packages: tuple[str, ...] = ()
     #: why resuming cannot work for this library, where the driver knows it in advance
@@ -401,16 +353,9 @@ class TorchOptimizerBackend:
                  devices: Sequence[str] | None = None, install_hint: str | None = None,
                  description: str | None = None, state: str = "auto",
                  features: Mapping[str, str] | None = None) -> None:
+        super().__init__(target, options, reserved=HYPERPARAMETERS, name=name, state=state,
+                         features=features, declared=self.declared, prefix=PREFIX)
         module_name, _, attr = target.partition(":")
-        if not module_name or not attr:
-            raise ValueError(f"torch optimizer {target!r} must look like 'package.module:Class'")
-        self.target = target
-        self.name = name or f"{PREFIX}:{target}"
-        self.label = f"{module_name}.{attr}"
-        self.options = parse_options(options)
-        self.state_mode = check_state_mode(state)
-        self._user_features = parse_features(features)
-        self.features: dict[str, str] = {**self.declared, **self._user_features}
         self._implementations = dict(implementations or {attr.rpartition(".")[2]:
                                                          Implementation()})
         for vname, impl in self._implementations.items():
@@ -419,22 +364,17 @@ class TorchOptimizerBackend:
                 raise ValueError(f"option {', '.join(sorted(clash))} is fixed by variant "
                                  f"{vname!r} of {self.name}")
         self._devices = tuple(devices) if devices is not None else None
-        self.install_hint = install_hint or (
+        self._install_hint = install_hint or INSTALL_HINTS.get(self.name) or (
             f"install the package that provides {module_name!r} (and torch: "
             f"{TORCH_INSTALL_HINT})")
         self._description = description
-        self._info: BackendInfo | None = None
-        self._refused: dict[Variant, str] = {}
-        # feature → why a case that needs it is unsupported (on every variant; per variant)
-        self._features: dict[str, str] = {}
+        # feature → why a case that needs it is unsupported, on one variant (every variant's
+        # are GenericDriver's)
         self._variant_features: dict[tuple[Variant, str], str] = {}
         self._kwargs_effective: set[str] = set()  # keywords passed through **kwargs (probed)
         self._trying: set[str] = set()  # a keyword passed through **kwargs while probed
-        self._plans: dict[Variant, StatePlan] = {}
-        self._notes: list[str] = []
         self._probe_variant: Variant | None = None  # where the features are probed
-        self._feature_trials: dict[str, _Trial] = {}  # each feature's probe there
-        self._ignored_but_declared: set[str] = set()  # declared keywords found without effect
+        self._feature_trials: dict[str, Trial] = {}  # each feature's probe there
         self._class = None
         self._signature: Signature | None = None
 
@@ -442,7 +382,7 @@ class TorchOptimizerBackend:
 
     def optimizer_class(self):
         if self._class is None:
-            cls = _resolve(self.target)
+            cls = self.resolved()
             if not isinstance(cls, type):
                 raise BackendUnavailable(f"{self.target} is not a class")
             self._class = cls
@@ -478,10 +418,7 @@ class TorchOptimizerBackend:
                                           or self.features.get(feature) == "keyword")
 
     def _feature_keywords(self, cfg: Hyperparameters) -> dict[str, object]:
-        return {name: value for name, value in (("weight_decay", cfg.weight_decay),
-                                                 ("amsgrad", cfg.amsgrad),
-                                                 ("maximize", cfg.maximize))
-                if self._passes(name)}
+        return {name: getattr(cfg, name) for name in FEATURES if self._passes(name)}
 
     def group_keys(self, cfg: Hyperparameters, lr) -> dict[str, object]:
         """One group's hyperparameters as param-group keys (torch's names)."""
@@ -503,29 +440,13 @@ class TorchOptimizerBackend:
     def _missing(self, name: str) -> str:
         return f"{self.label}'s constructor has no {name!r} keyword"
 
-    def _declared_how(self, feature: str) -> str:
-        setting = self.features[feature]
-        if feature in self._user_features:
-            return f"declared: --feature {feature}={setting}"
-        return f"declared by the {self.name} adapter: {feature}={setting}"
-
     def check_case(self, problem: CaseSetup, variant: Variant | None = None) -> None:
         """UnsupportedFeature for what the case needs and the class cannot be given (or
         cannot be judged on: a keyword it ignores, a feature declared fixed)."""
         for gi, group in enumerate(problem.groups):
-            cfg = group.config
-            for feature, needed in (("weight_decay", cfg.weight_decay != 0),
-                                    ("amsgrad", cfg.amsgrad), ("maximize", cfg.maximize)):
-                setting = self.features.get(feature)
-                if setting == "always" and not needed:
-                    raise UnsupportedFeature(
-                        f"group {gi} runs without {feature}, and {self.label} always has it "
-                        f"({self._declared_how(feature)})")
-                if not needed or setting == "always":
+            for feature, needed in group_asks(group.config).items():
+                if not self.check_declared(gi, feature, needed):
                     continue
-                if setting == "never":
-                    raise UnsupportedFeature(f"group {gi} needs {feature}, and {self.label} "
-                                             f"never has it ({self._declared_how(feature)})")
                 reason = (self._variant_features.get((variant, feature))
                           or self._features.get(feature))
                 if reason is None and not self._passes(feature):
@@ -535,22 +456,9 @@ class TorchOptimizerBackend:
         if problem.initial_state is not None:
             if "resume" in self._features:
                 raise UnsupportedFeature(f"resume: {self._features['resume']}")
-            plan = self.state_plan(variant) if variant is not None else None
-            if self.state_mode == "ignore":
-                raise UnsupportedFeature("resume: with state='ignore' the driver does not "
-                                         "know what the library's state holds, so it cannot "
-                                         "fill it from m, v and v̂max")
-            if plan is not None and not (plan.m and plan.v):
-                raise UnsupportedFeature(f"resume: {'; '.join(plan.why_not)}; the driver fills "
-                                         "the state from m, v and v̂max only")
+            self.check_resume(variant)
 
     # --- state ----------------------------------------------------------------------------
-
-    def state_plan(self, variant: Variant | None) -> StatePlan | None:
-        """Which readings of this variant's state are compared (None: none, θ alone)."""
-        if self.state_mode == "ignore":
-            return None
-        return self._plans.get(variant) or StatePlan(vmax_kind=self.vmax_kind)
 
     def state_layout(self, tt: _Torch, problem: CaseSetup, variant: Variant):
         """The library's state after one step of a twin optimizer on this case: per param,
@@ -594,40 +502,21 @@ class TorchOptimizerBackend:
         return found
 
     def _trial(self, tt: _Torch, variant: Variant, problem: CaseSetup
-               ) -> tuple[_Trial | None, str | None]:
+               ) -> tuple[Trial | None, str | None]:
         """The problem's steps on the variant: θ and the state's readings after each, or the
         library's refusal as a reason."""
-        thetas, readings = [], []
-        try:
-            session = TorchOptimizerSession(self, tt, problem, variant)
-            for k in range(problem.steps):
-                session.step([g[k] for g in problem.grads],
-                             [group.lr_at(k) for group in problem.groups])
-                thetas.append(np.concatenate([p.reshape(-1) for p in session.params()]))
-                readings.append(session.readings())
-            session.state()
-            held = tuple(k for p in session._params for k in (session.optimizer.state.get(p) or {}))
-        except UnsupportedFeature as exc:
-            return None, str(exc)
-        except Exception as exc:  # the library's own refusal is the reason a person reads
-            return None, error_reason(exc)
-        return _Trial(thetas, readings, held), None
+        return run_trial(lambda p: TorchOptimizerSession(self, tt, p, variant), problem,
+                         held=TorchOptimizerSession.held)
 
     def versions(self, torch) -> dict[str, str]:
-        versions = {"torch": torch.__version__}
-        # the class's own module too: a class reached through a shim shows whose it is
-        modules = (self.target.partition(":")[0], getattr(self._class, "__module__", "") or "",
-                   *self.packages)
-        for name, version in package_versions(m for m in modules if m).items():
-            versions.setdefault(name, version)
-        return versions
+        return self.add_versions({"torch": torch.__version__}, self._class, *self.packages)
 
     def prepare(self) -> str | None:
         """Anything the library must do once before its first step (load a kernel, say);
         why it cannot run here, or None."""
         return None
 
-    def describe(self) -> str:
+    def description(self) -> str:
         if self._description:
             return self._description
         options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
@@ -635,39 +524,25 @@ class TorchOptimizerBackend:
                 + ", weight_decay, amsgrad, maximize where its signature has them)"
                 + (f"; options: {options}" if options else ""))
 
-    def _candidates(self, devices: Sequence[str]) -> list[Variant]:
+    def candidates(self, devices: Sequence[str]) -> list[Variant]:
         return [Variant(self.name, name, device, dtype)
-                for name in self._implementations for device in devices for dtype in DTYPES]
+                for name in self._implementations for device in devices for dtype in self.dtypes]
 
-    def _refuse_all(self, info: BackendInfo, devices: Sequence[str], reason: str) -> BackendInfo:
-        """Every variant refused for one reason (the class cannot be judged here at all)."""
-        info.unsupported.append(Unsupported(self.label, reason))
-        info.refused = [Refusal(v, reason) for v in self._candidates(devices)]
-        self._refused.update((r.variant, reason) for r in info.refused)
-        self._info = info
-        return info
-
-    def probe(self) -> BackendInfo:
-        if self._info is not None:
-            return self._info
-        try:
-            tt = self._tt()
-            cls = self.optimizer_class()
-        except BackendUnavailable as exc:
-            return BackendInfo(name=self.name, installed=False,
-                               install_hint=f"{exc}; {self.install_hint}", description=str(exc))
+    def describe(self) -> BackendInfo:
+        tt = self._tt()
+        cls = self.optimizer_class()
         torch = tt.torch
         devices = self.devices(torch)
         info = BackendInfo(name=self.name, installed=True, versions=self.versions(torch),
-                           devices=devices, dtypes=list(DTYPES), install_hint=self.install_hint,
-                           description=self.describe())
+                           devices=devices, dtypes=list(self.dtypes),
+                           install_hint=self.install_hint, description=self.description())
         if not issubclass(cls, torch.optim.Optimizer):
-            return self._refuse_all(info, devices, "not a torch.optim.Optimizer")
+            return self.refuse_candidates(info, devices, "not a torch.optim.Optimizer")
         signature = self.signature()
-        check_options(self.options, signature, self.label)  # a usage error: raised, not listed
+        self.check_options_against(signature)
         missing = [n for n in REQUIRED if not self._takes(n)]
         if missing:
-            return self._refuse_all(info, devices, "; ".join(
+            return self.refuse_candidates(info, devices, "; ".join(
                 self._missing(n) for n in missing) + ": Adam's hyperparameters cannot be given")
         for feature in FEATURES:
             if feature not in self.features and not self._takes(feature):
@@ -675,40 +550,29 @@ class TorchOptimizerBackend:
                 info.unsupported.append(Unsupported(feature, self._missing(feature)))
         reason = self.prepare()
         if reason is not None:
-            return self._refuse_all(info, devices, reason)
+            return self.refuse_candidates(info, devices, reason)
         trials = self._probe_variants(tt, info, devices)
         self._probe_features(tt, info, trials)
         self._plan_state(tt, trials)
-        info.notes = self._declared_notes() + self._notes
-        self._info = info
+        info.notes = self.declared_notes() + self._notes
         return info
 
     def _probe_variants(self, tt: _Torch, info: BackendInfo, devices: list[str]
-                        ) -> dict[Variant, _Trial]:
-        trials: dict[Variant, _Trial] = {}
+                        ) -> dict[Variant, Trial]:
+        """Each variant stepped on the probe problem; its trial where it runs."""
+        trials: dict[Variant, Trial] = {}
         problem = probe_problem()
-        for name in self._implementations:
-            for device in devices:
-                refused = {}
-                for dtype in DTYPES:
-                    variant = Variant(self.name, name, device, dtype)
-                    trial, reason = self._trial(tt, variant, problem)
-                    if trial is not None:
-                        info.variants.append(variant)
-                        trials[variant] = trial
-                    else:
-                        refused[dtype] = reason
-                        self._refused[variant] = reason
-                        info.refused.append(Refusal(variant, reason))
-                if refused and len(set(refused.values())) == 1 and len(refused) == len(DTYPES):
-                    info.unsupported.append(Unsupported(f"{name}/{device}",
-                                                        next(iter(refused.values()))))
-                else:
-                    info.unsupported.extend(Unsupported(f"{name}/{device}/{dtype}", reason)
-                                            for dtype, reason in refused.items())
+
+        def refusal(variant: Variant) -> str | None:
+            trial, reason = self._trial(tt, variant, problem)
+            if trial is not None:
+                trials[variant] = trial
+            return reason
+
+        self.try_variants(info, self.candidates(devices), refusal, by_device=True, listed=True)
         return trials
 
-    def _probe_features(self, tt: _Torch, info: BackendInfo, trials: dict[Variant, _Trial]
+    def _probe_features(self, tt: _Torch, info: BackendInfo, trials: dict[Variant, Trial]
                         ) -> None:
         """Each feature keyword the constructor may take, by construction and by effect (on
         the first float32 variant that runs); resume checked against the state's layout."""
@@ -727,23 +591,8 @@ class TorchOptimizerBackend:
                 trial, reason = self._trial(tt, variant, probe_problem(**{feature: True}))
             finally:
                 self._trying = set()
-            shown = f"{feature}={_SHOWN_ON[feature]}"
-            if trial is None:
-                how = "rejects" if through_kwargs else "refuses"
-                self._features[feature] = f"{self.label} {how} {shown}: {reason}"
-                info.unsupported.append(Unsupported(feature, self._features[feature]))
-                continue
-            if trial.same_trajectory(base):
-                ignored = (f"{self.label} accepts {shown} and ignores it: on a probe where the "
-                           f"documented {feature} changes the update, θ is the same as without "
-                           "it")
-                if setting == "keyword":
-                    self._ignored_but_declared.add(feature)
-                    self._notes.append(f"{feature}: {ignored}; its cases are judged as the "
-                                       f"feature all the same ({self._declared_how(feature)})")
-                else:
-                    self._features[feature] = f"accepted and ignored: {ignored}"
-                    info.unsupported.append(Unsupported(feature, self._features[feature]))
+            if not self.judge_feature(info, feature, trial, reason, base,
+                                      refused="rejects" if through_kwargs else "refuses"):
                 continue
             self._feature_trials[feature] = trial
             if through_kwargs:
@@ -759,22 +608,16 @@ class TorchOptimizerBackend:
         if "resume" in self._features:
             info.unsupported.append(Unsupported("resume", self._features["resume"]))
 
-    def _plan_state(self, tt: _Torch, trials: dict[Variant, _Trial]) -> None:
+    def _plan_state(self, tt: _Torch, trials: dict[Variant, Trial]) -> None:
         """Per variant, which readings of the state mean what the reference holds: m and v
         from the probe's steps, the max from a step with amsgrad (where it runs)."""
-        if self.state_mode == "ignore":
-            self._notes.append("state not compared (state='ignore'): θ alone is judged")
-            return
-        if self.state_mode == "compare":
-            self._notes.append(f"state compared by its names whatever it holds "
-                               f"(state='compare'): {', '.join(self.state_keys.values())}, the "
-                               f"max taken as the max of {self.vmax_kind} v")
+        if not self.plans_state(f"{', '.join(self.state_keys.values())}, the max taken as the "
+                                f"max of {self.vmax_kind} v"):
             return
         keys = self.state_keys
-        want = expected_state(maximize=self.features.get("maximize") == "always")
+        want = self.expected()
         amsgrad = self.features.get("amsgrad")
-        with_max = amsgrad == "always" or (amsgrad != "never" and "amsgrad" not in self._features
-                                           and self._passes("amsgrad"))
+        with_max = self.probes_max() and keys.get("vmax")
         probed = self._feature_trials.get("amsgrad")
         absent = [keys[n] for n in ("m", "v") if keys.get(n)
                   and any(t.reading(n) is None for t in trials.values())]
@@ -785,19 +628,8 @@ class TorchOptimizerBackend:
                                f"{'θ alone is' if len(absent) == 2 else 'θ and the rest are'} "
                                "judged")
         for variant, trial in trials.items():
-            why, compare = [], {}
-            for name in ("m", "v"):
-                found = meaning(trial.reading(name), want[name], want[f"{name}_hat"])
-                compare[name] = found in (None, "documented")
-                if trial.reading(name) is None:
-                    continue  # not under the name: reported absent
-                if found == "bias-corrected":
-                    why.append(f"{keys[name]} holds {MEANING_WORDS[name][1]}, not {name}")
-                elif found is None:
-                    compare[name] = False
-                    why.append(_neither(keys[name], name, trial.reading(name), want[name]))
-            vmax, vmax_kind = None, self.vmax_kind
-            if with_max and keys.get("vmax"):
+            ams = None
+            if with_max:
                 if amsgrad == "always":
                     ams = trial
                 elif probed is not None and variant == self._probe_variant:
@@ -807,60 +639,38 @@ class TorchOptimizerBackend:
                     if ams is None:
                         self._variant_features[(variant, "amsgrad")] = (
                             f"{self.label} refuses amsgrad=True on {variant.id}: {reason}")
-                got = ams.reading("vmax") if ams is not None else None
-                if got is not None:
-                    found = meaning(got, want["vmax_raw"], want["vmax_hat"])
-                    if found is None:
-                        vmax = False
-                        why.append(_neither(keys["vmax"], "vmax", got, want["vmax_raw"]))
-                    else:
-                        vmax, vmax_kind = True, "raw" if found == "documented" else "hat"
-            self._plans[variant] = StatePlan(m=compare["m"], v=compare["v"], vmax=vmax,
-                                             vmax_kind=vmax_kind, why_not=tuple(why))
-        self._notes.extend(state_note({v.id: p for v, p in self._plans.items()}, len(trials)))
+            self.plan(variant, trial, ams, want)
+        self.note_plans(len(trials))
 
-    def _declared_notes(self) -> list[str]:
-        words = {"always": "always on: cases without it are unsupported",
-                 "never": "never on: cases with it are unsupported",
-                 "keyword": "the keyword of that name: passed as each case says and judged as "
-                            "the feature"}
-        return [f"{feature} {words[setting]} ({self._declared_how(feature)})"
-                for feature, setting in self.features.items()
-                if feature not in self._ignored_but_declared]  # its own note says it
+    def _neither(self, name: str, got: list[np.ndarray], documented: list[np.ndarray]) -> str:
+        return (f"{super()._neither(name, got, documented)} (after the probe's first step "
+                f"{np.array2string(got[0], precision=6)}, where {self._words(name)[0]} is "
+                f"{np.array2string(documented[0], precision=6)})")
 
-    def _check_variant(self, variant: Variant) -> _Torch:
+    def framework_for(self, variant: Variant) -> _Torch:
         tt = self._tt()
         if variant.backend != self.name:
             raise ValueError(f"variant {variant.id} belongs to backend {variant.backend!r}")
         self.implementation(variant.name)
         if variant.dtype not in tt.dtypes:
             raise ValueError(f"unknown dtype {variant.dtype!r} for {self.name}; known: "
-                             f"{', '.join(DTYPES)}")
+                             f"{', '.join(self.dtypes)}")
         devices = self.devices(tt.torch)
         if variant.device not in devices:
             raise UnsupportedFeature(f"{self.name} has no device {variant.device!r} here "
                                      f"(devices: {', '.join(devices)})")
-        info = self.probe()
-        if not info.installed:
-            raise BackendUnavailable(info.description)
-        if variant in self._refused:
-            raise UnsupportedFeature(f"{self.label} refuses {variant.id}: "
-                                     f"{self._refused[variant]}")
-        if variant not in info.variants:
-            reasons = "; ".join(f"{u.what}: {u.reason}" for u in info.unsupported)
-            raise UnsupportedFeature(f"{self.name} cannot run {variant.id}: {reasons}")
+        info = self.probed()
+        self.check_refused(variant, self.label)
+        self.check_listed(info, variant)
         return tt
 
-    def open(self, problem: CaseSetup, variant: Variant) -> TorchOptimizerSession:
-        tt = self._check_variant(variant)
-        self.check_case(problem, variant)
+    def session(self, tt: _Torch, problem: CaseSetup, variant: Variant) -> TorchOptimizerSession:
         return TorchOptimizerSession(self, tt, problem, variant)
 
     def construct(self, variant: Variant, *, lr, betas, eps, weight_decay, amsgrad=False,
                   maximize=False) -> None:
-        tt = self._check_variant(variant)
-        for feature, needed in (("weight_decay", weight_decay != 0), ("amsgrad", amsgrad),
-                                ("maximize", maximize)):
+        tt = self.framework_for(variant)
+        for feature, needed in asked(weight_decay, amsgrad, maximize).items():
             if needed and not self._passes(feature):
                 raise UnsupportedFeature(self._features.get(feature) or self._missing(feature))
         impl = self.implementation(variant.name)
@@ -875,13 +685,6 @@ class TorchOptimizerBackend:
 
 def _key_name(key) -> str:
     return key if isinstance(key, str) else repr(key)
-
-
-def _neither(key: str, name: str, got: list[np.ndarray], documented: list[np.ndarray]) -> str:
-    words = MEANING_WORDS[name]
-    return (f"{key} holds neither {words[0]} nor {words[1]} (after the probe's first step "
-            f"{np.array2string(got[0], precision=6)}, where {words[0]} is "
-            f"{np.array2string(documented[0], precision=6)})")
 
 
 def torch_optimizer_backend(target: str, options: Mapping[str, str] | None = None, *,

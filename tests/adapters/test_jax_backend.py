@@ -11,6 +11,7 @@ import pytest
 
 from adamconf.adapters.base import UnsupportedFeature
 from framework_checks import (
+    open_case,
     HALF_DTYPES,
     HALF_PROBLEMS,
     INVALID,
@@ -59,7 +60,7 @@ def test_jax_matches_its_dialect(jax_backend, name, dtype, problem_name):
     amsgrad = any(c.amsgrad for c in configs)
     if any(c.maximize for c in configs) or amsgrad != (name == AMSGRAD):
         with pytest.raises(UnsupportedFeature):
-            backend.open(problem, variant)
+            open_case(backend, problem, variant)
         return
     # transform.py: m̂/(√(v̂ + eps_root) + ε), eps_root = 0; amsgrad: nu_max = max(nu_max, v̂)
     check_against_dialect(backend, problem, variant, "spec")

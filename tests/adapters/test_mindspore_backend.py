@@ -15,6 +15,7 @@ from adamconf.adapters.base import BackendInfo, UnsupportedFeature, Variant
 from adamconf.reference.config import GroupConfig
 from adamconf.reference.problem import Group, Problem
 from framework_checks import (
+    open_case,
     HALF_PROBLEMS,
     PROBLEMS,
     check_against_dialect,
@@ -61,7 +62,7 @@ def test_mindspore_probe(mindspore_backend):
         assert "mint.optim.Adam/CPU" in refused
         assert "Ascend" in refused["mint.optim.Adam/CPU"]
         with pytest.raises(UnsupportedFeature):
-            backend.open(PROBLEMS["plain"], Variant("mindspore", "mint.optim.Adam", "CPU",
+            open_case(backend, PROBLEMS["plain"], Variant("mindspore", "mint.optim.Adam", "CPU",
                                                     "float32"))
         # ops.Adam has no float64 kernel: "the input argument[grad] must be a type of ..."
         assert "Float64" in refused[f"{EXPERIMENTAL}/CPU/float64"]
@@ -94,7 +95,7 @@ def test_mindspore_matches_its_dialect(mindspore_backend, name, dtype, problem_n
     expected = _mindspore_expectation(name, problem)
     if expected is None:
         with pytest.raises(UnsupportedFeature):
-            backend.open(problem, variant)
+            open_case(backend, problem, variant)
         return
     check_against_dialect(backend, problem, variant, expected)
 
@@ -119,7 +120,7 @@ def test_mindspore_reused_optimizer_starts_fresh(mindspore_backend, name):
     problems = [PROBLEMS["schedule"], PROBLEMS["resume"]]  # an lr schedule; a resumed state
     engines = []
     for problem in problems:
-        session = backend.open(problem, variant)  # built, never stepped: a new optimizer
+        session = open_case(backend, problem, variant)  # built, never stepped: a new optimizer
         engines.append(session.engine)
         del session
     runs: list[list] = [[], []]
@@ -128,7 +129,7 @@ def test_mindspore_reused_optimizer_starts_fresh(mindspore_backend, name):
             trajectories.append(drive(backend, problem, variant))
     for problem, engine, ((theta_a, states_a), (theta_b, states_b)) in zip(
             problems, engines, runs, strict=True):
-        session = backend.open(problem, variant)
+        session = open_case(backend, problem, variant)
         assert session.engine is engine, "a free optimizer of the same key was not reused"
         del session
         for got, want in zip(theta_b, theta_a, strict=True):
@@ -143,7 +144,7 @@ def test_mindspore_live_sessions_do_not_share_an_optimizer(mindspore_backend):
     backend, info = mindspore_backend
     variant = variant_or_skip(info, EXPERIMENTAL, _ms_device(info), "float32")
     problem = PROBLEMS["plain"]
-    one, two = backend.open(problem, variant), backend.open(problem, variant)
+    one, two = open_case(backend, problem, variant), open_case(backend, problem, variant)
     assert one.engine is not two.engine
     one.step([g[0] for g in problem.grads])
     np.testing.assert_array_equal(two.params()[0], problem.params[0])
@@ -160,7 +161,7 @@ def test_mindspore_jit_step_compiles_once(mindspore_backend):
     problem = Problem(groups=(Group(GroupConfig(lr=0.01, betas=(0.75, 0.9375), eps=0.125),
                                     (f32(rng.normal(size=7)),)),),
                       grads=(random_grads(rng, (7,), 21),))
-    session = backend.open(problem, variant)
+    session = open_case(backend, problem, variant)
     started = time.perf_counter()
     session.step([problem.grads[0][0]])
     first = time.perf_counter() - started
@@ -176,13 +177,13 @@ def test_mindspore_nn_adam_refuses_what_it_cannot_express(mindspore_backend):
     backend, info = mindspore_backend
     variant = variant_or_skip(info, NN, _ms_device(info), "float32")
     with pytest.raises(UnsupportedFeature, match="maximize"):
-        backend.open(PROBLEMS["maximize"], variant)
+        open_case(backend, PROBLEMS["maximize"], variant)
     with pytest.raises(UnsupportedFeature, match="one betas"):
-        backend.open(PROBLEMS["groups"], variant)
+        open_case(backend, PROBLEMS["groups"], variant)
     zero_beta = Problem(groups=(Group(GroupConfig(lr=0.01, betas=(0.0, 0.9)), (f32([1.0]),)),),
                         grads=(f32([[0.5]]),))
     with pytest.raises(UnsupportedFeature, match="beta1"):  # its own range is (0, 1)
-        backend.open(zero_beta, variant)
+        open_case(backend, zero_beta, variant)
 
 
 @pytest.mark.parametrize("label", invalid_cases({

@@ -13,6 +13,7 @@ from adamconf.adapters.base import UnsupportedFeature, Variant
 from adamconf.reference.dialects import DIALECTS
 from adamconf.reference.engine import run_float64
 from framework_checks import (
+    open_case,
     HALF_DTYPES,
     HALF_PROBLEMS,
     PROBLEMS,
@@ -53,7 +54,7 @@ def test_torch_probe(torch_backend):
     if "cuda" not in info.devices:  # torch asserts capturable needs an accelerator
         assert "capturable/cpu" in refused and "supported devices" in refused["capturable/cpu"]
         with pytest.raises(UnsupportedFeature, match="supported devices"):
-            backend.open(PROBLEMS["plain"], Variant("torch", "capturable", "cpu", "float32"))
+            open_case(backend, PROBLEMS["plain"], Variant("torch", "capturable", "cpu", "float32"))
     assert "lr as a Tensor is not supported" in refused["foreach-tensor-lr/cpu"]
 
 

@@ -7,6 +7,7 @@ import sys
 from importlib import metadata
 
 from adamconf.adapters.base import Backend
+from adamconf.adapters.install import INSTALL_HINTS  # one table, the adapters' own
 
 __all__ = ["BUILTIN", "INSTALL_HINTS", "UnknownBackend", "load_backend", "known_backends"]
 
@@ -28,27 +29,6 @@ BUILTIN: dict[str, str] = {
     "keras-tensorflow": "adamconf.adapters.keras_backend:KerasTensorFlowBackend",
     "keras-jax": "adamconf.adapters.keras_backend:KerasJaxBackend",
     "keras-torch": "adamconf.adapters.keras_backend:KerasTorchBackend",
-}
-
-INSTALL_HINTS: dict[str, str] = {
-    "numpy": "numpy is a dependency of adamconf: pip install adamconf",
-    "torch": "pip install 'adamconf[torch]' (or pip install torch)",
-    "mindspore": "pip install 'adamconf[mindspore]' (or pip install mindspore)",
-    "jax": "pip install 'adamconf[jax]' (or pip install jax optax)",
-    "sklearn": "pip install 'adamconf[sklearn]' (or pip install scikit-learn)",
-    "tinygrad": "pip install 'adamconf[tinygrad]' (or pip install tinygrad)",
-    "mlx": "pip install 'adamconf[mlx]' (or pip install 'mlx[cpu]' on Linux, mlx on macOS)",
-    "autograd": "pip install 'adamconf[autograd]' (or pip install autograd)",
-    "optimi": "pip install 'adamconf[optimi]' (or pip install torch torch-optimi)",
-    "bitsandbytes": "pip install 'adamconf[bitsandbytes]' (or pip install torch bitsandbytes)",
-    "deepspeed": "pip install 'adamconf[deepspeed]' (or pip install torch deepspeed; its CPU "
-                 "Adam kernel is compiled at first use and needs a C++ compiler)",
-    "tensorflow": "pip install 'adamconf[tensorflow]' (or pip install tensorflow-cpu)",
-    "paddle": "pip install 'adamconf[paddle]' (or pip install paddlepaddle)",
-    "keras": "pip install 'adamconf[keras]' (or pip install keras and tensorflow, jax or torch)",
-    "keras-tensorflow": "pip install 'adamconf[keras]' (or pip install keras tensorflow-cpu)",
-    "keras-jax": "pip install 'adamconf[keras]' (or pip install keras jax)",
-    "keras-torch": "pip install 'adamconf[keras]' (or pip install keras torch)",
 }
 
 ENTRY_POINT_GROUP = "adamconf.backends"
