@@ -1213,7 +1213,7 @@ def _compared(p: _ParamInputs, E: dict[str, np.ndarray], bits: dict[str, np.ndar
 
 
 @dataclass(frozen=True)
-class _Formats:
+class _StepFormats:
     """The formats one bound works in, resolved once where :func:`error_bounds` begins: D the
     step's (the dtype, or the narrower one a precision switch computes it in), S the
     scalars', float64 the analysis's own, and the narrower ones a dialect keeps the state
@@ -1227,7 +1227,7 @@ class _Formats:
 
 
 def _param_bounds(problem: Problem, reference: Trajectory, indices: Sequence[int],
-                  dialect: Dialect, formats: _Formats, keep_second_moment: bool = False
+                  dialect: Dialect, formats: _StepFormats, keep_second_moment: bool = False
                   ) -> tuple[dict, dict, dict, dict, dict]:
     """Bounds, reason masks, NaN-acceptable masks and the enclosure's two masks, flattened
     to (steps, n), for the parameters ``indices`` of one group side by side."""
@@ -1276,7 +1276,7 @@ def error_bounds(problem: Problem, reference: Trajectory, dtype: str | FloatForm
     D = _Format(computed, flush=flush)
     S = _Format(as_format(scalar_dtype) if scalar_dtype else scalar_format_of(computed),
                 flush=flush)
-    formats = _Formats(D, S, F64=_Format(_FLOAT64, flush=False),
+    formats = _StepFormats(D, S, F64=_Format(_FLOAT64, flush=False),
                        state=_narrower(_dialect_format(dialect.state), D, flush),
                        theta=_narrower(_dialect_format(dialect.theta_through), D, flush))
     if reference.vmax_kind != dialect.vmax_kind:
