@@ -275,11 +275,6 @@ def _narrower(fmt: FloatFormat | None, than: _Format, flush: bool) -> _Format | 
     return _Format(fmt, flush=flush)
 
 
-def _dialect_format(name: str | None) -> FloatFormat | None:
-    """The format a dialect's precision switch names, or None where it is not set."""
-    return None if name is None else get_format(name)
-
-
 def _scalars(problem: Problem, group_index: int, dialect: Dialect, D: _Format, S: _Format
              ) -> _Scalars:
     group = problem.groups[group_index]
@@ -1276,9 +1271,10 @@ def error_bounds(problem: Problem, reference: Trajectory, dtype: str | FloatForm
     D = _Format(computed, flush=flush)
     S = _Format(as_format(scalar_dtype) if scalar_dtype else scalar_format_of(computed),
                 flush=flush)
+    state, theta = (None if name is None else get_format(name)
+                    for name in (dialect.state, dialect.theta_through))
     formats = _StepFormats(D, S, F64=_Format(_FLOAT64, flush=False),
-                       state=_narrower(_dialect_format(dialect.state), D, flush),
-                       theta=_narrower(_dialect_format(dialect.theta_through), D, flush))
+                           state=_narrower(state, D, flush), theta=_narrower(theta, D, flush))
     if reference.vmax_kind != dialect.vmax_kind:
         raise ValueError(f"the reference keeps a {reference.vmax_kind!r} vmax but dialect "
                          f"{dialect.name!r} keeps {dialect.vmax_kind!r}: pass the dialect the "
