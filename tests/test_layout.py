@@ -214,3 +214,55 @@ def test_every_room_is_a_package_with_a_docstring():
         init = ROOT / "conformance" / room / "__init__.py"
         assert init.is_file(), room
         assert ast.get_docstring(ast.parse(init.read_text())), f"{room}/__init__.py says nothing"
+
+
+_LOOKUPS = {"get_format", "as_format"}  # a dtype's name made a format
+
+
+def _name_lookups(source: str) -> list[str]:
+    """Every lookup of a format by name outside a literal at module level and outside the
+    public functions (the entry points that take a name from outside): where, and the call."""
+    bad: list[str] = []
+
+    def visit(node: ast.AST, where: list[str]) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                visit(child, where + [child.name])
+                continue
+            func = getattr(child, "func", None) if isinstance(child, ast.Call) else None
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            if name in _LOOKUPS:
+                private = any(part.startswith("_") for part in where)
+                literal = all(isinstance(a, ast.Constant) for a in child.args)
+                if private or (not where and not literal):
+                    bad.append(f"{'.'.join(where) or 'module level'}: {ast.unparse(child)}")
+            visit(child, where)
+
+    visit(ast.parse(source), [])
+    return bad
+
+
+def test_a_dtype_name_is_looked_up_only_where_judging_begins():
+    """judge/ makes a dtype's name a format (get_format, as_format) only in a constant at
+    module level or in a public function that takes the name from outside (judge_case, judge,
+    error_bounds, search_model, …); every helper below is handed the format."""
+    bad = [f"{m}: {lookup}" for m, path in MODULES.items()
+           if m.startswith("adamconf.conformance.judge")
+           for lookup in _name_lookups(path.read_text(encoding="utf-8"))]
+    assert not bad, "\n".join(bad)
+
+
+def test_a_lookup_below_an_entry_point_is_refused():
+    source = (
+        "_F32 = get_format('float32')\n"
+        "def judge(dtype):\n"
+        "    return _inner(as_format(dtype))\n"
+        "def _inner(fmt):\n"
+        "    return floats.get_format(fmt.name)\n"
+        "class _Judge:\n"
+        "    def __init__(self, dtype):\n"
+        "        self.fmt = get_format(dtype)\n"
+        "F = get_format(NAME)\n")
+    assert _name_lookups(source) == ["_inner: floats.get_format(fmt.name)",
+                                     "_Judge.__init__: get_format(dtype)",
+                                     "module level: get_format(NAME)"]

@@ -29,7 +29,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .floats import FloatFormat
 
 __all__ = ["Setting", "Switch", "SWITCHES", "Dialect", "SPEC", "DIALECTS", "SEMANTIC_DIALECTS", "get_dialect",
            "rounded_problem", "LABELS"]
@@ -357,33 +360,35 @@ _ROUNDED = {"eps-dtype": ("eps",), "lr-float32": ("lr",),
             "dtype-inputs": ("lr", "betas", "eps", "weight_decay")}
 
 
-def hyper_target(setting: str, dtype: str) -> str | None:
+def hyper_target(setting: str, dtype: FloatFormat) -> FloatFormat | None:
     """The format the hyperparameters switch rounds to in a ``dtype`` run; None where moot
     (nothing is narrower than the run, or the setting is the documented one)."""
-    from .floats import get_format
+    from .floats import FORMATS
 
     if setting == "as-passed":
         return None
-    target = "float32" if setting in ("float32", "lr-float32") else dtype  # or the dtype's
-    if target == "float32" and get_format(target).precision >= get_format(dtype).precision:
+    float32 = FORMATS["float32"]
+    target = float32 if setting in ("float32", "lr-float32") else dtype  # or the dtype's
+    if target.name == "float32" and target.precision >= dtype.precision:
         return None  # rounding to a format at least as wide as the run changes nothing
-    return None if target == "float64" else target
+    return None if target.name == "float64" else target
 
 
-def rounded_problem(problem, dialect: Dialect, dtype: str):
+def rounded_problem(problem, dialect: Dialect, dtype: str | FloatFormat):
     """``problem`` with the hyperparameters rounded as ``dialect`` says, the problem itself
     where its setting is the documented one, or None where the rounding changes nothing.
     A β that rounds to 1.0 (β2 = 0.999 in bfloat16) is kept so: that is no longer Adam, and
-    it is what such an implementation runs (1 − β2^t = 0: Keras's step size is 0)."""
+    it is what such an implementation runs (1 − β2^t = 0: Keras's step size is 0).
+    ``dtype``: a name, or the format itself."""
     import numpy as np
 
     from .config import GroupConfig
-    from .floats import round_to
+    from .floats import as_format, round_to
     from .problem import Group, Problem
 
     if dialect.hyper == "as-passed":
         return problem
-    target = hyper_target(dialect.hyper, dtype)
+    target = hyper_target(dialect.hyper, as_format(dtype))
     if target is None:
         return None
     rounds = _ROUNDED[dialect.hyper]

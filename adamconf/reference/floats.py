@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FloatFormat", "FORMATS", "get_format", "round_to", "representable",
+__all__ = ["FloatFormat", "FORMATS", "get_format", "as_format", "round_to", "representable",
            "mpf_to_float64", "ulp_distance", "to_hex"]
 
 
@@ -62,6 +62,13 @@ def get_format(name: str) -> FloatFormat:
         raise ValueError(f"unknown dtype {name!r}; known: {', '.join(FORMATS)}") from None
 
 
+def as_format(fmt: FloatFormat | str) -> FloatFormat:
+    """The format a dtype name names (:func:`get_format`), or ``fmt`` itself where it is
+    one already: what a function that takes either resolves once, where it begins, so that
+    nothing it hands the format to looks the name up again."""
+    return get_format(fmt) if isinstance(fmt, str) else fmt
+
+
 def round_to(x: np.ndarray | float, fmt: FloatFormat | str) -> np.ndarray:
     """Round float64 values to the nearest value of ``fmt`` (ties to even), as float64.
 
@@ -69,7 +76,7 @@ def round_to(x: np.ndarray | float, fmt: FloatFormat | str) -> np.ndarray:
     underflow). Exact for every input: the scaling by powers of two is exact and
     ``np.rint`` rounds ties to even.
     """
-    fmt = get_format(fmt) if isinstance(fmt, str) else fmt
+    fmt = as_format(fmt)
     x = np.asarray(x, dtype=np.float64)
     if fmt.name == "float64":
         return x.copy()
@@ -164,7 +171,7 @@ def ulp_distance(a: np.ndarray | float, b: np.ndarray | float,
     bits: float64 directly, float32 and float16 through numpy, bfloat16 through the top
     16 bits of float32 (a uint16 view).
     """
-    fmt = get_format(fmt) if isinstance(fmt, str) else fmt
+    fmt = as_format(fmt)
     a = round_to(np.asarray(a, dtype=np.float64), fmt)
     b = round_to(np.asarray(b, dtype=np.float64), fmt)
     a, b = np.broadcast_arrays(a, b)

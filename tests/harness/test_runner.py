@@ -150,3 +150,35 @@ def test_probe_calls_meanwhile_while_the_worker_starts_and_closes_it_if_that_rai
 
 def process_alive(processes) -> bool:
     return bool(processes) and processes[-1]._alive()
+
+
+def test_a_run_looks_its_dtype_up_once_per_case_and_once_per_search(corpus, monkeypatch):
+    """From runner.run down, a variant's dtype name becomes a format where judge_case begins
+    and where the variant's dialect search begins, nowhere below: the bounds, the verdict and
+    the search are handed the format."""
+    import sys
+
+    from adamconf.conformance.harness.runner import run
+    from adamconf.conformance.tools.deviant import DeviantAdam
+    from adamconf.reference import floats
+
+    looked_up = []
+    real = floats.get_format
+
+    def spy(name):
+        looked_up.append(name)
+        return real(name)
+
+    for module in list(sys.modules.values()):  # as_format's and every module's own import
+        if getattr(module, "__name__", "").startswith("adamconf") and \
+                getattr(module, "get_format", None) is real:
+            monkeypatch.setattr(module, "get_format", spy)
+    backend = DeviantAdam("float16", eps="hat", wd="decoupled")
+    info = backend.probe()
+    cases = [g for g in select_golden(corpus, patterns=["t1/"])
+             if "float16" in g.case.dtypes][:3]
+    out = run("deviant", cases, variants=info.variants, info=info,
+              process=InProcessBackend(backend), validate=False)
+    assert len(out.results) == 3
+    assert all(r.status.value == "fail" and r.dialects for r in out.results)
+    assert looked_up.count("float16") == len(cases) + 1

@@ -32,12 +32,12 @@ from adamconf.conformance.judge.enclosure import (
     enclose_update,
 )
 from adamconf.reference.dialects import SPEC, Dialect
-from adamconf.reference.floats import FloatFormat, get_format, round_to
+from adamconf.reference.floats import FloatFormat, as_format, get_format, round_to
 from adamconf.reference.problem import Problem, Trajectory
 from adamconf.reference.step import initial_vmax  # the resume convention of raw-vmax dialects
 
 __all__ = ["Bounds", "error_bounds", "cached_bounds", "cached_kept_bounds", "REASONS",
-           "describe_reasons", "scalar_format",
+           "describe_reasons", "scalar_format", "scalar_format_of",
            "UNDERFLOW_MODES", "RANGE", "DENOMINATOR", "BIAS_CORRECTION", "BOUND_NOT_FINITE",
            "NONFINITE_POSSIBLE"]
 
@@ -64,6 +64,8 @@ REASONS: dict[int, str] = {
 }
 
 _TINIEST = math.ldexp(1.0, -1074)  # the smallest positive float64
+_FLOAT32 = get_format("float32")
+_FLOAT64 = get_format("float64")
 
 # Rounding constants, each covering the orderings named beside it.
 POW_HALF_ULPS = 4   # β^t by a pow accurate to 2 ulp of its result (CUDA's powf)
@@ -74,6 +76,9 @@ def describe_reasons(bits: int, dtype: str) -> list[str]:
     return [text.format(dtype=dtype) for bit, text in REASONS.items() if bits & bit]
 
 
+_HELD_AS_THEMSELVES = ("float64", "float32")  # dtypes whose scalars are held in themselves
+
+
 def scalar_format(dtype: str) -> str:
     """The format hyperparameters and step scalars are assumed held in, at least.
 
@@ -82,7 +87,12 @@ def scalar_format(dtype: str) -> str:
     the 16-bit format is not Adam any more — β2 = 0.999 is 1.0 in bfloat16 and ε = 1e-8 is
     0 in float16.
     """
-    return dtype if dtype in ("float64", "float32") else "float32"
+    return dtype if dtype in _HELD_AS_THEMSELVES else "float32"
+
+
+def scalar_format_of(fmt: FloatFormat) -> FloatFormat:
+    """:func:`scalar_format` of a format already resolved: ``fmt`` itself, or float32."""
+    return fmt if fmt.name in _HELD_AS_THEMSELVES else _FLOAT32
 
 
 class _Format:
@@ -255,12 +265,11 @@ def _bias_correction(beta: float, e_beta: float, t: np.ndarray, S: _Format
     return bc, rel
 
 
-def _narrower(name: str | None, than: _Format, flush: bool) -> _Format | None:
+def _narrower(fmt: FloatFormat | None, than: _Format, flush: bool) -> _Format | None:
     """The format a precision switch names, where it is narrower than ``than`` (else the
     switch changes nothing the bound does not already cover)."""
-    if name is None:
+    if fmt is None:
         return None
-    fmt = get_format(name)
     if fmt.precision >= than.fmt.precision and fmt.emin <= than.fmt.emin:
         return None
     return _Format(fmt, flush=flush)
@@ -321,7 +330,7 @@ def _scalars(problem: Problem, group_index: int, dialect: Dialect, D: _Format, S
         # β^t in a narrower format (a precision switch): β rounded there, then pow or a
         # running product there
         beta_format = (None if dialect.beta_power is None else _narrower(
-            "float32" if dialect.beta_power == "float32" else D.fmt.name, S, S.flush))
+            _FLOAT32 if dialect.beta_power == "float32" else D.fmt, S, S.flush))
         P = beta_format or S
         bc1, rel_bc1 = _bias_correction(beta1, float(P.input_error(np.array(beta1))), t, P)
         bc2, rel_bc2 = _bias_correction(beta2, float(P.input_error(np.array(beta2))), t, P)
@@ -436,7 +445,7 @@ class _ParamInputs:
     v_p: np.ndarray
     grad: np.ndarray
     overflow: dict[str, np.ndarray] | None  # exact values the reference stores as ±∞
-    scalar: str = "float32"  # the format the scalars are held in
+    scalar: FloatFormat = _FLOAT32  # the format the scalars are held in
     # the lr a decoupled decay scales by: the constructor's ("decoupled-lr0"), the group's
     # largest ("decoupled-lr-ratio", as γ_t/γ_max)
     lr0: float = 0.0
@@ -497,7 +506,7 @@ def _param_inputs(problem: Problem, reference: Trajectory, indices: Sequence[int
         theta=theta, m=m, v=v, vmax=vmax, theta0=theta0, m0=m0, v0=v0, vmax0=vmax0,
         theta_p=theta_p, m_p=m_p, v_p=v_p, vmax_p=_previous(vmax0, vmax),
         grad=joined([problem.grads[i] for i in indices]),
-        scalar=S.fmt.name, drops_nan=dialect.max_nan == "drop", lr0=lr0,
+        scalar=S.fmt, drops_nan=dialect.max_nan == "drop", lr0=lr0,
         e_lr0=float(_scalar_error(lr0, S, D, S.fmt.name != D.fmt.name)),
         overflow=None if reference.overflow is None else {
             q: joined([reference.overflow[q][i] for i in indices], dtype=bool)
@@ -1180,7 +1189,7 @@ def _update_exactly_zero(p: _ParamInputs) -> np.ndarray:
     return np.asarray(zero_lr | zero_scale, dtype=bool).reshape(p.steps, 1)
 
 
-_EPS_NORMAL = {"float64": 2.0 ** -1022, "float32": 2.0 ** -126}
+_EPS_NORMAL = {_FLOAT64: 2.0 ** -1022, _FLOAT32: 2.0 ** -126}
 
 
 def _compared(p: _ParamInputs, E: dict[str, np.ndarray], bits: dict[str, np.ndarray],
@@ -1198,17 +1207,32 @@ def _compared(p: _ParamInputs, E: dict[str, np.ndarray], bits: dict[str, np.ndar
     return bounds, flagged
 
 
+@dataclass(frozen=True)
+class _StepFormats:
+    """The formats one bound works in, resolved once where :func:`error_bounds` begins: D the
+    step's (the dtype, or the narrower one a precision switch computes it in), S the
+    scalars', float64 the analysis's own, and the narrower ones a dialect keeps the state
+    in and returns θ through (None where it does not)."""
+
+    D: _Format
+    S: _Format
+    F64: _Format
+    state: _Format | None = None
+    theta: _Format | None = None
+
+
 def _param_bounds(problem: Problem, reference: Trajectory, indices: Sequence[int],
-                  dialect: Dialect, D: _Format, S: _Format, F64: _Format,
-                  keep_second_moment: bool = False) -> tuple[dict, dict, dict, dict, dict]:
+                  dialect: Dialect, formats: _StepFormats, keep_second_moment: bool = False
+                  ) -> tuple[dict, dict, dict, dict, dict]:
     """Bounds, reason masks, NaN-acceptable masks and the enclosure's two masks, flattened
     to (steps, n), for the parameters ``indices`` of one group side by side."""
+    D, S, F64 = formats.D, formats.S, formats.F64
     p = _param_inputs(problem, reference, indices, dialect, D, S)
     exact = _exact(p)
     out_of_range = _out_of_range(p, exact, D)
     lerp_nan = _lerp_nan(p, exact)
     sources = _sources(p, exact, D, S, F64)
-    kept = (_narrower(dialect.state, D, D.flush), _narrower(dialect.theta_through, D, D.flush))
+    kept = (formats.state, formats.theta)
     errors = _recurrence(p, exact, sources, _roundings(p, exact, D, *kept), D, S, kept,
                          settled=_settled(p, out_of_range),
                          keep_second_moment=keep_second_moment)
@@ -1217,10 +1241,12 @@ def _param_bounds(problem: Problem, reference: Trajectory, indices: Sequence[int
     return bounds, bits, nan_ok, enclosed, finite_only
 
 
-def error_bounds(problem: Problem, reference: Trajectory, dtype: str, dialect: Dialect = SPEC,
-                 *, underflow: str = "flush", scalar_dtype: str | None = None,
+def error_bounds(problem: Problem, reference: Trajectory, dtype: str | FloatFormat,
+                 dialect: Dialect = SPEC, *, underflow: str = "flush",
+                 scalar_dtype: str | FloatFormat | None = None,
                  keep_second_moment: bool = False) -> Bounds:
-    """Per element and step, the error a faithful implementation in ``dtype`` may make.
+    """Per element and step, the error a faithful implementation in ``dtype`` (a name, or
+    the format itself) may make.
 
     ``reference`` is ``dialect``'s exact trajectory of ``problem`` (correctly rounded to
     float64). ``underflow="flush"`` (the default) also covers devices that flush subnormal
@@ -1235,12 +1261,20 @@ def error_bounds(problem: Problem, reference: Trajectory, dtype: str, dialect: D
     """
     if underflow not in UNDERFLOW_MODES:
         raise ValueError(f"underflow must be one of {UNDERFLOW_MODES}, got {underflow!r}")
+    # every format the bound works in, resolved here once: below, only formats are passed
+    named = as_format(dtype)
+    flush = underflow == "flush"
     # a precision switch: the whole step computed in a narrower format than the values cross in
-    computed = dialect.compute if dialect.compute and get_format(dialect.compute).precision < \
-        get_format(dtype).precision else dtype
-    D = _Format(get_format(computed), flush=underflow == "flush")
-    S = _Format(get_format(scalar_dtype or scalar_format(computed)), flush=underflow == "flush")
-    F64 = _Format(get_format("float64"), flush=False)
+    compute = get_format(dialect.compute) if dialect.compute else None
+    computed = compute if compute is not None and compute.precision < named.precision \
+        else named
+    D = _Format(computed, flush=flush)
+    S = _Format(as_format(scalar_dtype) if scalar_dtype else scalar_format_of(computed),
+                flush=flush)
+    state, theta = (None if name is None else get_format(name)
+                    for name in (dialect.state, dialect.theta_through))
+    formats = _StepFormats(D, S, F64=_Format(_FLOAT64, flush=False),
+                           state=_narrower(state, D, flush), theta=_narrower(theta, D, flush))
     if reference.vmax_kind != dialect.vmax_kind:
         raise ValueError(f"the reference keeps a {reference.vmax_kind!r} vmax but dialect "
                          f"{dialect.name!r} keeps {dialect.vmax_kind!r}: pass the dialect the "
@@ -1261,7 +1295,7 @@ def error_bounds(problem: Problem, reference: Trajectory, dtype: str, dialect: D
              for i, shape in enumerate(shapes)] for q in QUANTITIES} for kind in kinds]
     with np.errstate(all="ignore"):
         for indices in together.values():
-            arrays = _param_bounds(problem, reference, indices, dialect, D, S, F64,
+            arrays = _param_bounds(problem, reference, indices, dialect, formats,
                                    keep_second_moment)
             start = 0
             for i in indices:
@@ -1271,7 +1305,7 @@ def error_bounds(problem: Problem, reference: Trajectory, dtype: str, dialect: D
                         kind[q][i] = values[q][:, start:stop].reshape(shapes[i])
                 start = stop
     bounds, reasons, nan_ok, enclosed, finite_only = out
-    return Bounds(dtype=dtype, dialect=dialect.name, underflow=underflow,
+    return Bounds(dtype=named.name, dialect=dialect.name, underflow=underflow,
                   scalar_dtype=S.fmt.name, theta=bounds["theta"], m=bounds["m"],
                   v=bounds["v"], vmax=bounds["vmax"], reasons=reasons, nan_ok=nan_ok,
                   enclosed=enclosed, finite_only=finite_only,
@@ -1282,17 +1316,20 @@ _BOUNDS_CACHE_SIZE = 4096
 _bounds_cache: OrderedDict[tuple, tuple] = OrderedDict()
 
 
-def cached_bounds(problem: Problem, reference: Trajectory, dtype: str, dialect: Dialect):
+def cached_bounds(problem: Problem, reference: Trajectory, dtype: str | FloatFormat,
+                  dialect: Dialect):
     """The (flush, gradual) bounds pair for ``judge``, computed once per problem, reference,
-    dtype and dialect: every variant of a backend in one dtype shares them.
+    dtype (a name, or the format itself) and dialect: every variant of a backend in one dtype
+    shares them.
 
     Keyed by the objects' identity (the entry holds them, so an id cannot be reused while
     it is cached); least recently used entries are dropped past a few thousand.
     """
-    key = (id(problem), id(reference), dtype, dialect.name)
+    fmt = as_format(dtype)
+    key = (id(problem), id(reference), fmt.name, dialect.name)
     entry = _bounds_cache.get(key)
     if entry is None:
-        flush = error_bounds(problem, reference, dtype, dialect, underflow="flush")
+        flush = error_bounds(problem, reference, fmt, dialect, underflow="flush")
         entry = [problem, reference, flush, None]
         _bounds_cache[key] = entry
         if len(_bounds_cache) > _BOUNDS_CACHE_SIZE:
@@ -1302,7 +1339,7 @@ def cached_bounds(problem: Problem, reference: Trajectory, dtype: str, dialect: 
 
     def gradual():
         if entry[3] is None:
-            entry[3] = error_bounds(problem, reference, dtype, dialect, underflow="gradual")
+            entry[3] = error_bounds(problem, reference, fmt, dialect, underflow="gradual")
         return entry[3]
 
     return entry[2], gradual
@@ -1311,15 +1348,16 @@ def cached_bounds(problem: Problem, reference: Trajectory, dtype: str, dialect: 
 _kept_cache: OrderedDict[tuple, tuple] = OrderedDict()
 
 
-def cached_kept_bounds(problem: Problem, reference: Trajectory, dtype: str,
+def cached_kept_bounds(problem: Problem, reference: Trajectory, dtype: str | FloatFormat,
                        dialect: Dialect) -> Bounds:
     """The gradual-underflow bounds of the evaluations that keep the second moment
     (``error_bounds(..., keep_second_moment=True)``), computed once per problem, reference,
     dtype and dialect, as :func:`cached_bounds` does."""
-    key = (id(problem), id(reference), dtype, dialect.name)
+    fmt = as_format(dtype)
+    key = (id(problem), id(reference), fmt.name, dialect.name)
     entry = _kept_cache.get(key)
     if entry is None:
-        entry = (problem, reference, error_bounds(problem, reference, dtype, dialect,
+        entry = (problem, reference, error_bounds(problem, reference, fmt, dialect,
                                                   underflow="gradual",
                                                   keep_second_moment=True))
         _kept_cache[key] = entry

@@ -10,6 +10,7 @@ from adamconf.conformance.judge.identify import describe_departure, identify_dia
 from adamconf.conformance.judge.outcome import CaseResult, Observed, Status
 from adamconf.conformance.judge.verdict import judge
 from adamconf.reference.dialects import SPEC
+from adamconf.reference.floats import as_format
 
 __all__ = ["judge_case"]
 
@@ -21,14 +22,15 @@ def judge_case(golden: GoldenCase, variant: Variant, observed: Observed, *, repr
     case on the result instead, for the variant's search over all its cases
     (:func:`adamconf.conformance.judge.identify.identify_variants`); False neither."""
     problem, reference = golden.case.problem, golden.reference
-    bounds = cached_bounds(problem, reference, variant.dtype, SPEC)
-    verdict = judge(problem, reference, observed, variant.dtype, bounds=bounds)
+    fmt = as_format(variant.dtype)  # the variant's dtype, resolved once for all below
+    bounds = cached_bounds(problem, reference, fmt, SPEC)
+    verdict = judge(problem, reference, observed, fmt, bounds=bounds)
     result = CaseResult(golden.id, variant, Status(verdict.status), verdict=verdict,
                         tags=golden.case.tags, repro=repro)
     if result.status is Status.FAIL:
         result.message = verdict.describe(golden.id, variant.id)
         if identify is True:
-            result.dialects = identify_dialects(golden.case, observed, variant.dtype, verdict)
+            result.dialects = identify_dialects(golden.case, observed, fmt, verdict)
             if not result.dialects:
                 result.departure = describe_departure(golden.case, observed, verdict,
                                                       reference)

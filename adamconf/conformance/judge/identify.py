@@ -42,7 +42,7 @@ from adamconf.reference.dialects import (
     get_dialect,
     rounded_problem,
 )
-from adamconf.reference.floats import get_format, round_to
+from adamconf.reference.floats import FloatFormat, as_format, round_to
 from adamconf.reference.problem import Problem, Trajectory
 from adamconf.reference.step import run_float64
 
@@ -59,9 +59,10 @@ _problem_cache: dict[tuple, Problem | None] = {}
 _CACHE_LIMIT = 20000
 
 
-def dialect_reference(case: Case, dialect: Dialect, dtype: str = "float64",
+def dialect_reference(case: Case, dialect: Dialect, dtype: str | FloatFormat = "float64",
                       problem: Problem | None = None) -> Trajectory:
-    """The dialect's trajectory, accurate enough to judge an implementation in ``dtype``.
+    """The dialect's trajectory, accurate enough to judge an implementation in ``dtype`` (a
+    name, or the format itself: only its name is read).
 
     For float64 that is the ball engine's (every value proven correctly rounded). For
     narrower dtypes the float64 evaluation of the same formula: its own error is about
@@ -69,6 +70,7 @@ def dialect_reference(case: Case, dialect: Dialect, dtype: str = "float64",
     is a hundred times faster. Precision switches other than the hyperparameters' leave the
     reference exact (their bound widens instead), so references are shared between them.
     """
+    dtype = dtype if isinstance(dtype, str) else dtype.name
     kind = "exact" if dtype == "float64" else "float64"
     semantic = dialect.semantic
     key = (case.id, semantic.name, dialect.hyper, dtype if dialect.hyper != "as-passed"
@@ -82,14 +84,14 @@ def dialect_reference(case: Case, dialect: Dialect, dtype: str = "float64",
     return _reference_cache[key]
 
 
-def _problem_for(case: Case, dialect: Dialect, dtype: str) -> Problem | None:
+def _problem_for(case: Case, dialect: Dialect, fmt: FloatFormat) -> Problem | None:
     if dialect.hyper == "as-passed":
         return case.problem
     # β^t held as inputs (dtype-inputs) are the powers of the step the dialect counts
-    key = (case.id, dialect.hyper, dtype,
+    key = (case.id, dialect.hyper, fmt.name,
            dialect.step_offset if dialect.hyper == "dtype-inputs" else 0)
     if key not in _problem_cache:
-        _problem_cache[key] = rounded_problem(case.problem, dialect, dtype)
+        _problem_cache[key] = rounded_problem(case.problem, dialect, fmt)
     return _problem_cache[key]
 
 
@@ -107,8 +109,8 @@ def _case_options(problem: Problem) -> tuple[bool, bool, bool, bool]:
     return amsgrad, wd, max_wd, schedule
 
 
-def _setting_acts(field_name: str, value, problem: Problem, dtype: str) -> bool:
-    """Whether one switch setting can change anything on this case in a ``dtype`` run."""
+def _setting_acts(field_name: str, value, problem: Problem, fmt: FloatFormat) -> bool:
+    """Whether one switch setting can change anything on this case in a run in ``fmt``."""
     amsgrad, wd, max_wd, schedule = _case_options(problem)
     if field_name in ("amsgrad_mode", "max_nan"):
         return amsgrad
@@ -119,14 +121,14 @@ def _setting_acts(field_name: str, value, problem: Problem, dtype: str) -> bool:
             return schedule
         return wd
     if field_name == "hyper":
-        return rounded_problem(problem, Dialect(hyper=value), dtype) is not None
-    wide = get_format(dtype).precision
+        return rounded_problem(problem, Dialect(hyper=value), fmt) is not None
+    wide = fmt.precision
     if field_name == "beta_power":
-        return dtype == "float64" if value == "float32" else wide < 24
+        return fmt.name == "float64" if value == "float32" else wide < 24
     if field_name == "state":
-        return dtype == "float64" if value == "float32" else wide > 8
+        return fmt.name == "float64" if value == "float32" else wide > 8
     if field_name in ("theta_through", "compute"):
-        return dtype == "float64"
+        return fmt.name == "float64"
     return True  # ε placement, bias correction, the step count act on every case
 
 
@@ -134,19 +136,19 @@ def _setting_acts(field_name: str, value, problem: Problem, dtype: str) -> bool:
 _CONSTANT_LR_EQUIVALENT = {"decoupled-lr0": "decoupled", "decoupled-lr-ratio": "decoupled-nolr"}
 
 
-def _restrict(point: dict, problem: Problem, dtype: str) -> dict:
+def _restrict(point: dict, problem: Problem, fmt: FloatFormat) -> dict:
     """The settings of ``point`` that can act on this case, each as it acts: decay with
     the constructor's lr is decay with the current one where the lr never changes;
     hyperparameters that are all inputs of the dtype round as hyper-in-dtype's where no β
     rounds to 1.0."""
     out = {}
     for f, v in point.items():
-        if _setting_acts(f, v, problem, dtype):
+        if _setting_acts(f, v, problem, fmt):
             out[f] = v
         elif (f == "weight_decay_mode" and v in _CONSTANT_LR_EQUIVALENT
               and _case_options(problem)[1]):
             out[f] = _CONSTANT_LR_EQUIVALENT[v]
-        elif f == "hyper" and v == "dtype-inputs" and _setting_acts(f, "dtype", problem, dtype):
+        elif f == "hyper" and v == "dtype-inputs" and _setting_acts(f, "dtype", problem, fmt):
             out[f] = "dtype"
     return out
 
@@ -298,17 +300,17 @@ class SearchResult:
 
 
 class _Judge:
-    """Judging a model on a case, memoized by (case, model)."""
+    """Judging a model on a case in the format ``fmt``, memoized by (case, model)."""
 
-    def __init__(self, dtype: str) -> None:
-        self.dtype = dtype
+    def __init__(self, fmt: FloatFormat) -> None:
+        self.fmt = fmt
         self.memo: dict[tuple, tuple[str, float]] = {}
         self.count = 0
 
     def __call__(self, e: Evidence, point: dict) -> tuple[str, float]:
         """('pass' | 'fail' | 'inconclusive' | 'moot', max ratio) of this model on case e."""
-        point = _restrict(point, e.case.problem, self.dtype)
-        key = _memo_key(e, point, self.dtype)
+        point = _restrict(point, e.case.problem, self.fmt)
+        key = _memo_key(e, point, self.fmt)
         if key in self.memo:
             return self.memo[key]
         out = self._judge(e, point)
@@ -320,7 +322,7 @@ class _Judge:
             v = e.verdict
             return (v.status, v.max_ratio) if v is not None else ("fail", math.inf)
         dialect = _dialect(point)
-        problem = _problem_for(e.case, dialect, self.dtype)
+        problem = _problem_for(e.case, dialect, self.fmt)
         if problem is None:
             return "moot", math.inf
         if not _kept_as(e.observed, dialect):
@@ -334,10 +336,10 @@ class _Judge:
         if dialect.semantic == SPEC and problem is e.case.problem and e.reference is not None:
             reference = e.reference  # a precision model's reference is the spec's own
         else:
-            reference = dialect_reference(e.case, dialect, self.dtype, problem)
+            reference = dialect_reference(e.case, dialect, self.fmt, problem)
         try:
-            verdict = judge(problem, reference, e.observed, self.dtype, dialect=dialect,
-                            bounds=cached_bounds(problem, reference, self.dtype, dialect))
+            verdict = judge(problem, reference, e.observed, self.fmt, dialect=dialect,
+                            bounds=cached_bounds(problem, reference, self.fmt, dialect))
         except ValueError:
             return "fail", math.inf
         return verdict.status, verdict.max_ratio
@@ -347,8 +349,8 @@ _UNSET = object()
 _ENOUGH = 0.9  # a model explaining this share of a group is taken without looking further
 
 
-def _memo_key(e: Evidence, point: dict, dtype: str) -> tuple:
-    point = _restrict(point, e.case.problem, dtype)
+def _memo_key(e: Evidence, point: dict, fmt: FloatFormat) -> tuple:
+    point = _restrict(point, e.case.problem, fmt)
     return (e.case.id, tuple(sorted(point.items(), key=lambda x: x[0])))
 
 
@@ -379,12 +381,12 @@ def _kept_as(observed: Observed, dialect: Dialect) -> bool:
     return dialect.compute is None or _representable(observed.theta, dialect.compute)
 
 
-def _signature(e: Evidence, dtype: str) -> tuple:
+def _signature(e: Evidence, fmt: FloatFormat) -> tuple:
     """Which switches can act on this case (its group in the search)."""
     acts = []
     for switch in SWITCHES:
         values = tuple(s.value for s in switch.settings[1:]
-                       if _setting_acts(switch.field, s.value, e.case.problem, dtype))
+                       if _setting_acts(switch.field, s.value, e.case.problem, fmt))
         if values:
             acts.append((switch.field, values))
     return tuple(acts)
@@ -419,16 +421,18 @@ def _probes(cases: Sequence[Evidence], n: int = 2) -> list[Evidence]:
     return picked or ordered[:n]
 
 
-def search_model(failing: Sequence[Evidence], passing: Sequence[Evidence], dtype: str,
-                 *, max_extension: int = 2) -> SearchResult:
+def search_model(failing: Sequence[Evidence], passing: Sequence[Evidence],
+                 dtype: str | FloatFormat, *, max_extension: int = 2) -> SearchResult:
     """The smallest model that explains the failing cases and that the passing ones do not
-    contradict (see the module docstring). Every failing case must carry its spec verdict."""
-    judge_model = _Judge(dtype)
-    departures = {e.case.id: localize(e.case, e.observed, e.verdict, _spec_reference(e, dtype))
+    contradict (see the module docstring). Every failing case must carry its spec verdict.
+    ``dtype``: a name, resolved here once, or the format itself."""
+    fmt = as_format(dtype)
+    judge_model = _Judge(fmt)
+    departures = {e.case.id: localize(e.case, e.observed, e.verdict, _spec_reference(e, fmt))
                   for e in failing}
     groups: dict[tuple, list[Evidence]] = {}
     for e in failing:
-        groups.setdefault(_signature(e, dtype), []).append(e)
+        groups.setdefault(_signature(e, fmt), []).append(e)
     order = sorted(groups, key=lambda sig: (sum(len(v) for _, v in sig), -len(groups[sig])))
     model: dict = {}
     explained_so_far: list[Evidence] = []
@@ -487,7 +491,7 @@ def search_model(failing: Sequence[Evidence], passing: Sequence[Evidence], dtype
                     result.closest[e.case.id] = (_dialect(model).name, ratio)
     if model:
         for e in passing:
-            if _restrict(model, e.case.problem, dtype) and _contradicts(judge_model, e, model):
+            if _restrict(model, e.case.problem, fmt) and _contradicts(judge_model, e, model):
                 result.contradicted.append(e.case.id)
     result.judged = judge_model.count
     return result
@@ -562,18 +566,18 @@ def _contradicts(judge_model: _Judge, e: Evidence, model: dict) -> bool:
     """Whether a passing case fails the model. First against the model's reference with the
     spec's own bounds, already computed for the verdict (the two bounds are alike): a pass
     there is taken; a failure is checked against the model's own bound."""
-    dtype = judge_model.dtype
-    dialect = _dialect(_restrict(model, e.case.problem, dtype))
-    problem = _problem_for(e.case, dialect, dtype)
+    fmt = judge_model.fmt
+    dialect = _dialect(_restrict(model, e.case.problem, fmt))
+    problem = _problem_for(e.case, dialect, fmt)
     if problem is None:
         return False
     if problem is e.case.problem and e.reference is not None:
-        reference = dialect_reference(e.case, dialect, dtype, problem)
+        reference = dialect_reference(e.case, dialect, fmt, problem)
         kept = getattr(e.result, "spec_bounds", None)  # computed where the case was judged
-        spec_bounds = kept if kept is not None else cached_bounds(problem, e.reference, dtype,
+        spec_bounds = kept if kept is not None else cached_bounds(problem, e.reference, fmt,
                                                                   SPEC)
         try:
-            quick = judge(problem, reference, e.observed, dtype, dialect=dialect,
+            quick = judge(problem, reference, e.observed, fmt, dialect=dialect,
                           bounds=spec_bounds)
         except ValueError:
             quick = None
@@ -605,28 +609,30 @@ def _minimal(model: dict, failing: Sequence[Evidence], judge_model: _Judge) -> d
     return model
 
 
-def _spec_reference(e: Evidence, dtype: str) -> Trajectory:
+def _spec_reference(e: Evidence, fmt: FloatFormat) -> Trajectory:
     if e.reference is None:
-        e.reference = dialect_reference(e.case, SPEC, dtype)
+        e.reference = dialect_reference(e.case, SPEC, fmt)
     return e.reference
 
 
 # --- one case, and a variant's cases ---------------------------------------------------------------
 
-def identify_dialects(case: Case, observed: Observed, dtype: str,
+def identify_dialects(case: Case, observed: Observed, dtype: str | FloatFormat,
                       verdict: Verdict | None = None) -> list[str]:
-    """The smallest model that this one failing trajectory conforms to ([] if none)."""
+    """The smallest model that this one failing trajectory conforms to ([] if none).
+    ``dtype``: a name, resolved here once, or the format itself."""
+    fmt = as_format(dtype)
     if verdict is None:
-        reference = _spec_reference(Evidence(case, observed), dtype)
-        verdict = judge(case.problem, reference, observed, dtype,
-                        bounds=cached_bounds(case.problem, reference, dtype, SPEC))
+        reference = _spec_reference(Evidence(case, observed), fmt)
+        verdict = judge(case.problem, reference, observed, fmt,
+                        bounds=cached_bounds(case.problem, reference, fmt, SPEC))
     evidence = Evidence(case, observed, verdict)
-    found = search_model([evidence], [], dtype)
+    found = search_model([evidence], [], fmt)
     if not found.explained:
         return []
     # one case may not tell apart models of the same size: name every one it fits
-    judge_model = _Judge(dtype)
-    free = dict(_signature(evidence, dtype))
+    judge_model = _Judge(fmt)
+    free = dict(_signature(evidence, fmt))
     names = [_dialect(point).name for point in _extensions(free, found.model.size)
              if _passes(judge_model(evidence, point)[0])]
     return sorted(set(names) | {found.name},
@@ -792,8 +798,9 @@ def describe_departure(case: Case, observed: Observed, verdict: Verdict,
     return localize(case, observed, verdict, reference).words()
 
 
-def conforms_to(case: Case, observed: Observed, dtype: str, name: str) -> bool:
-    """Whether this trajectory passes the named model's own reference and bound."""
+def conforms_to(case: Case, observed: Observed, dtype: str | FloatFormat, name: str) -> bool:
+    """Whether this trajectory passes the named model's own reference and bound (``dtype``:
+    a name, or the format itself)."""
     evidence = Evidence(case, observed)
     point = get_dialect(name).switch_values()
-    return bool(point) and _passes(_Judge(dtype)(evidence, point)[0])
+    return bool(point) and _passes(_Judge(as_format(dtype))(evidence, point)[0])

@@ -36,10 +36,10 @@ from adamconf.conformance.judge.bounds import (
     cached_kept_bounds,
     describe_reasons,
     error_bounds,
-    scalar_format,
+    scalar_format_of,
 )
 from adamconf.reference.dialects import SPEC, Dialect, get_dialect
-from adamconf.reference.floats import get_format, to_hex, ulp_distance
+from adamconf.reference.floats import FloatFormat, as_format, to_hex, ulp_distance
 from adamconf.reference.problem import Problem, Trajectory
 
 __all__ = ["Verdict", "judge", "STATUSES", "short_hex"]
@@ -191,10 +191,23 @@ def _check_shapes(problem: Problem, observed: Any) -> None:
 BoundsArg = Bounds | tuple[Bounds, Bounds | Callable[[], Bounds] | None] | None
 
 
-def judge(problem: Problem, reference: Trajectory, observed: Any, dtype: str, *,
-          dialect: Dialect = SPEC, bounds: BoundsArg = None) -> Verdict:
+@dataclass(frozen=True)
+class _Formats:
+    """The formats a verdict reads, resolved once where :func:`judge` begins."""
+
+    dtype: FloatFormat  # D, the values' format (its name is the verdict's dtype)
+    held: FloatFormat  # where the scalars are held (:func:`.bounds.scalar_format`): ε kept?
+
+    @classmethod
+    def of(cls, dtype: FloatFormat) -> _Formats:
+        return cls(dtype, scalar_format_of(dtype))
+
+
+def judge(problem: Problem, reference: Trajectory, observed: Any, dtype: str | FloatFormat,
+          *, dialect: Dialect = SPEC, bounds: BoundsArg = None) -> Verdict:
     """Judge ``observed`` (``theta`` and optional ``m``, ``v``, ``vmax`` lists of float64
-    arrays shaped (steps, *shape), and ``vmax_kind``) against ``reference`` in ``dtype``.
+    arrays shaped (steps, *shape), and ``vmax_kind``) against ``reference`` in ``dtype`` (a
+    name, or the format itself: it is resolved here, once, for everything below).
 
     ``reference`` is ``dialect``'s trajectory (the spec's unless said). ``bounds``: a
     :class:`Bounds` decides alone; a pair (flush-mode bounds, gradual-mode bounds or a
@@ -202,22 +215,24 @@ def judge(problem: Problem, reference: Trajectory, observed: Any, dtype: str, *,
     ``None`` computes what is needed.
     """
     _check_shapes(problem, observed)
+    formats = _Formats.of(as_format(dtype))
+    fmt = formats.dtype
     if isinstance(bounds, Bounds):
-        return _judge_with(problem, reference, observed, dtype, bounds)
+        return _judge_with(problem, reference, observed, formats, bounds)
     flush, gradual = bounds if bounds is not None else (None, None)
     if flush is None:
-        flush = error_bounds(problem, reference, dtype, dialect, underflow="flush")
-    verdict = _judge_with(problem, reference, observed, dtype, flush)
+        flush = error_bounds(problem, reference, fmt, dialect, underflow="flush")
+    verdict = _judge_with(problem, reference, observed, formats, flush)
     if verdict.status != "inconclusive":
         return verdict
     if callable(gradual):
         gradual = gradual()
     if gradual is None:
-        gradual = error_bounds(problem, reference, dtype, dialect, underflow="gradual")
-    tighter = _judge_with(problem, reference, observed, dtype, gradual)
+        gradual = error_bounds(problem, reference, fmt, dialect, underflow="gradual")
+    tighter = _judge_with(problem, reference, observed, formats, gradual)
     if tighter.status == "pass":
         tighter.notes.append("passes the gradual-underflow bound; where values come near "
-                             f"{dtype}'s smallest normal, flushing subnormals to zero could "
+                             f"{fmt.name}'s smallest normal, flushing subnormals to zero could "
                              "not be judged")
         return tighter
     if tighter.status == "fail" and tighter.first_failure:
@@ -228,19 +243,19 @@ def judge(problem: Problem, reference: Trajectory, observed: Any, dtype: str, *,
         return verdict
     # the evaluations that do not lose the second moment to underflow: a subset, consulted
     # for a pass only where nothing failed above
-    kept = cached_kept_bounds(problem, reference, dtype, get_dialect(flush.dialect))
-    keeping = _judge_with(problem, reference, observed, dtype, kept)
+    kept = cached_kept_bounds(problem, reference, fmt, get_dialect(flush.dialect))
+    keeping = _judge_with(problem, reference, observed, formats, kept)
     if keeping.status == "pass":
         keeping.notes.append(
             "passes the bound of the evaluations that keep the second moment (no positive v "
             "rounded or flushed to 0 where the denominator reads it, gradual underflow); one "
-            f"that loses it — (1 − β2)·g² computed as 0 in {dtype}, a denominator of ε alone "
+            f"that loses it — (1 − β2)·g² computed as 0 in {fmt.name}, a denominator of ε alone "
             "— could not be judged")
         return keeping
     return verdict
 
 
-def _nonfinite_why(eps: float, fmt, quantity: str) -> str:
+def _nonfinite_why(eps: float, fmt: FloatFormat, quantity: str) -> str:
     """Why a non-finite value where the exact one is finite is a failure, in words."""
     if 0 < eps < fmt.smallest_subnormal / 2:
         return (f"ε = {eps:g} is below half of {fmt.name}'s smallest subnormal "
@@ -272,17 +287,17 @@ class _Comparison:
     enclosed: int = 0  # judged values whose bound the non-linear enclosure gave
 
 
-def _eps_kept(eps: np.ndarray, dtype: str, underflow: str) -> np.ndarray:
-    """Whether ε > 0 survives where the scalars are held (per column's ε): it is subnormal
-    there (1e-40 in float32) and a device that flushes subnormals reads it as 0, faithfully."""
-    held = get_format(scalar_format(dtype))
+def _eps_kept(eps: np.ndarray, held: FloatFormat, underflow: str) -> np.ndarray:
+    """Whether ε > 0 survives where the scalars are held (``held``; per column's ε): it is
+    subnormal there (1e-40 in float32) and a device that flushes subnormals reads it as 0,
+    faithfully."""
     if underflow == "flush":
         return eps >= held.smallest_normal
     return (eps >= held.smallest_subnormal / 2) & (eps > 0)
 
 
-def _stored_zero(reference: Trajectory, index: int, steps: int, fmt, underflow: str
-                 ) -> np.ndarray:
+def _stored_zero(reference: Trajectory, index: int, steps: int, fmt: FloatFormat,
+                 underflow: str) -> np.ndarray:
     """Steps (and all after them) where the exact v or v̂max of an element is nonzero but
     below the dtype's range, so an implementation that keeps its state in the dtype stores
     0 there, faithfully: a denominator of ε then follows, and may overflow the step."""
@@ -307,7 +322,7 @@ class _Columns:
 
 def _compare(problem: Problem, columns: _Columns, name: str, got: np.ndarray,
              want: np.ndarray, bound: np.ndarray, reasons: np.ndarray, nan_ok: np.ndarray,
-             fmt, dtype: str, underflow: str = "gradual", ties: np.ndarray | None = None,
+             formats: _Formats, underflow: str = "gradual", ties: np.ndarray | None = None,
              stored_zero: np.ndarray | None = None, enclosed: np.ndarray | None = None,
              finite_only: np.ndarray | None = None) -> _Comparison:
     """Within the bound where both are finite; by class (NaN, +∞, −∞) where the reference is
@@ -319,7 +334,8 @@ def _compare(problem: Problem, columns: _Columns, name: str, got: np.ndarray,
     outcomes: where it shows every faithful evaluation finite, a non-finite value fails (ε
     was lost: its non-finite rule applies though v is below the dtype's range); where a
     faithful one may be non-finite too (``finite_only``), a non-finite value is not judged."""
-    kept = _eps_kept(columns.eps, dtype, underflow)
+    fmt = formats.dtype
+    kept = _eps_kept(columns.eps, formats.held, underflow)
     exempt = stored_zero if stored_zero is not None else np.zeros(got.shape, dtype=bool)
     if enclosed is not None:
         nonfinite = ~np.isfinite(got) & np.isfinite(want)
@@ -351,7 +367,7 @@ def _compare(problem: Problem, columns: _Columns, name: str, got: np.ndarray,
         ratio = np.where(judged & (error == 0), 0.0, ratio)
     ulps = np.zeros(got.shape, dtype=np.int64)
     if both_finite.any():
-        ulps[both_finite] = ulp_distance(got[both_finite], want[both_finite], dtype)
+        ulps[both_finite] = ulp_distance(got[both_finite], want[both_finite], fmt)
     first = None
     if failing.any():
         k, j = np.argwhere(failing)[0]  # row-major: earliest step, then parameter, element
@@ -371,7 +387,7 @@ def _compare(problem: Problem, columns: _Columns, name: str, got: np.ndarray,
 
 def _failure_record(problem: Problem, index: int, name: str, k: int, j: int, e: int,
                     kind: str, got: np.ndarray, want: np.ndarray, bound: np.ndarray,
-                    error: np.ndarray, ulps: np.ndarray, eps: float, fmt) -> dict:
+                    error: np.ndarray, ulps: np.ndarray, eps: float, fmt: FloatFormat) -> dict:
     """The failure at step index k, column j (element e of parameter ``index``), as
     :attr:`Verdict.first_failure` shows it."""
     shape = problem.params[index].shape
@@ -410,11 +426,11 @@ class _QuantityJudgement:
     any_inconclusive: bool = False
 
 
-def _judge_quantity(problem: Problem, reference: Trajectory, arrays: list, dtype: str,
-                    bounds: Bounds, q_index: int) -> _QuantityJudgement:
+def _judge_quantity(problem: Problem, reference: Trajectory, arrays: list,
+                    formats: _Formats, bounds: Bounds, q_index: int) -> _QuantityJudgement:
     """Compare one quantity's arrays, every parameter side by side in one comparison."""
     name = QUANTITIES[q_index]
-    fmt = get_format(dtype)
+    fmt = formats.dtype
     steps = problem.steps
     owner = problem.group_of_param()
     summary = {"compared": 0, "failed": 0, "inconclusive": 0, "nonfinite": 0,
@@ -454,7 +470,7 @@ def _judge_quantity(problem: Problem, reference: Trajectory, arrays: list, dtype
               for key, value in pieces.items()}
     columns = _Columns(joined["param"], joined["element"], joined["eps"])
     c = _compare(problem, columns, name, joined["got"], joined["want"], joined["bound"],
-                 joined["reasons"], joined["nan_ok"], fmt, dtype, bounds.underflow,
+                 joined["reasons"], joined["nan_ok"], formats, bounds.underflow,
                  joined["ties"], joined["stored_zero"], joined["enclosed"],
                  joined["finite_only"])
     summary["compared"] = c.compared
@@ -486,7 +502,7 @@ def _judge_quantity(problem: Problem, reference: Trajectory, arrays: list, dtype
     return result
 
 
-def _judge_with(problem: Problem, reference: Trajectory, observed: Any, dtype: str,
+def _judge_with(problem: Problem, reference: Trajectory, observed: Any, formats: _Formats,
                 bounds: Bounds) -> Verdict:
     """One verdict from one set of bounds: each exposed quantity judged, then combined."""
     notes: list[str] = []
@@ -502,8 +518,8 @@ def _judge_with(problem: Problem, reference: Trajectory, observed: Any, dtype: s
             notes.append(f"vmax not compared: the backend keeps the max of {observed_kind} v, "
                          f"the reference the max of {reference.vmax_kind} v")
             continue
-        judged[name] = _judge_quantity(problem, reference, arrays, dtype, bounds, q_index)
-    return _combine(judged, dtype, bounds, notes)
+        judged[name] = _judge_quantity(problem, reference, arrays, formats, bounds, q_index)
+    return _combine(judged, formats.dtype.name, bounds, notes)
 
 
 def _combine(judged: dict[str, _QuantityJudgement], dtype: str, bounds: Bounds,
