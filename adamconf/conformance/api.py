@@ -162,7 +162,7 @@ def _check_one(backend, corpus, *, variants, devices, dtypes, validate, identify
                min_judged, shard, in_process, jobs, python, options, declared, build_timeout,
                progress) -> RunResult:
     from adamconf.conformance.harness.runner import choose_variants, probe_backend, run
-    from adamconf.conformance.harness.worker import InProcessBackend
+    from adamconf.conformance.harness.inprocess import InProcessBackend
 
     notify = getattr(progress, "note", None)  # a first-use build's progress line
     if isinstance(backend, str):

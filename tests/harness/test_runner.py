@@ -17,7 +17,7 @@ from adamconf.conformance.harness.runner import (
     plan,
     select_variants,
 )
-from adamconf.conformance.harness.worker import InProcessBackend
+from adamconf.conformance.harness.inprocess import InProcessBackend
 
 V64 = Variant("x", "plain", "cpu", "float64")
 V16 = Variant("x", "plain", "cpu", "float16")

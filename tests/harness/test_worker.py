@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from processes import children, survivors_of_sigterm
 
-from adamconf.conformance.harness.worker import BackendProcess, InProcessBackend, ReplyKind
+from adamconf.conformance.harness.inprocess import InProcessBackend
+from adamconf.conformance.harness.worker import BackendProcess, ReplyKind
 
 TESTS = Path(__file__).resolve().parents[1]  # tests/: example_backends.py
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}

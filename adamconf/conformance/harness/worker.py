@@ -39,7 +39,7 @@ from adamconf.adapters.base import (
     error_reason,
 )
 
-__all__ = ["BackendProcess", "InProcessBackend", "Reply", "ReplyKind", "DEFAULT_TIMEOUT",
+__all__ = ["BackendProcess", "Reply", "ReplyKind", "DEFAULT_TIMEOUT",
            "DEFAULT_BUILD_TIMEOUT", "RECYCLE_AFTER", "RECYCLE_GROWTH", "RECYCLE_TOTAL"]
 
 DEFAULT_TIMEOUT = 300.0
@@ -113,7 +113,9 @@ def _drive(backend, problem: CaseSetup, variant: Variant) -> dict:
             "vmax": state_arrays.get("vmax"), "vmax_kind": vmax_kind}
 
 
-def _answer(backend, request: tuple) -> Reply:
+def answer(backend, request: tuple) -> Reply:
+    """The reply to one request ("probe", "run", "construct"), as the worker sends it: a
+    backend's refusal, usage error or exception is a reply, never raised."""
     kind = request[0]
     try:
         if kind == "probe":
@@ -214,7 +216,7 @@ def _serve(conn, spec: str, options: dict[str, str] | None = None,
             conn.send(Reply(ReplyKind.ERROR,
                             message=f"could not load backend {spec!r}: {load_error}"))
             continue
-        conn.send(dataclasses.replace(_answer(backend, request), rss=rss_bytes(),
+        conn.send(dataclasses.replace(answer(backend, request), rss=rss_bytes(),
                                       rss_ready=ready))
 
 
@@ -452,56 +454,6 @@ def _signal_name(number: int) -> str:
         return f"signal {signal.Signals(number).name}"
     except ValueError:
         return f"signal {number}"
-
-
-class InProcessBackend:
-    """A backend object answered in this process, with BackendProcess's interface: no crash
-    isolation and no timeout, but breakpoints and tracebacks work (for debugging an Adam)."""
-
-    def __init__(self, backend, notify: Callable[[str], None] | None = None) -> None:
-        self.backend = backend
-        self.timeout = None
-        self.notify = notify
-        self._pending: list[Reply] = []
-        self._built = False
-
-    def _build(self) -> None:
-        """The first-use build, as a worker runs it before its first answer (no budget)."""
-        if self._built:
-            return
-        self._built = True
-
-        def tell(reply: Reply) -> None:
-            if self.notify is None:
-                return
-            name = getattr(self.backend, "name", "backend")
-            if reply.kind is ReplyKind.BUILDING:
-                self.notify(f"{name}: building {reply.value.what} at first use …")
-            else:
-                self.notify(f"{name}: " + (f"the build failed: {reply.message}" if reply.message
-                                           else f"built in {reply.value:g} s"))
-
-        first_use_build(self.backend, tell)
-
-    def request(self, *message, timeout: float | None = None) -> Reply:
-        self._build()
-        return _answer(self.backend, message)
-
-    def send(self, *message) -> None:
-        self._build()
-        self._pending.append(_answer(self.backend, message))
-
-    def receive(self, timeout: float | None = None) -> Reply:
-        return self._pending.pop(0)
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> InProcessBackend:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 if __name__ == "__main__":
