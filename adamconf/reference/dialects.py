@@ -368,7 +368,8 @@ def hyper_target(setting: str, dtype: FloatFormat) -> FloatFormat | None:
     if setting == "as-passed":
         return None
     float32 = FORMATS["float32"]
-    target = float32 if setting in ("float32", "lr-float32") else dtype  # or the dtype's
+    # eps-dtype, dtype and dtype-inputs round to the run's own dtype
+    target = float32 if setting in ("float32", "lr-float32") else dtype
     if target.name == "float32" and target.precision >= dtype.precision:
         return None  # rounding to a format at least as wide as the run changes nothing
     return None if target.name == "float64" else target

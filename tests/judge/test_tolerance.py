@@ -237,16 +237,23 @@ _GENERATED = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow
                                                              HealthCheck.data_too_large])
 
 
+def _judged_without_failure(data, dtype: str, problems):
+    """A problem drawn from ``problems`` and one of the dtype's correct implementations:
+    judged, never a failure (the verdict is returned)."""
+    problem = data.draw(problems, label="problem")
+    recipe = data.draw(st.sampled_from(FAMILY[dtype]), label="recipe")
+    reference = run_reference(problem)
+    verdict = judge(problem, reference, emulate(problem, recipe), dtype)
+    assert verdict.status != "fail", verdict.describe("generated", recipe.name)
+    return verdict
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @_GENERATED
 @given(data=st.data())
 def test_no_false_failures_generated_problems(dtype, data):
     """Moderate values exact in D: any option, resumed states, schedules, two groups."""
-    problem = data.draw(small_problems(dtype), label="problem")
-    recipe = data.draw(st.sampled_from(FAMILY[dtype]), label="recipe")
-    reference = run_reference(problem)
-    verdict = judge(problem, reference, emulate(problem, recipe), dtype)
-    assert verdict.status != "fail", verdict.describe("generated", recipe.name)
+    _judged_without_failure(data, dtype, small_problems(dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -254,11 +261,7 @@ def test_no_false_failures_generated_problems(dtype, data):
 @given(data=st.data())
 def test_no_false_failures_generated_extreme_gradients(dtype, data):
     """Gradients from D's subnormals to 2^-20 of its largest value, ε down to 1e-300."""
-    problem = data.draw(small_problems(dtype, wide=True), label="problem")
-    recipe = data.draw(st.sampled_from(FAMILY[dtype]), label="recipe")
-    reference = run_reference(problem)
-    verdict = judge(problem, reference, emulate(problem, recipe), dtype)
-    assert verdict.status != "fail", verdict.describe("generated", recipe.name)
+    _judged_without_failure(data, dtype, small_problems(dtype, wide=True))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -268,13 +271,9 @@ def test_no_false_failures_where_the_enclosure_decides(dtype, data):
     """Gradients about where (1 − β2)·g² underflows in D, β2 near 1, ε from 0 to large, lr
     0 on some steps: the first-order bound leaves the denominator unresolved, and the
     non-linear enclosure decides (``enclosed`` counts the examples where it did)."""
-    problem = data.draw(enclosure_problems(dtype), label="problem")
-    recipe = data.draw(st.sampled_from(FAMILY[dtype]), label="recipe")
-    reference = run_reference(problem)
-    verdict = judge(problem, reference, emulate(problem, recipe), dtype)
+    verdict = _judged_without_failure(data, dtype, enclosure_problems(dtype))
     enclosed = any("non-linear enclosure" in note for note in verdict.notes)
     event(f"{dtype} {verdict.status}{', enclosed' if enclosed else ''}")
-    assert verdict.status != "fail", verdict.describe("generated", recipe.name)
 
 
 def test_a_bias_correction_flushed_where_it_meets_the_array_may_give_nan():
